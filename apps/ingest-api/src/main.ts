@@ -1,0 +1,18 @@
+// ingest-api: the HTTP API for producers and operators (SPEC §5). Wiring only.
+import { QueueName } from '@1688sync/queues';
+import { type AppContext, bootstrapApp, exitOnStartupError } from '@1688sync/runtime';
+import { buildApiServer } from './server';
+
+async function start({ config, logger, metrics, readiness, shutdown, producers }: AppContext) {
+  if (config.api.keys.length === 0) {
+    logger.warn('API_KEYS is empty: /v1 is open to anyone who can reach this port (allowed outside production only)');
+  }
+  metrics.trackQueueDepth(producers.queue(QueueName.ProductIngest));
+  const app = await buildApiServer({ config, logger, metrics, readiness });
+  shutdown.add('http server', () => app.close());
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  logger.info({ port: config.port, settingsVersion: config.settingsVersion }, 'ingest-api started');
+}
+
+const ctx = bootstrapApp('ingest-api');
+start(ctx).catch(exitOnStartupError(ctx.logger, 'ingest-api could not start'));

@@ -1,0 +1,3 @@
+export * from './config';
+export * from './config.schema';
+export { VERSION } from './version';

@@ -1,0 +1,86 @@
+// The pino logger factory: JSON lines to stdout, one child per request or job, secrets redacted
+// (API keys, passwords, tokens, and the password inside any connection URL).
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Object paths whose values are never logged. */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'adminPassword',
+  '*.adminPassword',
+  'apiKey',
+  '*.apiKey',
+  'apiKeys',
+  '*.apiKeys',
+  'token',
+  '*.token',
+  'keys',
+  '*.keys',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  '*.*.secretAccessKey',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+];
+
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@/?#\s]*@/gi;
+const BEARER = /(bearer\s+)[^\s"',]+/gi;
+
+/** Replaces a password inside a URL and a bearer token inside a string. */
+export function scrubSecrets(text: string): string {
+  return text.replace(URL_PASSWORD, '$1***@').replace(BEARER, '$1***');
+}
+
+function scrubValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return scrubSecrets(value);
+  if (depth <= 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubValue(v, depth - 1));
+  // Only plain objects are walked: errors, buffers and requests have serializers of their own.
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubValue(v, depth - 1);
+  return out;
+}
+
+export interface LoggerOptions {
+  app: string;
+  level?: string;
+  /** Where lines go; stdout when omitted (tests pass a stream). */
+  destination?: DestinationStream;
+  base?: Record<string, unknown>;
+}
+
+export function createLogger({ app, level = 'info', destination, base = {} }: LoggerOptions): Logger {
+  return pino(
+    {
+      level,
+      base: { app, pid: process.pid, ...base },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '***' },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (obj) => scrubValue(obj, 4) as Record<string, unknown>,
+      },
+      serializers: {
+        err: (err: Error & { code?: string }) => {
+          const out = pino.stdSerializers.err(err);
+          return { ...out, message: scrubSecrets(out.message ?? ''), stack: out.stack ? scrubSecrets(out.stack) : undefined };
+        },
+      },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<typeof method>;
+          return method.apply(this, scrubbed);
+        },
+      },
+    },
+    destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}

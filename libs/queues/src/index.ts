@@ -1,0 +1,7 @@
+export * from './queue-names';
+export * from './payloads';
+export * from './job-ids';
+export * from './connection';
+export * from './producer';
+export * from './worker-factory';
+export { settlesWithin } from './timing';

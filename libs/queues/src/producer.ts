@@ -1,0 +1,100 @@
+// Producer helpers: every job added through here gets the same retries, backoff and retention,
+// a validated payload and a deterministic id.
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { assertJobId } from './job-ids';
+import { settlesWithin } from './timing';
+import { type PayloadInputOf, parsePayload } from './payloads';
+import { type JobNameOf, type QueueName, QUEUE_NAMES } from './queue-names';
+
+/** Custom backoff type: exponential with jitter, or the server's Retry-After when a handler gives one. */
+export const BACKOFF_TYPE = 'sync1688';
+export const BACKOFF_BASE_DELAY_MS = 2000;
+export const BACKOFF_MAX_DELAY_MS = 10 * 60 * 1000;
+
+const ATTEMPTS: Record<QueueName, number> = {
+  'product-ingest': 5,
+  'image-download': 5,
+  'image-process': 3,
+  maintenance: 3,
+};
+
+export function defaultJobOptions(queue: QueueName): JobsOptions {
+  return {
+    attempts: ATTEMPTS[queue],
+    backoff: { type: BACKOFF_TYPE, delay: BACKOFF_BASE_DELAY_MS },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 10000 },
+  };
+}
+
+export function createQueue<Q extends QueueName>(name: Q, connection: Redis, prefix: string): Queue {
+  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(name) });
+}
+
+export interface JobToAdd<Q extends QueueName, N extends JobNameOf<Q> = JobNameOf<Q>> {
+  name: N;
+  data: PayloadInputOf<N>;
+  jobId: string;
+  opts?: JobsOptions;
+}
+
+/** Most jobs one addBulk call sends; larger lists are split. */
+export const ADD_BULK_CHUNK = 1000;
+
+/** Adds jobs with addBulk (chunked), validating each payload and id first. Returns how many were sent. */
+export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<Q>[]): Promise<number> {
+  const prepared = jobs.map((j) => ({
+    name: j.name,
+    data: parsePayload(j.name, j.data),
+    opts: { ...j.opts, jobId: assertJobId(j.jobId) },
+  }));
+  for (let i = 0; i < prepared.length; i += ADD_BULK_CHUNK) {
+    await queue.addBulk(prepared.slice(i, i + ADD_BULK_CHUNK));
+  }
+  return prepared.length;
+}
+
+/**
+ * Adds a job even when a finished (completed or failed) job with the same id is still kept:
+ * that one is removed first. Used for retries and reconciliation, where the row says there is
+ * work and an old finished job must not swallow the new one. A waiting or active job is left.
+ */
+export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<'added' | 'already-queued'> {
+  const existing = await queue.getJob(assertJobId(job.jobId));
+  if (existing) {
+    const state = await existing.getState();
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already-queued';
+    await existing.remove();
+  }
+  await addJobs(queue, [job]);
+  return 'added';
+}
+
+/** One Queue per name on a shared producer connection. */
+export class Producers {
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(
+    readonly connection: Redis,
+    readonly prefix: string,
+  ) {}
+
+  queue(name: QueueName): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = createQueue(name, this.connection, this.prefix);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  all(): Queue[] {
+    return QUEUE_NAMES.map((n) => this.queue(n));
+  }
+
+  /** Closes every queue, giving up after `timeoutMs` (a Redis that is down must not hang shutdown). */
+  async close(timeoutMs = 2000): Promise<void> {
+    await settlesWithin(Promise.all([...this.queues.values()].map((q) => q.close())), timeoutMs);
+  }
+}

@@ -1,0 +1,45 @@
+// Queue and job names of SPEC §6: the contract producers (Node or Python) and consumers share.
+
+export const QueueName = {
+  ProductIngest: 'product-ingest',
+  ImageDownload: 'image-download',
+  ImageProcess: 'image-process',
+  Maintenance: 'maintenance',
+} as const;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+export const QUEUE_NAMES = Object.values(QueueName);
+
+export const JobName = {
+  UpsertProducts: 'upsert-products',
+  UpsertSuppliers: 'upsert-suppliers',
+  Download: 'download',
+  Process: 'process',
+  ConsistencyCheck: 'consistency-check',
+  Reconcile: 'reconcile',
+  Backup: 'backup',
+  PruneBackups: 'prune-backups',
+  VacuumAnalyze: 'vacuum-analyze',
+  PurgeDeleted: 'purge-deleted',
+} as const;
+export type JobName = (typeof JobName)[keyof typeof JobName];
+
+/** Which job names each queue carries. */
+export const QUEUE_JOBS = {
+  'product-ingest': [JobName.UpsertProducts, JobName.UpsertSuppliers],
+  'image-download': [JobName.Download],
+  'image-process': [JobName.Process],
+  maintenance: [
+    JobName.ConsistencyCheck,
+    JobName.Reconcile,
+    JobName.Backup,
+    JobName.PruneBackups,
+    JobName.VacuumAnalyze,
+    JobName.PurgeDeleted,
+  ],
+} as const satisfies Record<QueueName, readonly JobName[]>;
+
+export type JobNameOf<Q extends QueueName> = (typeof QUEUE_JOBS)[Q][number];
+
+export function isQueueName(value: string): value is QueueName {
+  return (QUEUE_NAMES as string[]).includes(value);
+}

@@ -1,0 +1,178 @@
+// The one worker factory: every queue gets the same retries with backoff, payload validation,
+// logging with job ids, the §9 job metrics, and a graceful close that never hangs.
+//
+// Close: stop taking jobs and give in-flight ones most of SHUTDOWN_TIMEOUT_MS; then cancel them
+// (their handlers see the AbortSignal), move them back to waiting so another worker retries
+// them without spending an attempt, and force-close. If Redis is down even that cannot be
+// written: the job's lock then expires and BullMQ's stalled-job check returns it to the queue.
+import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Metrics } from '@1688sync/observability';
+import { createRedisConnection, closeRedisConnection } from './connection';
+import { type PayloadOf, parsePayload } from './payloads';
+import { BACKOFF_BASE_DELAY_MS, BACKOFF_MAX_DELAY_MS, BACKOFF_TYPE } from './producer';
+import { type JobNameOf, QUEUE_JOBS, type QueueName } from './queue-names';
+import { settlesWithin } from './timing';
+
+export { UnrecoverableError } from 'bullmq';
+
+/** A transient failure whose server said when to come back (HTTP Retry-After). */
+export class RetryLaterError extends Error {
+  readonly code = 'retry_later';
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+    this.name = 'RetryLaterError';
+  }
+}
+
+/** Thrown into a handler's race when the worker releases its job on shutdown. */
+export class ReleasedOnShutdownError extends Error {
+  readonly code = 'released_on_shutdown';
+  constructor() {
+    super('released on shutdown: the job goes back to the queue to be retried');
+    this.name = 'ReleasedOnShutdownError';
+  }
+}
+
+export interface JobContext {
+  job: Job;
+  logger: Logger;
+  /** Aborted when the worker cancels the job (shutdown deadline). Pass it to fetches and streams. */
+  signal: AbortSignal;
+}
+
+export type JobHandler<N extends JobNameOf<QueueName>> = (payload: PayloadOf<N>, ctx: JobContext) => Promise<unknown>;
+export type QueueHandlers<Q extends QueueName> = { [N in JobNameOf<Q>]: JobHandler<N> };
+
+export interface QueueWorkerOptions<Q extends QueueName> {
+  queue: Q;
+  handlers: QueueHandlers<Q>;
+  redisUrl: string;
+  prefix: string;
+  concurrency: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** In-flight jobs get (most of) this long on close; see the module comment. */
+  shutdownTimeoutMs: number;
+  /** How long a job's lock lasts without renewal (BullMQ renews at half of it). */
+  lockDurationMs?: number;
+  /** Base delay of the exponential backoff (tests make it small). */
+  backoffBaseDelayMs?: number;
+}
+
+export interface QueueWorker {
+  readonly worker: Worker;
+  /** Resolves within shutdownTimeoutMs, whatever the jobs or Redis do. */
+  close(): Promise<void>;
+}
+
+/** Exponential backoff with full jitter in [50 %, 100 %], or the server's Retry-After. */
+export function backoffDelay(attemptsMade: number, baseDelayMs: number, err?: Error): number {
+  if (err instanceof RetryLaterError || (err && typeof (err as RetryLaterError).retryAfterMs === 'number')) {
+    return Math.min(Math.max((err as RetryLaterError).retryAfterMs, baseDelayMs), BACKOFF_MAX_DELAY_MS);
+  }
+  const ceiling = Math.min(baseDelayMs * 2 ** Math.max(0, attemptsMade - 1), BACKOFF_MAX_DELAY_MS);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** Checked at start-up: every job name of the queue has exactly one handler, and no stranger has one. */
+function assertHandlers(queue: QueueName, handlers: Record<string, unknown>) {
+  const expected: readonly string[] = QUEUE_JOBS[queue];
+  const missing = expected.filter((n) => typeof handlers[n] !== 'function');
+  const unknown = Object.keys(handlers).filter((n) => !expected.includes(n));
+  if (missing.length || unknown.length) {
+    throw new Error(
+      `handlers of queue ${queue}: ${[missing.length ? `missing ${missing.join(', ')}` : '', unknown.length ? `unknown ${unknown.join(', ')}` : ''].filter(Boolean).join('; ')}`,
+    );
+  }
+}
+
+export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<Q>): QueueWorker {
+  const { queue, handlers, logger, metrics, shutdownTimeoutMs } = opts;
+  assertHandlers(queue, handlers as Record<string, unknown>);
+  const baseDelay = opts.backoffBaseDelayMs ?? BACKOFF_BASE_DELAY_MS;
+  const connection = createRedisConnection(opts.redisUrl, 'worker', logger);
+  const SHUTDOWN = 'shutdown';
+
+  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
+    const log = logger.child({ queue, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    const labels = { queue, name: job.name };
+    const abort = signal ?? new AbortController().signal;
+    try {
+      const handler = (handlers as Record<string, JobHandler<JobNameOf<Q>>>)[job.name];
+      if (!handler) throw new UnrecoverableError(`queue ${queue} has no job named ${JSON.stringify(job.name)}`);
+      let payload: PayloadOf<JobNameOf<Q>>;
+      try {
+        payload = parsePayload(job.name as JobNameOf<Q>, job.data);
+      } catch (err) {
+        throw new UnrecoverableError((err as Error).message);
+      }
+      log.debug('job started');
+      const released = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(abort.reason === SHUTDOWN ? new ReleasedOnShutdownError() : new Error(`cancelled: ${String(abort.reason)}`));
+        if (abort.aborted) onAbort();
+        else abort.addEventListener('abort', onAbort, { once: true });
+      });
+      released.catch(() => undefined);
+      const result = await Promise.race([handler(payload, { job, logger: log, signal: abort }), released]);
+      metrics.jobs.inc({ ...labels, status: 'completed' });
+      metrics.jobDuration.observe(labels, seconds());
+      log.info({ durationMs: Math.round(seconds() * 1000) }, 'job completed');
+      return result;
+    } catch (err) {
+      const error = err as Error;
+      metrics.jobDuration.observe(labels, seconds());
+      if (error instanceof ReleasedOnShutdownError) {
+        metrics.jobs.inc({ ...labels, status: 'released' });
+        const moved = token ? await settlesWithin(job.moveToWait(token), 1000) : false;
+        log.warn({ moved }, moved ? 'job released on shutdown; back in the queue' : 'job released on shutdown; its lock will expire and it will be retried');
+        if (moved) throw new WaitingError();
+        throw error;
+      }
+      const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      metrics.jobs.inc({ ...labels, status: final ? 'failed' : 'retried' });
+      const fields = { err: { message: error.message, name: error.name }, durationMs: Math.round(seconds() * 1000) };
+      if (final) log.error(fields, 'job failed permanently');
+      else log.warn(fields, 'job failed; will be retried');
+      throw error;
+    }
+  };
+
+  const worker = new Worker(queue, processor, {
+    connection,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockDurationMs ?? 60_000,
+    maxStalledCount: 3,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+        type === BACKOFF_TYPE ? backoffDelay(attemptsMade, baseDelay, err) : baseDelay,
+    },
+  });
+  worker.on('error', (err) => logger.warn({ err: { message: err.message }, queue }, 'worker error'));
+
+  let closing: Promise<void> | null = null;
+  async function close(): Promise<void> {
+    closing ??= (async () => {
+      // Keep a margin to release jobs and force-close inside the shutdown deadline.
+      const releaseBudget = Math.min(3000, Math.floor(shutdownTimeoutMs / 4));
+      const graceful = worker.close();
+      if (!(await settlesWithin(graceful, shutdownTimeoutMs - releaseBudget))) {
+        logger.warn({ queue, graceMs: shutdownTimeoutMs - releaseBudget }, 'in-flight jobs did not finish in time; releasing them');
+        worker.cancelAllJobs(SHUTDOWN);
+        if (!(await settlesWithin(graceful, releaseBudget / 2))) {
+          await settlesWithin(worker.close(true), releaseBudget / 4);
+        }
+      }
+      await closeRedisConnection(connection, 500);
+    })();
+    return closing;
+  }
+
+  return { worker, close };
+}
