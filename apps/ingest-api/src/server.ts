@@ -28,7 +28,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     ) as FastifyBaseLogger,
     bodyLimit: deps.config.api.bodyLimitBytes,
     disableRequestLogging: false,
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: false, // genReqId reads x-request-id itself, so an insane one is replaced
     requestIdLogLabel: 'requestId',
     // A caller's request id is kept when it is sane, so logs join up across services.
     genReqId: (req) => {

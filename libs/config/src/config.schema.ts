@@ -150,7 +150,7 @@ function apiKey(entry: string, ctx: Ctx): ApiKey {
   const token = entry.slice(0, colon);
   const role = entry.slice(colon + 1);
   if (!(API_ROLES as readonly string[]).includes(role)) {
-    return invalid(ctx, `each entry must be "token" or "token:role" with role ${API_ROLES.join(', ')}; one entry has role ${quote(role)}`);
+    return invalid(ctx, `each entry must be "token" or "token:role" with role ${API_ROLES.join(', ')}, but one has role ${quote(role)}`);
   }
   if (!token) return invalid(ctx, 'an entry has an empty token');
   return { token, role: role as ApiRole };

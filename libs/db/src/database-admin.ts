@@ -1,4 +1,5 @@
 // Creating and dropping whole databases (the launcher's "create if missing", test databases).
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /** The server's maintenance-database URL for a database URL (same host and user, db "postgres"). */
@@ -36,7 +37,10 @@ export async function ensureDatabase(databaseUrl: string, template?: string): Pr
       await client.query(`CREATE DATABASE ${quoteIdent(name)}${template ? ` TEMPLATE ${quoteIdent(template)}` : ''}`);
       return 'created';
     } catch (err) {
-      if ((err as { code?: string }).code === '42P04') return 'exists'; // created meanwhile
+      // Created meanwhile by another process: 42P04 (duplicate_database), or 23505 when both
+      // CREATE DATABASE statements reached the catalogue at once.
+      const code = (err as { code?: string }).code;
+      if (code === '42P04' || code === '23505') return 'exists';
       throw err;
     }
   });
@@ -45,4 +49,22 @@ export async function ensureDatabase(databaseUrl: string, template?: string): Pr
 export async function dropDatabase(databaseUrl: string): Promise<void> {
   const name = databaseName(databaseUrl);
   await withAdminClient(databaseUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+}
+
+export interface TemporaryDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A new, uniquely named database on the server of `serverUrl` (tests, restore rehearsals).
+ * `template` clones an existing database instead of starting empty.
+ */
+export async function createTemporaryDatabase(serverUrl: string, label: string, template?: string): Promise<TemporaryDatabase> {
+  const name = `sync1688_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString(), template);
+  return { name, url: url.toString(), drop: () => dropDatabase(url.toString()) };
 }

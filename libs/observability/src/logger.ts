@@ -29,7 +29,8 @@ export const REDACT_PATHS = [
   'headers.cookie',
 ];
 
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@/?#\s]*@/gi;
+// The password runs to the last '@' of the authority, as URL parsers read it: 'p@ss' is one password.
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^/?#\s]*@/gi;
 const BEARER = /(bearer\s+)[^\s"',]+/gi;
 
 /** Replaces a password inside a URL and a bearer token inside a string. */
@@ -47,6 +48,17 @@ function scrubValue(value: unknown, depth: number): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = scrubValue(v, depth - 1);
   return out;
+}
+
+/**
+ * The message pino copies into `msg` when an error is logged without one (`log.error(err)` or
+ * `log.error({ err })`); that copy bypasses the `err` serializer, so the hook passes it scrubbed.
+ */
+function errorMessageWithoutMsg(arg: unknown): string | undefined {
+  if (arg instanceof Error) return arg.message;
+  if (arg === null || typeof arg !== 'object') return undefined;
+  const { err, msg } = arg as { err?: { message?: unknown }; msg?: unknown };
+  return msg === undefined && typeof err?.message === 'string' ? err.message : undefined;
 }
 
 export interface LoggerOptions {
@@ -76,8 +88,10 @@ export function createLogger({ app, level = 'info', destination, base = {} }: Lo
       },
       hooks: {
         logMethod(args, method) {
-          const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<typeof method>;
-          return method.apply(this, scrubbed);
+          const scrubbed: unknown[] = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a));
+          const implicitMessage = args.length === 1 ? errorMessageWithoutMsg(args[0]) : undefined;
+          if (implicitMessage !== undefined) scrubbed.push(scrubSecrets(implicitMessage));
+          return method.apply(this, scrubbed as Parameters<typeof method>);
         },
       },
     },

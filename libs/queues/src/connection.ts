@@ -28,9 +28,22 @@ export function createRedisConnection(url: string, role: ConnectionRole, logger?
   return connection;
 }
 
-/** A readiness check: PING answered within the readiness timeout. */
-export function redisReadinessCheck(connection: Redis) {
+/** A readiness check: PING answered. A connection still (re)connecting gets `waitMs` to get there. */
+export function redisReadinessCheck(connection: Redis, waitMs = 1000) {
   return async () => {
+    if (connection.status !== 'ready' && connection.status !== 'end') {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          connection.off('ready', onReady);
+          reject(new Error(`connection is ${connection.status}`));
+        }, waitMs);
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        connection.once('ready', onReady);
+      });
+    }
     if (connection.status !== 'ready') throw new Error(`connection is ${connection.status}`);
     await connection.ping();
   };

@@ -1,1 +1,5 @@
-export {};
+export * from './test-database';
+export * from './test-queues';
+export * from './wait-for';
+export * from './app-process';
+export * from './app-contract';

@@ -1,0 +1,3 @@
+import { describeAppProcessContract } from '@1688sync/testing';
+
+describeAppProcessContract({ app: 'ingest-api', consumes: 'product-ingest' });

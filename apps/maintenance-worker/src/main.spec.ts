@@ -1,0 +1,3 @@
+import { describeAppProcessContract } from '@1688sync/testing';
+
+describeAppProcessContract({ app: 'maintenance-worker', consumes: 'maintenance' });
