@@ -3,7 +3,7 @@
 //
 // Close: stop taking jobs and give in-flight ones most of SHUTDOWN_TIMEOUT_MS; then cancel them
 // (their handlers see the AbortSignal), move them back to waiting so another worker retries
-// them without spending an attempt, and force-close. If Redis is down even that cannot be
+// them without spending an attempt. If Redis is down even that cannot be
 // written: the job's lock then expires and BullMQ's stalled-job check returns it to the queue.
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
@@ -159,17 +159,20 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
   let closing: Promise<void> | null = null;
   async function close(): Promise<void> {
     closing ??= (async () => {
-      // Keep a margin to release jobs and force-close inside the shutdown deadline.
-      const releaseBudget = Math.min(3000, Math.floor(shutdownTimeoutMs / 4));
+      // The app's other closers (health server, pools) share SHUTDOWN_TIMEOUT_MS: leave them a slice.
+      const budget = shutdownTimeoutMs - Math.min(1000, Math.floor(shutdownTimeoutMs / 5));
+      const deadline = performance.now() + budget;
+      const releaseBudget = Math.min(3000, Math.floor(budget / 4));
       const graceful = worker.close();
-      if (!(await settlesWithin(graceful, shutdownTimeoutMs - releaseBudget))) {
-        logger.warn({ queue, graceMs: shutdownTimeoutMs - releaseBudget }, 'in-flight jobs did not finish in time; releasing them');
+      if (!(await settlesWithin(graceful, budget - releaseBudget))) {
+        logger.warn({ queue, graceMs: budget - releaseBudget }, 'in-flight jobs did not finish in time; releasing them');
+        // Each processor rejects at once and moves its job back to waiting; then close() completes.
+        // (A second close(true) would not help: BullMQ returns the close already under way.)
         worker.cancelAllJobs(SHUTDOWN);
-        if (!(await settlesWithin(graceful, releaseBudget / 2))) {
-          await settlesWithin(worker.close(true), releaseBudget / 4);
-        }
+        await settlesWithin(graceful, Math.max(0, deadline - performance.now() - 250));
       }
-      await closeRedisConnection(connection, 500);
+      // QUIT gets what is left of the budget; a Redis that is gone gets a disconnect.
+      await closeRedisConnection(connection, Math.max(0, Math.min(250, deadline - performance.now())));
     })();
     return closing;
   }
