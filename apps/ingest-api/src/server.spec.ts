@@ -1,26 +1,14 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '@1688sync/config';
-import { ReadinessChecks, createLogger, createMetrics } from '@1688sync/observability';
+import { ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { HttpError } from './http/errors';
 import { buildApiServer } from './server';
 
-function logSink() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      cb();
-    },
-  });
-  return { lines, stream };
-}
-
 async function build(readiness = new ReadinessChecks(), env: Record<string, string> = {}) {
-  const sink = logSink();
+  const { logger, lines } = createRecordingLogger({ app: 'ingest-api' });
+  const sink = { lines };
   const config = loadConfig({ app: 'ingest-api', env: { API_BODY_LIMIT_BYTES: '2048', ...env } });
-  const logger = createLogger({ app: 'ingest-api', level: 'info', destination: sink.stream });
   const metrics = createMetrics({ app: 'ingest-api' });
   const app = await buildApiServer({ config, logger, metrics, readiness });
   app.get('/test/boom', async () => {

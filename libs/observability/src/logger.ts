@@ -1,5 +1,6 @@
 // The pino logger factory: JSON lines to stdout, one child per request or job, secrets redacted
 // (API keys, passwords, tokens, and the password inside any connection URL).
+import { Writable } from 'node:stream';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -97,4 +98,16 @@ export function createLogger({ app, level = 'info', destination, base = {} }: Lo
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
+}
+
+/** A logger whose JSON lines are kept in memory, parsed: for tests that read what was logged. */
+export function createRecordingLogger({ app = 'test', level = 'info' }: { app?: string; level?: string } = {}) {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: createLogger({ app, level, destination }), lines };
 }

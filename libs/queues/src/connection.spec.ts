@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@1688sync/observability';
+import { createRecordingLogger } from '@1688sync/observability';
 import { closedPort, testRedisUrl, waitFor } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, redisReadinessCheck, type Redis } from './connection';
 
@@ -15,17 +14,7 @@ async function unreachableUrl(): Promise<string> {
   return `redis://127.0.0.1:${await closedPort()}`;
 }
 
-/** A logger whose JSON lines the test can read. */
-function recordingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ app: 'test', level: 'info', destination: sink }), lines };
-}
+const recordingLogger = () => createRecordingLogger();
 
 afterEach(() => {
   for (const connection of opened.splice(0)) connection.disconnect();

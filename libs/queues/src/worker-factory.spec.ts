@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, createMetrics, type Metrics } from '@1688sync/observability';
+import { createLogger, createMetrics, type Metrics, createRecordingLogger } from '@1688sync/observability';
 import { createTestQueuePrefix, waitFor } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
 import { downloadJobId } from './job-ids';
@@ -79,17 +78,7 @@ async function durationsObserved(metrics: Metrics): Promise<{ count: number; sum
   };
 }
 
-/** A logger whose JSON lines the test can read. */
-function recordingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ app: 'test', level: 'info', destination: sink }), lines };
-}
+const recordingLogger = () => createRecordingLogger();
 
 /** A promise plus its resolver, for handlers a test lets finish when it wants. */
 function gate<T = void>() {
