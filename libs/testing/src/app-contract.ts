@@ -54,8 +54,8 @@ export function describeAppProcessContract({ app, consumes }: AppContractOptions
       await queues?.cleanup();
     });
 
-    it('answers /healthz, /readyz and /metrics, then exits 0 within 10 s of SIGTERM', async () => {
-      const proc = await startAppProcess(app, env());
+    it('started with `npm run start:<app>`, answers /healthz, /readyz and /metrics, then exits 0 within 10 s of SIGTERM to npm', async () => {
+      const proc = await startAppProcess(app, env(), [], { viaNpm: true });
       try {
         const health = await waitForHttp(`${proc.url}/healthz`, proc);
         expect(health.status).toBe(200);

@@ -30,9 +30,21 @@ export async function freePort(): Promise<number> {
 /** A TCP port on which nothing listens: an unreachable PostgreSQL or Redis for readiness tests. */
 export const closedPort = freePort;
 
-export async function startAppProcess(app: string, env: Record<string, string | undefined>, args: string[] = []): Promise<AppProcess> {
+/**
+ * Starts `apps/<app>/src/main.ts` under tsx; with `viaNpm`, exactly as users do
+ * (`npm run start:<app>`), so that signals go through npm as they would in production.
+ */
+export async function startAppProcess(
+  app: string,
+  env: Record<string, string | undefined>,
+  args: string[] = [],
+  { viaNpm = false } = {},
+): Promise<AppProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', app, 'src', 'main.ts'), ...args], {
+  const [command, commandArgs] = viaNpm
+    ? ['npm', ['run', '--silent', `start:${app}`, ...(args.length ? ['--', ...args] : [])]]
+    : [process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps', app, 'src', 'main.ts'), ...args]];
+  const child = spawn(command, commandArgs, {
     cwd: REPO_ROOT,
     env: childEnvironment({ TSX_TSCONFIG_PATH: path.join(REPO_ROOT, 'tsconfig.base.json'), LOG_LEVEL: 'info', ...env, PORT: String(port) }),
     stdio: ['ignore', 'pipe', 'pipe'],
