@@ -14,10 +14,9 @@ import {
   createTestQueuePrefix,
   freePort,
   startAppProcess,
-  testServerUrl,
   waitFor,
 } from '@1688sync/testing';
-import { dropDatabase, maintenanceUrl } from '@1688sync/db';
+import { dropDatabase } from '@1688sync/db';
 
 const runCli = async (args: string[], env: Record<string, string>) => {
   const proc = await startAppProcess('cli', env, args);
@@ -150,10 +149,46 @@ describe('npm start (the launcher)', () => {
   });
 
   it('says in one line that Redis is unreachable, and how to start it', async () => {
-    const { code, output } = await runCli(['start'], { DATABASE_URL: maintenanceUrl(testServerUrl()), REDIS_URL: `redis://127.0.0.1:${await closedPort()}` });
+    const { code, output } = await runCli(['start'], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${await closedPort()}` });
     expect(code).toBe(1);
     const lines = output.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('Redis is not reachable at 127.0.0.1:');
+  });
+});
+
+describe('1688sync migrate', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('cli_migrate');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('applies, lists and reverts migrations', async () => {
+    const env = { DATABASE_URL: db.url };
+    const before = await runCli(['migrate', 'status'], env);
+    expect(before.code, before.output).toBe(0);
+    expect(before.output).toMatch(/pending\s+InitialSchema\d+/);
+    const up = await runCli(['migrate', 'up'], env);
+    expect(up.code, up.output).toBe(0);
+    expect(up.output).toMatch(/applied InitialSchema\d+/);
+    expect((await runCli(['migrate', 'up'], env)).output).toContain('nothing pending');
+    expect((await runCli(['migrate', 'status'], env)).output).toMatch(/applied\s+InitialSchema\d+/);
+    const down = await runCli(['migrate', 'down'], env);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toMatch(/reverted InitialSchema\d+/);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query("SELECT to_regclass('products') AS t");
+    await client.end();
+    expect(rows[0].t).toBeNull();
+  });
+
+  it('refuses an unknown action with exit code 2', async () => {
+    const { code, output } = await runCli(['migrate', 'sideways'], { DATABASE_URL: db.url });
+    expect(code).toBe(2);
+    expect(output).toContain('migrate takes up, down or status');
   });
 });

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@1688sync/config';
 import { enqueueCommand } from './commands/enqueue.command';
+import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
 import { type Output, createOutput } from './output';
 import { UsageError } from './usage-error';
@@ -9,7 +10,8 @@ import { UsageError } from './usage-error';
 export const USAGE = `Usage: 1688sync <command> [options]
 
 Commands:
-  start                            start the four apps locally (what \`npm start\` runs)
+  start                            migrate, then start the four apps locally (what \`npm start\` runs)
+  migrate up|down|status           apply pending migrations, revert the last one, or list them
   enqueue <queue> <job> <json>     add one job (--job-id <id> to choose its id)
   help                             show this text
 
@@ -37,6 +39,8 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
     switch (command) {
       case 'start':
         return await startCommand(config, out);
+      case 'migrate':
+        return await migrateCommand(config, out, rest);
       case 'enqueue':
         return await enqueueCommand(config, out, rest, parsed.values['job-id']);
       default:

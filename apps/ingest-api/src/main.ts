@@ -1,9 +1,14 @@
 // ingest-api: the HTTP API for producers and operators (SPEC §5). Wiring only.
+import { migrateUp } from '@1688sync/db';
 import { QueueName } from '@1688sync/queues';
 import { type AppContext, bootstrapApp, exitOnStartupError } from '@1688sync/runtime';
 import { buildApiServer } from './server';
 
-async function start({ config, logger, metrics, readiness, shutdown, producers }: AppContext) {
+async function start({ config, logger, metrics, readiness, shutdown, producers, db }: AppContext) {
+  if (config.database.migrateOnStart) {
+    const applied = await migrateUp(await db.ready(), config.database.url);
+    logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'no pending migrations');
+  }
   if (config.api.keys.length === 0) {
     logger.warn('API_KEYS is empty: /v1 is open to anyone who can reach this port (allowed outside production only)');
   }

@@ -1,2 +1,6 @@
-export * from './pool';
 export * from './database-admin';
+export * from './data-source';
+export * from './entities';
+export * from './migrator';
+export { MIGRATIONS } from './migrations';
+export * from './transaction';

@@ -1,7 +1,7 @@
 // What every app process starts with: one Config, one logger, one metrics registry, readiness
 // checks for PostgreSQL and Redis, and a graceful shutdown that closes it all in reverse order.
 import { type AppName, type Config, loadConfigOrExit } from '@1688sync/config';
-import { createPool, poolUsage, postgresReadinessCheck } from '@1688sync/db';
+import { Database } from '@1688sync/db';
 import {
   type Logger,
   type Metrics,
@@ -20,7 +20,6 @@ import {
   createRedisConnection,
   redisReadinessCheck,
 } from '@1688sync/queues';
-import type pg from 'pg';
 
 export interface AppContext {
   config: Config;
@@ -28,7 +27,8 @@ export interface AppContext {
   metrics: Metrics;
   readiness: ReadinessChecks;
   shutdown: Shutdown;
-  pool: pg.Pool;
+  /** The DataSource, connected on first use (an app starts while PostgreSQL is down). */
+  db: Database;
   /** Fail-fast connection for producers, queue depths and readiness. */
   redis: Redis;
   producers: Producers;
@@ -57,9 +57,15 @@ export function bootstrapApp(app: AppName): AppContext {
     void shutdown.run('uncaughtException');
   });
 
-  const pool = createPool({ url: config.database.url, max: config.database.poolMax, app, logger });
-  shutdown.add('postgresql pool', () => pool.end());
-  metrics.trackDbPool(poolUsage(pool));
+  const db = Database.create({
+    url: config.database.url,
+    replicaUrls: config.database.replicaUrls,
+    poolMax: config.database.poolMax,
+    app,
+    logger,
+  });
+  shutdown.add('database', () => db.close());
+  metrics.trackDbPool(db.poolUsage());
 
   const redis = createRedisConnection(config.redis.url, 'producer', logger);
   shutdown.add('redis connection', () => closeRedisConnection(redis));
@@ -67,10 +73,10 @@ export function bootstrapApp(app: AppName): AppContext {
   shutdown.add('queue producers', () => producers.close());
 
   const readiness = new ReadinessChecks()
-    .add('postgresql', postgresReadinessCheck(pool))
+    .add('postgresql', db.readinessCheck())
     .add('redis', redisReadinessCheck(redis));
 
-  return { config, logger, metrics, readiness, shutdown, pool, redis, producers };
+  return { config, logger, metrics, readiness, shutdown, db, redis, producers };
 }
 
 export interface WorkerAppOptions {

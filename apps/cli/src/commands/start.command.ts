@@ -5,9 +5,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { type Config, childEnvironment } from '@1688sync/config';
-import { ensureDatabase } from '@1688sync/db';
 import { closeRedisConnection, createRedisConnection } from '@1688sync/queues';
 import { type Output } from '../output';
+import { applyMigrations } from './migrate.command';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
 const STOP_DEADLINE_MS = 18_000;
@@ -19,6 +19,9 @@ const APPS = [
   { name: 'image-processing-worker', port: (c: Config) => c.ports.processWorker, color: 35 },
   { name: 'maintenance-worker', port: (c: Config) => c.ports.maintenanceWorker, color: 32 },
 ] as const;
+
+/** Errors that mean "no PostgreSQL there" rather than "PostgreSQL said no". */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', '57P03', '28P01', '28000']);
 
 const START_HINT = 'start it as a local service, or with `docker compose up -d postgres redis`';
 
@@ -77,19 +80,23 @@ async function waitForReady(url: string, children: ChildProcess[], timeoutMs: nu
 
 export async function startCommand(config: Config, out: Output): Promise<number> {
   try {
-    const created = await ensureDatabase(config.database.url);
-    if (created === 'created') out.info(`created database ${new URL(config.database.url).pathname.slice(1)}`);
-  } catch (err) {
-    out.error(`PostgreSQL is not reachable at ${hostOf(config.database.url)} (${(err as Error).message}): ${START_HINT}, or set DATABASE_URL.`);
-    return 1;
-  }
-  try {
     await checkRedis(config.redis.url);
   } catch (err) {
     out.error(`Redis is not reachable at ${hostOf(config.redis.url)} (${(err as Error).message}): ${START_HINT}, or set REDIS_URL.`);
     return 1;
   }
 
+  try {
+    await applyMigrations(config, out);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code && CONNECTION_ERRORS.has(e.code)) {
+      out.error(`PostgreSQL is not reachable at ${hostOf(config.database.url)} (${e.message}): ${START_HINT}, or set DATABASE_URL.`);
+    } else {
+      out.error(`migrations failed: ${e.message}`);
+    }
+    return 1;
+  }
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   let resolveDone: (code: number) => void = () => undefined;

@@ -1,0 +1,119 @@
+// The DataSource factory every app uses: one pool per process sized by DATABASE_POOL_MAX, named
+// by app, with connect and statement timeouts, reads on replicas when DATABASE_REPLICA_URLS is
+// set. Connections the server kills are dropped by the pool and replaced on next use.
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { DataSource } from 'typeorm';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+
+export interface DatabaseOptions {
+  url: string;
+  replicaUrls?: string[];
+  poolMax: number;
+  app: string;
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const MIGRATIONS_TABLE = 'migrations';
+
+export function createDataSource({
+  url,
+  replicaUrls = [],
+  poolMax,
+  app,
+  connectTimeoutMs = 5000,
+  statementTimeoutMs = 60_000,
+}: DatabaseOptions): DataSource {
+  const connection = replicaUrls.length
+    ? { replication: { master: { url }, slaves: replicaUrls.map((u) => ({ url: u })) } }
+    : { url };
+  return new DataSource({
+    type: 'postgres',
+    ...connection,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: MIGRATIONS_TABLE,
+    migrationsTransactionMode: 'each',
+    installExtensions: false,
+    uuidExtension: 'pgcrypto',
+    applicationName: `1688sync-${app}`,
+    connectTimeoutMS: connectTimeoutMs,
+    poolSize: poolMax,
+    extra: {
+      max: poolMax,
+      connectionTimeoutMillis: connectTimeoutMs,
+      statement_timeout: statementTimeoutMs,
+      idleTimeoutMillis: 30_000,
+    },
+    logging: false,
+  });
+}
+
+/** The pg pools under a DataSource (primary first, then replicas). */
+export function dataSourcePools(dataSource: DataSource): pg.Pool[] {
+  const driver = dataSource.driver as unknown as { master?: pg.Pool; slaves?: pg.Pool[] };
+  return [driver.master, ...(driver.slaves ?? [])].filter((p): p is pg.Pool => Boolean(p));
+}
+
+/**
+ * A DataSource that connects on first use and again after a failure, so an app starts (and
+ * reports "not ready") while PostgreSQL is down instead of exiting.
+ */
+export class Database {
+  private initializing: Promise<DataSource> | null = null;
+
+  constructor(
+    readonly dataSource: DataSource,
+    private readonly logger?: Logger,
+  ) {}
+
+  static create(options: DatabaseOptions): Database {
+    return new Database(createDataSource(options), options.logger);
+  }
+
+  /** The initialized DataSource; retries the connection when an earlier attempt failed. */
+  async ready(): Promise<DataSource> {
+    if (this.dataSource.isInitialized) return this.dataSource;
+    this.initializing ??= this.dataSource.initialize().then(
+      (ds) => {
+        for (const pool of dataSourcePools(ds)) {
+          // A killed idle connection errors the pool; pg drops it and makes a new one on demand.
+          pool.on('error', (err) => this.logger?.warn({ err: { message: err.message } }, 'PostgreSQL connection lost; it will be replaced'));
+        }
+        return ds;
+      },
+      (err) => {
+        this.initializing = null;
+        throw err;
+      },
+    );
+    return this.initializing;
+  }
+
+  /** Readiness: the primary answers SELECT 1. */
+  readinessCheck() {
+    return async () => {
+      const ds = await this.ready();
+      await ds.query('SELECT 1');
+    };
+  }
+
+  /** Pool usage for sync1688_db_pool_connections (all pools of this process). */
+  poolUsage() {
+    return () => {
+      const pools = this.dataSource.isInitialized ? dataSourcePools(this.dataSource) : [];
+      return pools.reduce(
+        (acc, p) => ({ total: acc.total + p.totalCount, idle: acc.idle + p.idleCount, waiting: acc.waiting + p.waitingCount }),
+        { total: 0, idle: 0, waiting: 0 },
+      );
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.initializing) await this.initializing.catch(() => undefined);
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+}

@@ -1,0 +1,13 @@
+import { Product } from './product.entity';
+import { ProductImage } from './product-image.entity';
+import { Supplier } from './supplier.entity';
+import { SyncRecord } from './sync-record.entity';
+
+export * from './base.entity';
+export * from './supplier.entity';
+export * from './product.entity';
+export * from './product-image.entity';
+export * from './sync-record.entity';
+
+/** Every entity of the schema, for the DataSource. */
+export const ENTITIES = [Supplier, Product, ProductImage, SyncRecord];

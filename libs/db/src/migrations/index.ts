@@ -1,0 +1,5 @@
+// Every migration, in order. Migrations live with the entities (SPEC §4).
+import type { MigrationInterface } from 'typeorm';
+import { InitialSchema1764100000000 } from './1764100000000-initial-schema';
+
+export const MIGRATIONS: (new () => MigrationInterface)[] = [InitialSchema1764100000000];

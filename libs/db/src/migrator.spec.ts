@@ -1,0 +1,66 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '@1688sync/config';
+import { createDataSource } from './data-source';
+import { type TemporaryDatabase, createTemporaryDatabase } from './database-admin';
+import { migrateDown, migrateUp, migrationStatus } from './migrator';
+import type { DataSource } from 'typeorm';
+
+const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
+
+async function tables(ds: DataSource): Promise<string[]> {
+  const rows: { table_name: string }[] = await ds.query(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY 1",
+  );
+  return rows.map((r) => r.table_name);
+}
+
+describe('migrations', () => {
+  let db: TemporaryDatabase;
+  let ds: DataSource;
+  beforeEach(async () => {
+    db = await createTemporaryDatabase(serverUrl(), 'migrator');
+    ds = createDataSource({ url: db.url, poolMax: 3, app: 'migrator-test' });
+    await ds.initialize();
+  });
+  afterEach(async () => {
+    await ds.destroy();
+    await db.drop();
+  });
+
+  it('build exactly the schema the entities declare (generating a migration yields nothing)', async () => {
+    await migrateUp(ds, db.url);
+    const pending = await ds.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('go up, down and up again', async () => {
+    expect(await migrateUp(ds, db.url)).toEqual(['InitialSchema1764100000000']);
+    expect(await tables(ds)).toEqual(['product_images', 'products', 'suppliers', 'sync_records']);
+    expect(await migrateDown(ds, db.url)).toBe('InitialSchema1764100000000');
+    expect(await tables(ds)).toEqual([]);
+    const [fn] = await ds.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname LIKE 'sync1688_%'");
+    expect(fn.n).toBe(0);
+    expect(await migrateDown(ds, db.url)).toBeNull();
+    expect(await migrateUp(ds, db.url)).toEqual(['InitialSchema1764100000000']);
+    expect(await migrationStatus(ds)).toEqual([{ name: 'InitialSchema1764100000000', applied: true }]);
+    const again = await ds.driver.createSchemaBuilder().log();
+    expect(again.upQueries).toEqual([]);
+  });
+
+  it('are safe when two processes migrate at once: one applies, the other finds nothing pending', async () => {
+    const other = createDataSource({ url: db.url, poolMax: 3, app: 'migrator-other' });
+    await other.initialize();
+    try {
+      const results = await Promise.all([migrateUp(ds, db.url), migrateUp(other, db.url)]);
+      expect(results.map((r) => r.length).sort()).toEqual([0, 1]);
+      const [row] = await ds.query('SELECT count(*)::int AS n FROM migrations');
+      expect(row.n).toBe(1);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('report pending migrations before they are applied', async () => {
+    expect(await migrationStatus(ds)).toEqual([{ name: 'InitialSchema1764100000000', applied: false }]);
+  });
+});
