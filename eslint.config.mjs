@@ -22,6 +22,7 @@ export default [
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:data', 'type:util'] },
             { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:util'] },
+            { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:feature', 'type:data', 'type:util', 'type:testing'] },
           ],
         },
       ],

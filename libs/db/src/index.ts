@@ -4,3 +4,5 @@ export * from './entities';
 export * from './migrator';
 export { MIGRATIONS } from './migrations';
 export * from './transaction';
+export * from './errors';
+export * from './cursor';
