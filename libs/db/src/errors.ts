@@ -36,3 +36,12 @@ export class NotFoundError extends DbError {
     this.name = 'NotFoundError';
   }
 }
+
+/** The request contradicts the stored state (e.g. restoring a product whose supplier is deleted). */
+export class ConflictError extends DbError {
+  readonly code = 'conflict';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}

@@ -33,7 +33,10 @@ export class InitialSchema1764100000000 implements MigrationInterface {
     // each character (and the word's last character alone). A term of n ≥ 2 characters is the
     // phrase of its bigrams (<->), which matches exactly where the term occurs inside a word; a
     // one-character term is a prefix query ('x':*). Lower-cased and NFKC-normalised, so
-    // full-width letters and digits match their ASCII forms.
+    // full-width letters and digits match their ASCII forms; quotes and backslashes (after
+    // normalising, so full-width ones too) become spaces, as they would break the tsvector text.
+    // PostgreSQL keeps at most 256 positions per lexeme and none past 16383: text beyond ~16k
+    // characters of one product is not searchable as phrases (far beyond any 1688 title).
     await q.query(`
       CREATE FUNCTION "sync1688_search_vector"(doc text) RETURNS tsvector
       LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -42,7 +45,7 @@ export class InitialSchema1764100000000 implements MigrationInterface {
           SELECT substr(w.word, i, CASE WHEN i < length(w.word) THEN 2 ELSE 1 END) AS tok, w.start + i AS pos
           FROM (
             SELECT t.word, sum(length(t.word) + 1) OVER (ORDER BY t.ord) - length(t.word) AS start
-            FROM regexp_split_to_table(lower(normalize(translate(coalesce(doc, ''), E'''\\\\', '  '), NFKC)), '\\s+')
+            FROM regexp_split_to_table(translate(lower(normalize(coalesce(doc, ''), NFKC)), E'''\\\\', '  '), '\\s+')
                  WITH ORDINALITY AS t(word, ord)
             WHERE t.word <> ''
           ) w, generate_series(1, length(w.word)) AS i

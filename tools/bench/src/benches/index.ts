@@ -1,4 +1,6 @@
 // Every benchmark of `npm run bench`, in the order they run.
 import type { Benchmark } from '../harness';
+import { searchBench } from './search.bench';
+import { upsertBench } from './upsert.bench';
 
-export const BENCHMARKS: Benchmark[] = [];
+export const BENCHMARKS: Benchmark[] = [upsertBench, searchBench];

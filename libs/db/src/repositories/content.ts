@@ -1,0 +1,82 @@
+// Helpers the upserts share: content hashes over canonical JSON, and the NUL check PostgreSQL
+// needs (text and jsonb reject \u0000; we answer with the field's name instead of a 500).
+import { createHash } from 'node:crypto';
+import { InvalidInputError } from '../errors';
+
+/** JSON with object keys sorted at every level, so equal content hashes equally. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.keys(value as Record<string, unknown>)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${entries.join(',')}}`;
+}
+
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/** Throws InvalidInputError naming the first field (dotted path) whose text holds a NUL character. */
+export function assertNoNul(value: unknown, path: string): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) throw new InvalidInputError(path, 'must not contain the NUL character (\\u0000)');
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => assertNoNul(v, `${path}[${i}]`));
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) throw new InvalidInputError(`${path}`, 'must not contain the NUL character (\\u0000) in a key');
+    assertNoNul(v, `${path}.${k}`);
+  }
+}
+
+/** Whether a patch object carries a field (present, even as null) — SPEC §5 merge semantics. */
+export const has = (patch: object, key: string) => Object.prototype.hasOwnProperty.call(patch, key) && (patch as Record<string, unknown>)[key] !== undefined;
+
+/** Items of one batch grouped by external id, merged in order: later fields win, absent ones keep. */
+export function mergeByExternalId<T extends { externalId: string }>(items: { index: number; patch: T }[]): Map<string, { indexes: number[]; patch: T }> {
+  const merged = new Map<string, { indexes: number[]; patch: T }>();
+  for (const { index, patch } of items) {
+    const seen = merged.get(patch.externalId);
+    if (!seen) merged.set(patch.externalId, { indexes: [index], patch: { ...patch } });
+    else {
+      seen.indexes.push(index);
+      for (const [k, v] of Object.entries(patch)) if (v !== undefined) (seen.patch as Record<string, unknown>)[k] = v;
+    }
+  }
+  return merged;
+}
+
+/** Rows per statement of a bulk upsert (unnest takes one array per column, so bind parameters stay few). */
+export const UPSERT_CHUNK = 1000;
+
+export function chunks<T>(items: T[], size = UPSERT_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** A batch raced a concurrent insert of the same key: the transaction is retried (40001). */
+export class ConcurrentInsertError extends Error {
+  readonly code = '40001';
+  constructor(key: string) {
+    super(`row ${key} was inserted concurrently; retrying the batch`);
+  }
+}
+
+export type UpsertResult = 'created' | 'updated' | 'unchanged' | 'failed';
+
+export interface UpsertItemResult {
+  index: number;
+  externalId: string;
+  id?: string;
+  result: UpsertResult;
+  error?: string;
+}

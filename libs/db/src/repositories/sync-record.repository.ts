@@ -1,0 +1,73 @@
+// Sync records: one per ingest batch or maintenance run, started as running and finished with
+// counts, the first 100 errors and a status derived from them.
+import type { EntityManager } from 'typeorm';
+import { queryRows } from '../sql';
+import { type SyncRecordError, type SyncRecordStatus, SyncRecord } from '../entities';
+import { NotFoundError } from '../errors';
+import { assertNoNul } from './content';
+
+export const MAX_RECORDED_ERRORS = 100;
+
+export interface SyncCounts {
+  received: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+}
+
+export class SyncRecordRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  async start({ kind, source, received = 0 }: { kind: string; source?: string | null; received?: number }): Promise<SyncRecord> {
+    assertNoNul(source, 'source');
+    const [row]: { id: string }[] = await queryRows(
+      this.manager,
+      `INSERT INTO sync_records (kind, source, status, received) VALUES ($1, $2, 'running', $3) RETURNING id`,
+      [kind, source ?? null, received],
+    );
+    return (await this.get(row.id))!;
+  }
+
+  /**
+   * Finishes a record: succeeded when nothing failed, failed when everything did (or `error` is
+   * given), partial otherwise. Keeps the first 100 errors; duration from started_at.
+   */
+  async finish(
+    id: string,
+    { counts, errors = [], metrics = {}, error }: { counts: SyncCounts; errors?: SyncRecordError[]; metrics?: Record<string, unknown>; error?: string },
+  ): Promise<SyncRecord> {
+    const status: SyncRecordStatus = error || (counts.failed > 0 && counts.failed >= counts.received)
+      ? 'failed'
+      : counts.failed > 0
+        ? 'partial'
+        : 'succeeded';
+    const kept = [...(error ? [{ message: error }] : []), ...errors].slice(0, MAX_RECORDED_ERRORS).map((e) => ({
+      ...e,
+      message: e.message.replace(/\u0000/g, ''),
+    }));
+    const rows = await queryRows<{ id: string }>(
+      this.manager,
+      `UPDATE sync_records SET status = $2, finished_at = now(),
+         duration_ms = GREATEST(0, round(extract(epoch FROM (clock_timestamp() - started_at)) * 1000))::int,
+         received = $3, created = $4, updated = $5, unchanged = $6, failed = $7,
+         errors = $8::jsonb, metrics = $9::jsonb, updated_at = now(), version = version + 1
+       WHERE id = $1 RETURNING id`,
+      [id, status, counts.received, counts.created, counts.updated, counts.unchanged, counts.failed, JSON.stringify(kept), JSON.stringify(metrics)],
+    );
+    if (!rows.length) throw new NotFoundError('sync record', id);
+    return (await this.get(id))!;
+  }
+
+  async get(id: string): Promise<SyncRecord | null> {
+    return this.manager.findOne(SyncRecord, { where: { id } });
+  }
+
+  /** Keyset page, newest first by (started_at, id). */
+  async list({ limit = 50, after, kind }: { limit?: number; after?: { startedAt: Date; id: string }; kind?: string } = {}): Promise<SyncRecord[]> {
+    const qb = this.manager.createQueryBuilder(SyncRecord, 'r').orderBy('r.startedAt', 'DESC').addOrderBy('r.id', 'DESC').limit(limit);
+    if (after) qb.andWhere('(r.started_at, r.id) < (:at, :id)', { at: after.startedAt, id: after.id });
+    if (kind) qb.andWhere('r.kind = :kind', { kind });
+    return qb.getMany();
+  }
+}
