@@ -10,7 +10,7 @@ export interface BenchFigure {
   unit: string;
   /** The raw baseline measured in the same run, where the figure has one. */
   baseline?: number;
-  /** value / baseline for rates (higher is better), baseline / value for durations. */
+  /** How the figure compares with its baseline, as its target states it (e.g. value / baseline for rates). */
   ratio?: number;
   /** e.g. "ratio >= 0.7" or "p95 < 50 ms". */
   target?: string;
