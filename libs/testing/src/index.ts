@@ -3,3 +3,4 @@ export * from './test-queues';
 export * from './wait-for';
 export * from './app-process';
 export * from './app-contract';
+export * from './fixtures';

@@ -1,0 +1,62 @@
+// The storage key layout of SPEC §7:
+//   products/<shard>/<productId>/original/<imageId>.<ext>
+//   products/<shard>/<productId>/thumbnail/<imageId>.jpg
+//   products/<shard>/<productId>/compressed/<imageId>.jpg   (and .webp / .avif for extra formats)
+// <shard> is 3 hex characters of the SHA-256 of the product id: 4,096 shards, so no directory
+// (or listing prefix) holds more than a few thousand products even at millions of products.
+// Files stay per product, so deleting one product never touches another's.
+import { createHash } from 'node:crypto';
+
+export const VARIANTS = ['original', 'thumbnail', 'compressed', 'webp', 'avif'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** Extensions of originals, decided by the bytes (never by headers). */
+export const ORIGINAL_EXTENSIONS = ['jpg', 'png', 'webp', 'gif', 'avif'] as const;
+export type OriginalExtension = (typeof ORIGINAL_EXTENSIONS)[number];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function productShard(productId: string): string {
+  return createHash('sha256').update(productId).digest('hex').slice(0, 3);
+}
+
+/** The folder of one product's files (what purging a product deletes). */
+export function productPrefix(productId: string): string {
+  if (!UUID.test(productId)) throw new Error(`product id must be a UUID, got ${JSON.stringify(productId)}`);
+  return `products/${productShard(productId)}/${productId.toLowerCase()}/`;
+}
+
+/** The key of one variant of one image. Ids must be UUIDs: keys are never built from free text. */
+export function imageKey(productId: string, imageId: string, variant: Variant, originalExt?: OriginalExtension): string {
+  if (!UUID.test(imageId)) throw new Error(`image id must be a UUID, got ${JSON.stringify(imageId)}`);
+  const ext = variant === 'original' ? originalExt : variant === 'webp' ? 'webp' : variant === 'avif' ? 'avif' : 'jpg';
+  if (!ext || !(ORIGINAL_EXTENSIONS as readonly string[]).includes(ext)) throw new Error(`an original needs its extension (${ORIGINAL_EXTENSIONS.join(', ')})`);
+  const folder = variant === 'webp' || variant === 'avif' ? 'compressed' : variant;
+  return `${productPrefix(productId)}${folder}/${imageId.toLowerCase()}.${ext}`;
+}
+
+/** What a key names, or null for a key outside the layout (an orphan candidate). */
+export function parseImageKey(key: string): { productId: string; imageId: string; variant: Variant; ext: string } | null {
+  const m = /^products\/([0-9a-f]{3})\/([0-9a-f-]{36})\/(original|thumbnail|compressed)\/([0-9a-f-]{36})\.(jpg|png|webp|gif|avif)$/.exec(key);
+  if (!m || !UUID.test(m[2]) || !UUID.test(m[4]) || productShard(m[2]) !== m[1]) return null;
+  const [, , productId, folder, imageId, ext] = m;
+  const variant: Variant = folder === 'compressed' && (ext === 'webp' || ext === 'avif') ? ext : (folder as Variant);
+  return { productId, imageId, variant, ext };
+}
+
+export const CONTENT_TYPES: Record<string, string> = {
+  jpg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  avif: 'image/avif',
+};
+
+/** Derived files never change under their key (a new settings version writes again, same key,
+ * but clients re-fetch through the API's URLs); originals are immutable by construction too. */
+export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
+/** The URL users fetch a key from: PUBLIC_BASE_URL + key. */
+export function publicUrl(publicBaseUrl: string, key: string): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}/${key}`;
+}

@@ -1,0 +1,65 @@
+// The StorageDriver every storage backend implements (fs now, s3 in its own issue). One driver
+// test suite (storage-driver.contract.ts) runs unchanged against each.
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+  /** SHA-256 (hex) of the content, where the driver knows it (s3 keeps our own in metadata). */
+  sha256?: string;
+  contentType?: string;
+}
+
+export interface PutOptions {
+  contentType: string;
+  cacheControl?: string;
+  /** SHA-256 (hex) the caller computed; drivers store it where they can. */
+  sha256?: string;
+}
+
+export interface StorageDriver {
+  readonly name: 'fs' | 's3';
+  /** Writes atomically: the object appears whole under `key` or not at all (temp name + rename). */
+  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<StoredObject>;
+  /** The object's bytes as a stream; throws StorageObjectNotFoundError when absent. */
+  get(key: string): Promise<Readable>;
+  /** Size, time and (where known) checksum; null when absent. */
+  stat(key: string): Promise<StoredObject | null>;
+  /** Atomic copy under a new key (URL dedupe: each product keeps its own file). */
+  copy(fromKey: string, toKey: string, options?: Partial<PutOptions>): Promise<StoredObject>;
+  /** Deletes; true when something was deleted. */
+  delete(key: string): Promise<boolean>;
+  /** Every object whose key starts with `prefix`, streamed page by page (never all in memory). */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /** The public URL of a key (PUBLIC_BASE_URL + key). */
+  publicUrl(key: string): string;
+}
+
+export class StorageObjectNotFoundError extends Error {
+  readonly code = 'storage_not_found';
+  constructor(readonly key: string) {
+    super(`no stored object ${key}`);
+    this.name = 'StorageObjectNotFoundError';
+  }
+}
+
+/** A key that could escape the storage root or is not a key at all ('..', absolute, NUL, …). */
+export class InvalidStorageKeyError extends Error {
+  readonly code = 'invalid_storage_key';
+  constructor(readonly key: string, reason: string) {
+    super(`invalid storage key ${JSON.stringify(key)}: ${reason}`);
+    this.name = 'InvalidStorageKeyError';
+  }
+}
+
+/** Checks a key: relative, '/'-separated, no empty, '.' or '..' segments, no backslash or control characters. */
+export function assertSafeKey(key: string): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 1024) throw new InvalidStorageKeyError(String(key), 'must be 1–1024 characters');
+  if (key.startsWith('/')) throw new InvalidStorageKeyError(key, 'must be relative');
+  if (/[\\\u0000-\u001f\u007f]/.test(key)) throw new InvalidStorageKeyError(key, 'must not contain backslashes or control characters');
+  for (const segment of key.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') throw new InvalidStorageKeyError(key, 'must not contain empty, "." or ".." segments');
+  }
+  return key;
+}
