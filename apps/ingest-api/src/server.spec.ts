@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '@1688sync/config';
 import { ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync/observability';
+import { Database } from '@1688sync/db';
+import { Producers, createRedisConnection } from '@1688sync/queues';
 import { HttpError } from './http/errors';
 import { buildApiServer } from './server';
 
@@ -10,7 +12,13 @@ async function build(readiness = new ReadinessChecks(), env: Record<string, stri
   const sink = { lines };
   const config = loadConfig({ app: 'ingest-api', env: { API_BODY_LIMIT_BYTES: '2048', ...env } });
   const metrics = createMetrics({ app: 'ingest-api' });
-  const app = await buildApiServer({ config, logger, metrics, readiness });
+  const db = Database.create({ url: 'postgres://postgres@127.0.0.1:1/unused', poolMax: 1, app: 'server-spec' });
+  const producers = new Producers(createRedisConnection('redis://127.0.0.1:1', 'producer'), 'server-spec');
+  const app = await buildApiServer({ config, logger, metrics, readiness, db, producers });
+  app.addHook('onClose', async () => {
+    await producers.close(200);
+    producers.connection.disconnect();
+  });
   app.get('/test/boom', async () => {
     throw new Error('secret internals at /work/main/x.ts:12');
   });

@@ -2,20 +2,41 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '@1688sync/config';
+import type { Database } from '@1688sync/db';
+import { IngestService } from '@1688sync/ingest';
 import type { Logger, Metrics, ReadinessChecks } from '@1688sync/observability';
-import { registerErrorHandling } from './http/errors';
+import type { Producers } from '@1688sync/queues';
+import { QUEUE_NAMES } from '@1688sync/queues';
+import { publicUrl } from '@1688sync/storage';
+import { createAuthenticator, registerAuth } from './http/auth';
+import { registerBullBoard } from './http/bull-board';
+import { registerDocs } from './http/docs';
+import { ERROR_CODES, registerErrorHandling } from './http/errors';
+import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
+import { registerIngestRoutes } from './routes/ingest.routes';
+import { registerOperationRoutes } from './routes/operations.routes';
+import { registerProductRoutes } from './routes/products.routes';
+import { registerSupplierRoutes } from './routes/suppliers.routes';
+import { z } from 'zod';
 
 export interface ApiDependencies {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   readiness: ReadinessChecks;
+  db: Database;
+  producers: Producers;
 }
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 
+const errorSchema = z
+  .object({ error: z.enum(ERROR_CODES), message: z.string(), details: z.array(z.unknown()) })
+  .meta({ id: 'ErrorBody' });
+
 export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInstance> {
+  const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger.child(
       {},
@@ -26,8 +47,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
         },
       },
     ) as FastifyBaseLogger,
-    bodyLimit: deps.config.api.bodyLimitBytes,
-    disableRequestLogging: false,
+    bodyLimit: config.api.bodyLimitBytes,
     requestIdHeader: false, // genReqId reads x-request-id itself, so an insane one is replaced
     requestIdLogLabel: 'requestId',
     // A caller's request id is kept when it is sane, so logs join up across services.
@@ -44,5 +64,41 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerErrorHandling(app);
   registerHttpMetrics(app, deps.metrics);
   registerServiceRoutes(app, deps);
+
+  const auth = createAuthenticator(config.api.keys);
+  registerAuth(app, auth);
+
+  let ingest: IngestService | null = null;
+  const ctx = {
+    config,
+    db: deps.db,
+    producers: deps.producers,
+    fileUrl: (key: string) => publicUrl(config.storage.publicBaseUrl, key),
+    ingest: async () =>
+      (ingest ??= new IngestService({ dataSource: await deps.db.ready(), producers: deps.producers, logger: deps.logger, metrics: deps.metrics })),
+  };
+  const routes = new RouteTable();
+  registerIngestRoutes(app, routes, ctx);
+  registerProductRoutes(app, routes, ctx);
+  registerSupplierRoutes(app, routes, ctx);
+  registerOperationRoutes(app, routes, ctx);
+
+  let document: unknown;
+  await registerDocs(app, () =>
+    (document ??= buildOpenApiDocument(
+      routes.definitions,
+      {
+        title: '1688sync API',
+        version: config.version,
+        description: 'Ingest, read and operate a 1688.com wholesale catalogue. Errors are { error, message, details }.',
+      },
+      errorSchema,
+    )),
+  );
+  await registerBullBoard(app, {
+    queues: QUEUE_NAMES.map((name) => deps.producers.queue(name)),
+    user: config.api.adminUser,
+    password: config.api.adminPassword,
+  });
   return app;
 }

@@ -13,3 +13,4 @@ export * from './repositories/product.repository';
 export * from './repositories/product-image.repository';
 export * from './repositories/sync-record.repository';
 export * from './repositories/product-search.repository';
+export * from './repositories/keyset';

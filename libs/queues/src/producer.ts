@@ -29,7 +29,11 @@ export function defaultJobOptions(queue: QueueName): JobsOptions {
 }
 
 export function createQueue<Q extends QueueName>(name: Q, connection: Redis, prefix: string): Queue {
-  return new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(name) });
+  const queue = new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions(name) });
+  // Connection errors are reported once per outage by the connection itself (connection.ts);
+  // the queue re-emits each one, and an 'error' event nobody listens to would be thrown.
+  queue.on('error', () => undefined);
+  return queue;
 }
 
 export interface JobToAdd<Q extends QueueName, N extends JobNameOf<Q> = JobNameOf<Q>> {

@@ -1,5 +1,16 @@
 // The one HTTP error format of SPEC §5: { error, message, details }. A 5xx never leaks a stack.
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { DbError, InvalidCursorError, InvalidInputError } from '@1688sync/db';
+
+/** Errors that mean a dependency (PostgreSQL, Redis) is unreachable right now: 503, not 500. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006']);
+
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string }; message?: string };
+  const code = e?.code ?? e?.driverError?.code;
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(e?.message ?? '');
+}
 
 export const ERROR_CODES = [
   'validation_failed',
@@ -53,6 +64,17 @@ export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof HttpError) {
       return reply.status(err.statusCode).send(errorBody(err.code, err.message, err.details));
+    }
+    if (err instanceof DbError) {
+      if (err instanceof InvalidCursorError) return reply.status(400).send(errorBody('validation_failed', err.message, [{ field: 'query.cursor', message: err.message }]));
+      if (err instanceof InvalidInputError) return reply.status(400).send(errorBody('validation_failed', err.message, [{ field: err.field, message: err.message }]));
+      const status = err.code === 'not_found' ? 404 : err.code === 'conflict' ? 409 : 400;
+      return reply.status(status).send(errorBody(status === 404 ? 'not_found' : status === 409 ? 'conflict' : 'validation_failed', err.message));
+    }
+    if (isUnavailable(err)) {
+      request.log.warn({ err: { message: err.message, code: err.code } }, 'dependency unavailable');
+      reply.header('retry-after', '5');
+      return reply.status(503).send(errorBody('unavailable', 'a dependency (PostgreSQL or Redis) is unavailable; try again shortly'));
     }
     if (err.validation) {
       const details = err.validation.map((v) => ({

@@ -5,6 +5,7 @@ import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
+import { type Page, keysetPage } from './keyset';
 import {
   ConcurrentInsertError,
   type UpsertItemResult,
@@ -324,12 +325,9 @@ export class SupplierRepository {
     return true;
   }
 
-  /** Keyset page of suppliers, newest first by (updated_at, id). */
-  async list({ limit = 50, after, includeDeleted = false }: { limit?: number; after?: { updatedAt: Date; id: string }; includeDeleted?: boolean } = {}) {
-    const qb = this.manager.createQueryBuilder(Supplier, 's').orderBy('s.updatedAt', 'DESC').addOrderBy('s.id', 'DESC').limit(limit);
-    if (includeDeleted) qb.withDeleted();
-    if (after) qb.andWhere('(s.updated_at, s.id) < (:at, :id)', { at: after.updatedAt, id: after.id });
-    return qb.getMany();
+  /** Keyset page of suppliers, most recently updated first, by (updated_at, id). */
+  async list({ limit = 50, cursor, includeDeleted = false }: { limit?: number; cursor?: string; includeDeleted?: boolean } = {}): Promise<Page<Supplier>> {
+    return keysetPage(this.manager.createQueryBuilder(Supplier, 's'), 's', 'updated_at', { limit, cursor, includeDeleted, scope: 'suppliers' });
   }
 
   /** Throws ConflictError when the supplier is soft-deleted (a product cannot be restored under it). */

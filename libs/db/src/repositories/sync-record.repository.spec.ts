@@ -35,14 +35,29 @@ describe('SyncRecordRepository', () => {
     expect((await records.finish(c.id, { counts: { received: 0, created: 0, updated: 0, unchanged: 0, failed: 0 }, error: 'redis down' })).errors).toEqual([{ message: 'redis down' }]);
   });
 
-  it('lists newest first in keyset pages', async () => {
-    const first = await records.list({ limit: 2 });
-    expect(first).toHaveLength(2);
-    const next = await records.list({ limit: 100, after: { startedAt: first[1].startedAt, id: first[1].id } });
-    const ids = [...first, ...next].map((r) => r.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.length).toBe(4);
-    const times = [...first, ...next].map((r) => r.startedAt.getTime());
+  it('lists newest first in keyset pages, exact to the microsecond', async () => {
+    // Rows of one transaction share started_at to the microsecond: the cursor must not skip them.
+    await db.dataSource.transaction(async (tx) => {
+      for (let i = 0; i < 5; i++) await tx.query(`INSERT INTO sync_records (kind, started_at) VALUES ('same-time', now())`);
+    });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await records.list({ limit: 2, cursor });
+      seen.push(...page.items.map((r) => r.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.length).toBe(9);
+    const all = await records.list({ limit: 200 });
+    const times = all.items.map((r) => r.startedAt.getTime());
     expect([...times].sort((x, y) => y - x)).toEqual(times);
+    expect(all.nextCursor).toBeNull();
+  });
+
+  it('refuses a cursor of another list and a bad limit', async () => {
+    const page = await records.list({ limit: 1, kind: 'same-time' });
+    await expect(records.list({ cursor: page.nextCursor! })).rejects.toThrow(/cursor is invalid/);
+    await expect(records.list({ limit: 500 })).rejects.toThrow(/limit/);
   });
 });

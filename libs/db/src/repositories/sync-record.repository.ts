@@ -5,6 +5,7 @@ import { queryRows } from '../sql';
 import { type SyncRecordError, type SyncRecordStatus, SyncRecord } from '../entities';
 import { NotFoundError } from '../errors';
 import { assertNoNul } from './content';
+import { type Page, keysetPage } from './keyset';
 
 export const MAX_RECORDED_ERRORS = 100;
 
@@ -64,10 +65,9 @@ export class SyncRecordRepository {
   }
 
   /** Keyset page, newest first by (started_at, id). */
-  async list({ limit = 50, after, kind }: { limit?: number; after?: { startedAt: Date; id: string }; kind?: string } = {}): Promise<SyncRecord[]> {
-    const qb = this.manager.createQueryBuilder(SyncRecord, 'r').orderBy('r.startedAt', 'DESC').addOrderBy('r.id', 'DESC').limit(limit);
-    if (after) qb.andWhere('(r.started_at, r.id) < (:at, :id)', { at: after.startedAt, id: after.id });
+  async list({ limit = 50, cursor, kind }: { limit?: number; cursor?: string; kind?: string } = {}): Promise<Page<SyncRecord>> {
+    const qb = this.manager.createQueryBuilder(SyncRecord, 'r');
     if (kind) qb.andWhere('r.kind = :kind', { kind });
-    return qb.getMany();
+    return keysetPage(qb, 'r', 'started_at', { limit, cursor, scope: `sync-records:${kind ?? ''}` });
   }
 }

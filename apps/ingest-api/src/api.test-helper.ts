@@ -1,0 +1,67 @@
+// For this app's specs: the whole API (real PostgreSQL, migrated; real Redis under a unique
+// prefix) built in-process for app.inject(), and torn down afterwards.
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '@1688sync/config';
+import { Database, migrateUp } from '@1688sync/db';
+import { ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync/observability';
+import { Producers, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
+import { createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
+import { buildApiServer } from './server';
+
+export const ADMIN_KEY = 'admin-key-0123456789';
+export const INGEST_KEY = 'ingest-key-0123456789';
+export const READ_KEY = 'read-key-0123456789';
+
+export interface TestApi {
+  app: FastifyInstance;
+  db: Database;
+  producers: Producers;
+  prefix: string;
+  lines: Record<string, unknown>[];
+  metrics: ReturnType<typeof createMetrics>;
+  close(): Promise<void>;
+}
+
+export async function buildTestApi({ env = {}, redisUrl }: { env?: Record<string, string>; redisUrl?: string } = {}): Promise<TestApi> {
+  const database = await createTestDatabase('api');
+  const queues = createTestQueuePrefix('api');
+  const config = loadConfig({
+    app: 'ingest-api',
+    env: {
+      DATABASE_URL: database.url,
+      QUEUE_PREFIX: queues.prefix,
+      API_KEYS: `${ADMIN_KEY},${INGEST_KEY}:ingest,${READ_KEY}:read`,
+      ADMIN_USER: 'admin',
+      ADMIN_PASSWORD: 'secret-password',
+      PUBLIC_BASE_URL: 'http://cdn.test/files',
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+      ...env,
+    },
+  });
+  const { logger, lines } = createRecordingLogger({ app: 'ingest-api', level: 'info' });
+  const metrics = createMetrics({ app: 'ingest-api' });
+  const db = Database.create({ url: config.database.url, poolMax: 10, app: 'api-test' });
+  await migrateUp(await db.ready(), config.database.url);
+  const connection = createRedisConnection(config.redis.url, 'producer');
+  const producers = new Producers(connection, config.redis.queuePrefix);
+  const app = await buildApiServer({ config, logger, metrics, readiness: new ReadinessChecks(), db, producers });
+  await app.ready();
+  return {
+    app,
+    db,
+    producers,
+    prefix: queues.prefix,
+    lines,
+    metrics,
+    async close() {
+      await app.close();
+      await producers.close(1000);
+      await closeRedisConnection(connection, 500);
+      await db.close();
+      await database.drop();
+      await queues.cleanup();
+    },
+  };
+}
+
+export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });

@@ -1,0 +1,230 @@
+// How rows look on the wire (SPEC §5): camelCase, numbers as numbers, ISO dates, image URLs
+// under PUBLIC_BASE_URL. Each has a zod schema, which is also its OpenAPI schema.
+import { z } from 'zod';
+import type { ImageRecord, Product, Supplier, SyncRecord } from '@1688sync/db';
+
+const isoDate = z.string().meta({ format: 'date-time' });
+const nullableText = z.string().nullable();
+const nullableNumber = z.number().nullable();
+
+export const supplierSummarySchema = z
+  .object({ id: z.string(), externalId: z.string(), name: nullableText, isStub: z.boolean() })
+  .meta({ id: 'SupplierSummary' });
+
+export const supplierSchema = z
+  .object({
+    id: z.string(),
+    externalId: z.string(),
+    isStub: z.boolean(),
+    name: nullableText,
+    loginId: nullableText,
+    companyName: nullableText,
+    province: nullableText,
+    city: nullableText,
+    address: nullableText,
+    contactName: nullableText,
+    phone: nullableText,
+    mobile: nullableText,
+    email: nullableText,
+    shopUrl: nullableText,
+    businessModel: nullableText,
+    yearsOnPlatform: nullableNumber,
+    badges: z.array(z.string()).nullable(),
+    ratings: z.object({ overall: nullableNumber, quality: nullableNumber, response: nullableNumber, delivery: nullableNumber, afterSales: nullableNumber }),
+    repurchaseRate: nullableNumber,
+    responseRate: nullableNumber,
+    productCount: z.number(),
+    lastSyncedAt: isoDate.nullable(),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+    deletedAt: isoDate.nullable(),
+    version: z.number(),
+  })
+  .meta({ id: 'Supplier' });
+
+export const imageSchema = z
+  .object({
+    id: z.string(),
+    productId: z.string(),
+    kind: z.string(),
+    position: z.number(),
+    sourceUrl: z.string(),
+    downloadStatus: z.string(),
+    processStatus: z.string(),
+    error: z.string().optional(),
+    attempts: z.number(),
+    width: z.number().optional(),
+    height: z.number().optional(),
+    bytes: z.object({ original: z.number().optional(), thumbnail: z.number().optional(), compressed: z.number().optional() }).optional(),
+    urls: z.object({
+      original: z.string().optional(),
+      thumbnail: z.string().optional(),
+      compressed: z.string().optional(),
+      webp: z.string().optional(),
+      avif: z.string().optional(),
+    }),
+    updatedAt: isoDate,
+  })
+  .meta({ id: 'Image' });
+
+const productFields = {
+  id: z.string(),
+  externalId: z.string(),
+  supplierId: nullableText,
+  title: z.string(),
+  categoryId: nullableText,
+  categoryPath: z.array(z.string()).nullable(),
+  priceMin: nullableNumber,
+  priceMax: nullableNumber,
+  currency: z.string(),
+  priceTiers: z.array(z.object({ minQuantity: z.number(), price: z.number() })).nullable(),
+  moq: nullableNumber,
+  unit: nullableText,
+  skus: z.array(z.record(z.string(), z.unknown())).nullable(),
+  attributes: z.record(z.string(), z.string()).nullable(),
+  detailUrl: nullableText,
+  status: nullableText,
+  salesCount: nullableNumber,
+  syncStatus: z.string(),
+  sourceUpdatedAt: isoDate.nullable(),
+  lastSyncedAt: isoDate.nullable(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+  deletedAt: isoDate.nullable(),
+  version: z.number(),
+};
+
+export const productListItemSchema = z.object(productFields).meta({ id: 'ProductListItem' });
+export const productSchema = z
+  .object({ ...productFields, supplier: supplierSummarySchema.nullable(), images: z.array(imageSchema) })
+  .meta({ id: 'Product' });
+
+export const syncRecordSchema = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    source: nullableText,
+    status: z.string(),
+    startedAt: isoDate,
+    finishedAt: isoDate.nullable(),
+    durationMs: nullableNumber,
+    counts: z.object({ received: z.number(), created: z.number(), updated: z.number(), unchanged: z.number(), failed: z.number() }),
+    errors: z.array(z.object({ index: z.number().optional(), externalId: z.string().optional(), message: z.string() })),
+    metrics: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'SyncRecord' });
+
+export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : null);
+
+export function presentSupplierSummary(s: Supplier | null | undefined) {
+  return s ? { id: s.id, externalId: s.externalId, name: s.name, isStub: s.isStub } : null;
+}
+
+export function presentSupplier(s: Supplier) {
+  return {
+    id: s.id,
+    externalId: s.externalId,
+    isStub: s.isStub,
+    name: s.name,
+    loginId: s.loginId,
+    companyName: s.companyName,
+    province: s.province,
+    city: s.city,
+    address: s.address,
+    contactName: s.contactName,
+    phone: s.phone,
+    mobile: s.mobile,
+    email: s.email,
+    shopUrl: s.shopUrl,
+    businessModel: s.businessModel,
+    yearsOnPlatform: s.yearsOnPlatform,
+    badges: s.badges,
+    ratings: { overall: s.ratingOverall, quality: s.ratingQuality, response: s.ratingResponse, delivery: s.ratingDelivery, afterSales: s.ratingAfterSales },
+    repurchaseRate: s.repurchaseRate,
+    responseRate: s.responseRate,
+    productCount: s.productCount,
+    lastSyncedAt: iso(s.lastSyncedAt),
+    createdAt: iso(s.createdAt)!,
+    updatedAt: iso(s.updatedAt)!,
+    deletedAt: iso(s.deletedAt),
+    version: s.version,
+  };
+}
+
+export function presentImage(img: ImageRecord, fileUrl: (key: string) => string) {
+  const urls: Record<string, string> = {};
+  if (img.keyOriginal) urls.original = fileUrl(img.keyOriginal);
+  if (img.keyThumbnail) urls.thumbnail = fileUrl(img.keyThumbnail);
+  if (img.keyCompressed) urls.compressed = fileUrl(img.keyCompressed);
+  for (const [format, key] of Object.entries(img.keysExtra ?? {})) urls[format] = fileUrl(key);
+  const bytes: Record<string, number> = {};
+  if (img.bytesOriginal != null) bytes.original = img.bytesOriginal;
+  if (img.bytesThumbnail != null) bytes.thumbnail = img.bytesThumbnail;
+  if (img.bytesCompressed != null) bytes.compressed = img.bytesCompressed;
+  return {
+    id: img.id,
+    productId: img.productId,
+    kind: img.kind,
+    position: img.position,
+    sourceUrl: img.sourceUrl,
+    downloadStatus: img.downloadStatus,
+    processStatus: img.processStatus,
+    ...(img.lastError ? { error: img.lastError } : {}),
+    attempts: img.attempts,
+    ...(img.width != null ? { width: img.width } : {}),
+    ...(img.height != null ? { height: img.height } : {}),
+    ...(Object.keys(bytes).length ? { bytes } : {}),
+    urls,
+    updatedAt: iso(img.updatedAt)!,
+  };
+}
+
+export function presentProductListItem(p: Product) {
+  return {
+    id: p.id,
+    externalId: p.externalId,
+    supplierId: p.supplierId,
+    title: p.title,
+    categoryId: p.categoryId,
+    categoryPath: p.categoryPath,
+    priceMin: p.priceMin,
+    priceMax: p.priceMax,
+    currency: p.currency,
+    priceTiers: p.priceTiers,
+    moq: p.moq,
+    unit: p.unit,
+    skus: p.skus as Record<string, unknown>[] | null,
+    attributes: p.attributes,
+    detailUrl: p.detailUrl,
+    status: p.sourceStatus,
+    salesCount: p.salesCount,
+    syncStatus: p.syncStatus,
+    sourceUpdatedAt: iso(p.sourceUpdatedAt),
+    lastSyncedAt: iso(p.lastSyncedAt),
+    createdAt: iso(p.createdAt)!,
+    updatedAt: iso(p.updatedAt)!,
+    deletedAt: iso(p.deletedAt),
+    version: p.version,
+  };
+}
+
+export function presentProduct(p: Product, images: ImageRecord[], fileUrl: (key: string) => string) {
+  return { ...presentProductListItem(p), supplier: presentSupplierSummary(p.supplier), images: images.map((i) => presentImage(i, fileUrl)) };
+}
+
+export function presentSyncRecord(r: SyncRecord) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    source: r.source,
+    status: r.status,
+    startedAt: iso(r.startedAt)!,
+    finishedAt: iso(r.finishedAt),
+    durationMs: r.durationMs,
+    counts: { received: r.received, created: r.created, updated: r.updated, unchanged: r.unchanged, failed: r.failed },
+    errors: r.errors,
+    metrics: r.metrics,
+  };
+}

@@ -1,0 +1,107 @@
+// Reading, soft-deleting and restoring products (SPEC §5).
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { PRODUCT_SORTS, ProductImageRepository, ProductRepository, ProductSearchRepository, SYNC_STATUSES, transaction } from '@1688sync/db';
+import type { RouteTable } from '../http/route-spec';
+import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '../presenters';
+import { type ApiContext, ds, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
+
+const productQuery = z.object({
+  q: z.string().max(200).optional(),
+  supplierId: z.uuid('must be a UUID').optional(),
+  categoryId: z.string().max(128).optional(),
+  priceMin: z.coerce.number().min(0).optional(),
+  priceMax: z.coerce.number().min(0).optional(),
+  syncStatus: z.enum(SYNC_STATUSES).optional(),
+  updatedSince: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional(),
+  sort: z.enum(PRODUCT_SORTS).optional(),
+  limit,
+  cursor: z.string().max(2000).optional(),
+  includeDeleted,
+});
+
+const restoredSchema = z.object({ id: z.string(), restored: z.boolean() });
+const deletedSchema = z.object({ id: z.string(), deleted: z.boolean() });
+
+export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
+  async function productBody(id: string | null, externalId: string | null) {
+    const manager = (await ds(ctx)).manager;
+    const products = new ProductRepository(manager);
+    const product = id ? await products.findById(id) : await products.findByExternalId(externalId!);
+    if (!product) notFound('product', id ?? externalId!);
+    const images = await new ProductImageRepository(manager).findByProduct(product.id);
+    return presentProduct(product, images, ctx.fileUrl);
+  }
+
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/products',
+    operationId: 'listProducts',
+    summary: 'Search and list products: q (substring, Chinese included), filters, sorts, keyset pages',
+    tag: 'products',
+    role: 'read',
+    query: productQuery,
+    responses: { 200: { description: 'a page of products', schema: page(productListItemSchema) } },
+    async handler({ query }) {
+      const result = await new ProductSearchRepository((await ds(ctx)).manager).search({
+        ...query,
+        updatedSince: query.updatedSince ? new Date(query.updatedSince) : undefined,
+      });
+      return { items: result.items.map(presentProductListItem), nextCursor: result.nextCursor };
+    },
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/products/by-external/:externalId',
+    operationId: 'getProductByExternalId',
+    summary: 'One product by its 1688 offerId, with supplier summary and images',
+    tag: 'products',
+    role: 'read',
+    params: externalIdParam,
+    responses: { 200: { description: 'the product', schema: productSchema }, 404: { description: 'no such product' } },
+    handler: async ({ params }) => productBody(null, params.externalId),
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/products/:id',
+    operationId: 'getProduct',
+    summary: 'One product with supplier summary and images',
+    tag: 'products',
+    role: 'read',
+    params: uuidParam,
+    responses: { 200: { description: 'the product', schema: productSchema }, 404: { description: 'no such product' } },
+    handler: async ({ params }) => productBody(params.id, null),
+  });
+  routes.add(app, {
+    method: 'DELETE',
+    url: '/v1/products/:id',
+    operationId: 'deleteProduct',
+    summary: 'Soft-delete a product and its images',
+    tag: 'products',
+    role: 'admin',
+    params: uuidParam,
+    responses: { 200: { description: 'deleted (false: it already was)', schema: deletedSchema }, 404: { description: 'no such product' } },
+    async handler({ params }) {
+      const deleted = await transaction(await ds(ctx), (tx) => new ProductRepository(tx).softDelete(params.id));
+      return { id: params.id, deleted };
+    },
+  });
+  routes.add(app, {
+    method: 'POST',
+    url: '/v1/products/:id/restore',
+    operationId: 'restoreProduct',
+    summary: 'Restore a soft-deleted product with the images its deletion took',
+    tag: 'products',
+    role: 'admin',
+    params: uuidParam,
+    responses: {
+      200: { description: 'restored (false: it was not deleted)', schema: restoredSchema },
+      404: { description: 'no such product' },
+      409: { description: 'its supplier is deleted' },
+    },
+    async handler({ params }) {
+      const restored = await transaction(await ds(ctx), (tx) => new ProductRepository(tx).restore(params.id));
+      return { id: params.id, restored };
+    },
+  });
+}

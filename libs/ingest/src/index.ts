@@ -1,0 +1,2 @@
+export * from './ingest.schemas';
+export * from './ingest.service';

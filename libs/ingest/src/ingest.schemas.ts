@@ -1,0 +1,170 @@
+// SPEC §5 input: the envelopes of PUT /v1/suppliers and PUT /v1/products (and of the
+// product-ingest jobs), and the per-item rules. The envelope decides 400; an item that breaks
+// its rules fails alone (207/422) — one bad item never sinks the batch. These zod schemas are the
+// one source of validation, of the TypeScript types and of the OpenAPI document.
+import { z } from 'zod';
+
+export const MAX_ITEMS = 1000;
+
+const NUL = /\u0000/;
+
+/** Text with a length bound and no NUL character (PostgreSQL rejects \u0000). */
+export const text = (max: number, min = 0) =>
+  z
+    .string()
+    .min(min, min === 1 ? 'must not be empty' : `must be at least ${min} characters`)
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !NUL.test(s), 'must not contain the NUL character (\\u0000)');
+
+/** An http(s) URL (crawlers send protocol-relative `//host/…` too: taken as https). */
+export const httpUrl = z
+  .string()
+  .max(2048, 'must be at most 2048 characters')
+  .refine((s) => !NUL.test(s), 'must not contain the NUL character (\\u0000)')
+  .refine((s) => {
+    try {
+      const u = new URL(s.startsWith('//') ? `https:${s}` : s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL');
+
+const money = z.number().finite().min(0, 'must not be negative').max(1e10, 'must be at most 1e10');
+const count = (max = 2_000_000_000) => z.number().int('must be a whole number').min(0, 'must not be negative').max(max);
+const externalId = text(128, 1).regex(/^[\w.:@-]+$/, 'may contain only letters, digits and . _ : @ -');
+const rate = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
+const rating = z.number().min(0, 'must be between 0 and 5').max(5, 'must be between 0 and 5');
+/** Attribute values as sent: text, or numbers and booleans taken as text. */
+const attributeValue = z.union([text(1000), z.number().finite(), z.boolean()]).transform(String);
+const attributes = z
+  .record(text(200, 1), attributeValue)
+  .refine((o) => Object.keys(o).length <= 200, 'must have at most 200 entries');
+
+/** Any JSON as received (kept in `raw`), bounded, without NUL characters anywhere. */
+const rawJson = z.unknown().superRefine((value, ctx) => {
+  let nodes = 0;
+  const walk = (v: unknown, depth: number): string | null => {
+    if (++nodes > 50_000) return 'is too large';
+    if (depth > 32) return 'is nested too deeply';
+    if (typeof v === 'string') return NUL.test(v) ? 'must not contain the NUL character (\\u0000)' : null;
+    if (v === null || typeof v !== 'object') return null;
+    for (const [k, child] of Object.entries(v)) {
+      if (NUL.test(k)) return 'must not contain the NUL character (\\u0000)';
+      const problem = walk(child, depth + 1);
+      if (problem) return problem;
+    }
+    return null;
+  };
+  const problem = walk(value, 0);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const supplierInputSchema = z
+  .object({
+    externalId,
+    name: text(512, 1),
+    loginId: text(256).nullish(),
+    companyName: text(512).nullish(),
+    province: text(128).nullish(),
+    city: text(128).nullish(),
+    address: text(1024).nullish(),
+    contactName: text(256).nullish(),
+    phone: text(64).nullish(),
+    mobile: text(64).nullish(),
+    email: text(320).nullish(),
+    shopUrl: httpUrl.nullish(),
+    businessModel: text(128).nullish(),
+    yearsOnPlatform: count(200).nullish(),
+    badges: z.array(text(100)).max(50).nullish(),
+    ratings: z
+      .object({
+        overall: rating.nullish(),
+        quality: rating.nullish(),
+        response: rating.nullish(),
+        delivery: rating.nullish(),
+        afterSales: rating.nullish(),
+      })
+      .nullish(),
+    repurchaseRate: rate.nullish(),
+    responseRate: rate.nullish(),
+    raw: rawJson.optional(),
+  })
+  .meta({ id: 'SupplierInput' });
+
+const imageRef = z.union([
+  httpUrl,
+  z.object({
+    url: httpUrl,
+    kind: z.enum(['main', 'gallery', 'detail', 'sku']).optional(),
+    position: count(10_000).optional(),
+  }),
+]);
+
+export const productInputSchema = z
+  .object({
+    externalId,
+    title: text(1000, 1),
+    supplierExternalId: externalId.nullish(),
+    supplier: supplierInputSchema.optional(),
+    categoryId: text(128).nullish(),
+    categoryPath: z.array(text(200)).max(20).nullish(),
+    priceMin: money.nullish(),
+    priceMax: money.nullish(),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO currency code such as CNY').nullish(),
+    priceTiers: z.array(z.object({ minQuantity: count(), price: money })).max(50).nullish(),
+    moq: count().nullish(),
+    unit: text(64).nullish(),
+    skus: z
+      .array(
+        z.object({
+          externalId: text(128).optional(),
+          attributes: attributes.optional(),
+          price: money.optional(),
+          stock: count().optional(),
+        }),
+      )
+      .max(1000)
+      .nullish(),
+    attributes: attributes.nullish(),
+    images: z.array(imageRef).max(200).nullish(),
+    detailUrl: httpUrl.nullish(),
+    status: z.enum(['active', 'inactive']).nullish(),
+    salesCount: count().nullish(),
+    sourceUpdatedAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with an offset' }).nullish(),
+    raw: rawJson.optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (typeof p.priceMin === 'number' && typeof p.priceMax === 'number' && p.priceMin > p.priceMax) {
+      ctx.addIssue({ code: 'custom', path: ['priceMin'], message: 'must not be greater than priceMax' });
+    }
+    if (p.supplier && p.supplierExternalId && p.supplier.externalId !== p.supplierExternalId) {
+      ctx.addIssue({ code: 'custom', path: ['supplierExternalId'], message: 'must match supplier.externalId when both are given' });
+    }
+  })
+  .meta({ id: 'ProductInput' });
+
+export type SupplierInput = z.output<typeof supplierInputSchema>;
+export type ProductInput = z.output<typeof productInputSchema>;
+
+const source = text(200, 1).optional();
+/** Items are checked one by one later; here only that there are 1..1000 objects. */
+const items = (name: string) =>
+  z
+    .array(z.record(z.string(), z.unknown()), `${name} must be an array of objects`)
+    .min(1, `${name} must have at least one item`)
+    .max(MAX_ITEMS, `${name} must have at most ${MAX_ITEMS} items`);
+
+export const supplierBatchSchema = z.object({ source, suppliers: items('suppliers') });
+export const productBatchSchema = z.object({ source, products: items('products') });
+
+/** Documentation shapes of the batches (the items as the per-item rules want them). */
+export const supplierBatchDocSchema = z.object({ source, suppliers: z.array(supplierInputSchema).min(1).max(MAX_ITEMS) }).meta({ id: 'SupplierBatch' });
+export const productBatchDocSchema = z.object({ source, products: z.array(productInputSchema).min(1).max(MAX_ITEMS) }).meta({ id: 'ProductBatch' });
+
+/** One line naming every problem of an item: "priceMin: must not be greater than priceMax; …". */
+export function describeIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[') : '(item)'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,181 @@
+// The ingest service: what PUT /v1/suppliers, PUT /v1/products and the product-ingest queue all
+// run. Validate each item (one bad item never sinks the batch), upsert the rest in one transaction
+// (retried on deadlock or serialization failure), then — after commit — queue a download job per
+// new image with a deterministic id, and record the batch as a sync record.
+//
+// PostgreSQL is the truth: if Redis is down when the jobs are added, the data stays committed,
+// the response says how many images were not queued and why, and reconcile queues them later.
+import type { DataSource } from 'typeorm';
+import {
+  ProductRepository,
+  type ProductPatch,
+  SupplierRepository,
+  type SupplierPatch,
+  SyncRecordRepository,
+  type UpsertItemResult,
+  transaction,
+} from '@1688sync/db';
+import type { Logger, Metrics } from '@1688sync/observability';
+import { JobName, type Producers, QueueName, addJobs, downloadJobId, settlesWithin } from '@1688sync/queues';
+import type { z } from 'zod';
+import { describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
+
+export type ItemResult = UpsertItemResult;
+
+export interface IngestSummary {
+  received: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  failed: number;
+}
+
+export interface IngestWarning {
+  code: 'queue_unavailable';
+  message: string;
+}
+
+export interface IngestResponse {
+  syncRecordId: string;
+  summary: IngestSummary;
+  items: ItemResult[];
+  /** Download jobs added for new images. */
+  imagesQueued: number;
+  /** New images whose jobs could not be added (Redis down); reconcile queues them. */
+  imagesNotQueued: number;
+  warnings: IngestWarning[];
+}
+
+/** 200 all items ok, 207 some failed, 422 all failed (SPEC §5). */
+export interface IngestOutcome {
+  status: 200 | 207 | 422;
+  body: IngestResponse;
+}
+
+export interface IngestDependencies {
+  dataSource: DataSource;
+  producers: Producers;
+  logger: Logger;
+  metrics: Metrics;
+  /** How long adding the download jobs may take before the batch answers without them. */
+  enqueueTimeoutMs?: number;
+}
+
+export type IngestOrigin = 'api' | 'queue';
+
+type Entity = 'supplier' | 'product';
+
+export class IngestService {
+  constructor(private readonly deps: IngestDependencies) {}
+
+  ingestSuppliers(batch: { source?: string; suppliers: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
+    return this.run('supplier', batch.source, origin, batch.suppliers, supplierInputSchema, async (patches) => {
+      const out = await transaction(this.deps.dataSource, (tx) => new SupplierRepository(tx).upsert(patches as SupplierPatch[]));
+      return { items: out.items, imagesToDownload: [] };
+    });
+  }
+
+  ingestProducts(batch: { source?: string; products: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
+    return this.run('product', batch.source, origin, batch.products, productInputSchema, (patches) =>
+      transaction(this.deps.dataSource, (tx) => new ProductRepository(tx).upsert(patches as ProductPatch[])),
+    );
+  }
+
+  private async run(
+    entity: Entity,
+    source: string | undefined,
+    origin: IngestOrigin,
+    rawItems: unknown[],
+    schema: z.ZodType,
+    upsert: (patches: unknown[]) => Promise<{ items: UpsertItemResult[]; imagesToDownload: { id: string }[] }>,
+  ): Promise<IngestOutcome> {
+    const { dataSource, logger, metrics } = this.deps;
+    const records = new SyncRecordRepository(dataSource.manager);
+    const record = await records.start({ kind: `ingest-${entity}s`, source: source ?? origin, received: rawItems.length });
+    const log = logger.child({ syncRecordId: record.id, entity, origin });
+
+    // Per-item validation: failures are answered, the rest go on.
+    const items: ItemResult[] = new Array(rawItems.length);
+    const valid: { index: number; patch: unknown }[] = [];
+    rawItems.forEach((raw, index) => {
+      const parsed = schema.safeParse(raw);
+      if (parsed.success) valid.push({ index, patch: parsed.data });
+      else {
+        const externalId = typeof (raw as { externalId?: unknown })?.externalId === 'string' ? (raw as { externalId: string }).externalId : '';
+        items[index] = { index, externalId, result: 'failed', error: describeIssues(parsed.error.issues) };
+      }
+    });
+
+    let imagesToDownload: { id: string }[] = [];
+    try {
+      if (valid.length) {
+        const out = await upsert(valid.map((v) => v.patch));
+        for (const item of out.items) {
+          const index = valid[item.index].index;
+          items[index] = { ...item, index };
+        }
+        imagesToDownload = out.imagesToDownload;
+      }
+    } catch (err) {
+      const message = (err as Error).message;
+      log.error({ err }, 'ingest batch failed');
+      await records
+        .finish(record.id, { counts: { received: rawItems.length, created: 0, updated: 0, unchanged: 0, failed: rawItems.length }, error: `batch failed: ${message}` })
+        .catch((e) => log.error({ err: e }, 'could not finish the sync record'));
+      throw err;
+    }
+
+    const { imagesQueued, warnings } = await this.enqueueDownloads(imagesToDownload, log);
+    const summary = summarise(items);
+    for (const result of ['created', 'updated', 'unchanged', 'failed'] as const) {
+      if (summary[result]) metrics.itemsUpserted.inc({ entity, result }, summary[result]);
+    }
+    const errors = items.filter((i) => i.result === 'failed').map((i) => ({ index: i.index, externalId: i.externalId, message: i.error ?? 'failed' }));
+    await records.finish(record.id, {
+      counts: summary,
+      errors,
+      metrics: { imagesQueued, imagesNotQueued: imagesToDownload.length - imagesQueued, origin },
+    });
+    log.info({ ...summary, imagesQueued }, `ingested ${summary.received} ${entity}s`);
+    const body: IngestResponse = {
+      syncRecordId: record.id,
+      summary,
+      items,
+      imagesQueued,
+      imagesNotQueued: imagesToDownload.length - imagesQueued,
+      warnings,
+    };
+    const status = summary.failed === 0 ? 200 : summary.failed === summary.received ? 422 : 207;
+    return { status, body };
+  }
+
+  /** After commit: one download job per new image; a Redis outage is reported, not thrown. */
+  private async enqueueDownloads(images: { id: string }[], log: Logger): Promise<{ imagesQueued: number; warnings: IngestWarning[] }> {
+    if (!images.length) return { imagesQueued: 0, warnings: [] };
+    const queue = this.deps.producers.queue(QueueName.ImageDownload);
+    const jobs = images.map((img) => ({ name: JobName.Download, data: { imageId: img.id }, jobId: downloadJobId(img.id) }));
+    let failure: Error | null = null;
+    const adding = addJobs(queue, jobs).catch((err: Error) => {
+      failure = err;
+    });
+    const done = await settlesWithin(adding, this.deps.enqueueTimeoutMs ?? 5000);
+    if (done && !failure) return { imagesQueued: images.length, warnings: [] };
+    const reason = failure ? (failure as Error).message : `no answer within ${this.deps.enqueueTimeoutMs ?? 5000} ms`;
+    log.warn({ images: images.length, reason }, 'could not queue download jobs; the data is committed and reconcile will queue them');
+    return {
+      imagesQueued: 0,
+      warnings: [
+        {
+          code: 'queue_unavailable',
+          message: `${images.length} image download job(s) were not queued (Redis: ${reason}); the data is saved and the images stay pending until the reconcile job queues them`,
+        },
+      ],
+    };
+  }
+}
+
+export function summarise(items: ItemResult[]): IngestSummary {
+  const summary: IngestSummary = { received: items.length, created: 0, updated: 0, unchanged: 0, failed: 0 };
+  for (const item of items) summary[item.result] += 1;
+  return summary;
+}
