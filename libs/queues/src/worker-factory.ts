@@ -97,7 +97,28 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
   const connection = createRedisConnection(opts.redisUrl, 'worker', logger);
   const SHUTDOWN = 'shutdown';
 
+  const inFlight = new Set<string>();
+  let idleWaiters: (() => void)[] = [];
+  const idle = () => (inFlight.size ? new Promise<void>((resolve) => idleWaiters.push(resolve)) : Promise.resolve());
+  const settled = (id: string) => {
+    inFlight.delete(id);
+    if (!inFlight.size) {
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
+    }
+  };
+
   const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
+    const jobKey = `${job.id}:${token ?? ''}`;
+    inFlight.add(jobKey);
+    try {
+      return await handle(job, token, signal);
+    } finally {
+      settled(jobKey);
+    }
+  };
+
+  const handle = async (job: Job, token?: string, signal?: AbortSignal) => {
     const log = logger.child({ queue, jobId: job.id, job: job.name, attempt: job.attemptsMade + 1 });
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
@@ -162,17 +183,19 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
       // The app's other closers (health server, pools) share SHUTDOWN_TIMEOUT_MS: leave them a slice.
       const budget = shutdownTimeoutMs - Math.min(1000, Math.floor(shutdownTimeoutMs / 5));
       const deadline = performance.now() + budget;
+      const left = () => Math.max(0, deadline - performance.now());
       const releaseBudget = Math.min(3000, Math.floor(budget / 4));
-      const graceful = worker.close();
-      if (!(await settlesWithin(graceful, budget - releaseBudget))) {
-        logger.warn({ queue, graceMs: budget - releaseBudget }, 'in-flight jobs did not finish in time; releasing them');
-        // Each processor rejects at once and moves its job back to waiting; then close() completes.
-        // (A second close(true) would not help: BullMQ returns the close already under way.)
+      const graceful = worker.close(); // stops taking jobs
+      // In-flight jobs (counted here, so an idle worker does not wait on a Redis that is down).
+      if (inFlight.size && !(await settlesWithin(idle(), budget - releaseBudget))) {
+        logger.warn({ queue, jobs: inFlight.size, graceMs: budget - releaseBudget }, 'in-flight jobs did not finish in time; releasing them');
+        // Each processor rejects at once and moves its job back to waiting.
         worker.cancelAllJobs(SHUTDOWN);
-        await settlesWithin(graceful, Math.max(0, deadline - performance.now() - 250));
+        await settlesWithin(idle(), Math.max(0, left() - 500));
       }
-      // QUIT gets what is left of the budget; a Redis that is gone gets a disconnect.
-      await closeRedisConnection(connection, Math.max(0, Math.min(250, deadline - performance.now())));
+      // BullMQ's own close is quick with Redis up; with Redis down it would wait forever.
+      await settlesWithin(graceful, Math.min(1000, Math.max(0, left() - 250)));
+      await closeRedisConnection(connection, Math.min(250, left()));
     })();
     return closing;
   }
