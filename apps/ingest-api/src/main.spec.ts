@@ -5,11 +5,10 @@ import {
   type TestDatabase,
   createTestDatabase,
   createTestQueuePrefix,
-  describeAppProcessContract,
   startAppProcess,
   waitFor,
-  waitForHttp,
 } from '@1688sync/testing';
+import { describeAppProcessContract, waitForHttp } from '@1688sync/testing/app-contract';
 
 describeAppProcessContract({ app: 'ingest-api', consumes: 'product-ingest' });
 

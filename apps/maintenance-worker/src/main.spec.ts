@@ -1,3 +1,3 @@
-import { describeAppProcessContract } from '@1688sync/testing';
+import { describeAppProcessContract } from '@1688sync/testing/app-contract';
 
 describeAppProcessContract({ app: 'maintenance-worker', consumes: 'maintenance' });

@@ -2,5 +2,4 @@ export * from './test-database';
 export * from './test-queues';
 export * from './wait-for';
 export * from './app-process';
-export * from './app-contract';
 export * from './fixtures';

@@ -93,6 +93,10 @@ export class Product extends BaseEntity {
   @Column({ name: 'content_hash', type: 'varchar', length: 64, nullable: true })
   contentHash!: string | null;
 
+  /** Hash of the image list last applied: a batch whose list is unchanged skips the image diff. */
+  @Column({ name: 'images_hash', type: 'varchar', length: 64, nullable: true })
+  imagesHash!: string | null;
+
   @Column({ name: 'last_synced_at', type: 'timestamptz', nullable: true })
   lastSyncedAt!: Date | null;
 

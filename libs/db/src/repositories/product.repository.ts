@@ -108,18 +108,30 @@ export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageK
 
 const toParam = (type: string, value: unknown) => (value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : value);
 
-const UPSERT_SQL = (() => {
-  const columns = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'];
-  const types = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar'];
-  const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  const updates = [...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'].map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ');
-  return `
-    INSERT INTO products (${columns.map((c) => `"${c}"`).join(', ')}, last_synced_at)
-    SELECT *, now() FROM unnest(${unnest})
-    ON CONFLICT (external_id) DO UPDATE SET ${updates},
-      last_synced_at = now(), updated_at = now(), version = products.version + 1
-    RETURNING id, external_id, (xmax = 0) AS inserted`;
-})();
+// Writes are optimistic: the rows were read without locks, so an UPDATE applies only where the
+// row still has the content hash we read, and an INSERT only where no row appeared meanwhile. A
+// row missing from RETURNING was changed concurrently, and the batch is retried (40001). One array
+// per column (unnest), so a batch of any size binds only a few dozen parameters.
+const WRITE_COLUMNS = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash', 'images_hash'];
+const WRITE_TYPES = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'];
+const UNNEST = WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+const AS_COLUMNS = WRITE_COLUMNS.map((c) => `"${c}"`).join(', ');
+
+const INSERT_SQL = `
+  INSERT INTO products (${AS_COLUMNS}, last_synced_at)
+  SELECT ${AS_COLUMNS}, now() FROM unnest(${UNNEST}) AS u(${AS_COLUMNS})
+  ON CONFLICT (external_id) DO NOTHING
+  RETURNING id, external_id`;
+
+const UPDATE_SQL = `
+  UPDATE products p SET ${WRITE_COLUMNS.slice(1).map((c) => `"${c}" = u."${c}"`).join(', ')},
+    last_synced_at = now(), updated_at = now(), version = p.version + 1
+  FROM unnest(${UNNEST}, $${WRITE_TYPES.length + 1}::varchar[]) AS u(${AS_COLUMNS}, expected_hash)
+  WHERE p.external_id = u.external_id AND p.content_hash IS NOT DISTINCT FROM u.expected_hash
+  RETURNING p.id, p.external_id`;
+
+/** The columns an upsert reads back (not search_vector, not raw timestamps it does not need). */
+const READ_COLUMNS = ['id', 'external_id', 'content_hash', 'images_hash', 'deleted_at', ...CONTENT_COLUMNS.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
 
 export interface ProductUpsertOutcome {
   items: UpsertItemResult[];
@@ -163,11 +175,8 @@ export class ProductRepository {
       .filter((k): k is string => typeof k === 'string');
     const supplierIds = await this.suppliers.resolveOrCreateStubs(supplierKeys);
 
-    const existing = await queryRows<Record<string, unknown>>(
-      this.manager,
-      `SELECT * FROM products WHERE external_id = ANY($1::varchar[]) ORDER BY external_id FOR UPDATE`,
-      [keys],
-    );
+    // Read without locks (cheap when nothing changed); the writes below check nothing moved meanwhile.
+    const existing = await queryRows<Record<string, unknown>>(this.manager, `SELECT ${READ_COLUMNS} FROM products WHERE external_id = ANY($1::varchar[])`, [keys]);
     const byKey = new Map(existing.map((r) => [r.external_id as string, r]));
 
     const plans = keys.map((key) => {
@@ -177,52 +186,62 @@ export class ProductRepository {
       const supplierId = supplierKey === undefined ? undefined : supplierKey === null ? null : supplierIds.get(supplierKey)!;
       const content = mergeProduct(row ? storedContent(row) : null, patch, supplierId);
       const hash = contentHash(content);
+      const images = has(patch, 'images') ? normaliseImages(patch.images ?? []) : null;
+      const storedImagesHash = (row?.images_hash as string | null | undefined) ?? null;
+      const imagesHash = images ? contentHash(images) : storedImagesHash;
+      const imagesChanged = images !== null && (!row || storedImagesHash !== imagesHash);
+      const oldSupplierId = (row?.supplier_id as string | null | undefined) ?? null;
       return {
         key,
         indexes,
-        patch,
         row,
         content,
         hash,
-        oldSupplierId: (row?.supplier_id as string | null | undefined) ?? null,
-        result: (!row ? 'created' : row.content_hash === hash ? 'unchanged' : 'updated') as UpsertItemResult['result'],
+        images,
+        imagesHash,
+        imagesChanged,
+        oldSupplierId,
+        // Only these change which supplier a live product counts for.
+        membershipChanged: !row || oldSupplierId !== ((content.supplierId as string | null) ?? null),
+        result: (!row ? 'created' : row.content_hash !== hash || imagesChanged ? 'updated' : 'unchanged') as UpsertItemResult['result'],
         id: row?.id as string | undefined,
       };
     });
 
-    const touchedSuppliers = plans.flatMap((p) => [p.oldSupplierId, p.content.supplierId as string | null]).filter((s): s is string => Boolean(s));
+    const touchedSuppliers = plans
+      .filter((p) => p.membershipChanged)
+      .flatMap((p) => [p.oldSupplierId, p.content.supplierId as string | null])
+      .filter((s): s is string => Boolean(s));
     await this.suppliers.lockForRecount(touchedSuppliers);
 
-    const writes = plans.filter((p) => p.result !== 'unchanged');
-    for (const chunk of chunks(writes)) {
-      const params = [
-        chunk.map((w) => w.key),
-        ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toParam(type, w.content[field]))),
-        chunk.map((w) => w.hash),
-      ];
-      const rows = await queryRows<{ id: string; external_id: string; inserted: boolean }>(this.manager, UPSERT_SQL, params);
-      const planned = new Map(chunk.map((w) => [w.key, w]));
-      for (const r of rows) {
-        const plan = planned.get(r.external_id)!;
-        if (plan.result === 'created' && !r.inserted) throw new ConcurrentInsertError(`product ${r.external_id}`);
-        plan.id = r.id;
+    const params = (chunk: typeof plans) => [
+      chunk.map((w) => w.key),
+      ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toParam(type, w.content[field]))),
+      chunk.map((w) => w.hash),
+      chunk.map((w) => w.imagesHash),
+    ];
+    for (const chunk of chunks(plans.filter((p) => p.result === 'created'))) {
+      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, INSERT_SQL, params(chunk));
+      const ids = new Map(rows.map((r) => [r.external_id, r.id]));
+      for (const plan of chunk) {
+        plan.id = ids.get(plan.key);
+        if (!plan.id) throw new ConcurrentInsertError(`product ${plan.key}`);
       }
     }
-
-    // Image lists: diffed where the patch carries one (a new product without one has none).
-    const imageChanges = plans
-      .filter((p) => has(p.patch, 'images'))
-      .map((p) => ({ productId: p.id!, images: normaliseImages(p.patch.images ?? []) }));
-    const diff = imageChanges.length ? await this.images.diffImages(imageChanges) : null;
-    const imagesChanged = new Set<string>();
-    if (diff) {
-      for (const i of diff.inserted) imagesChanged.add(i.productId);
-      for (const id of diff.changedProductIds ?? []) imagesChanged.add(id);
+    for (const chunk of chunks(plans.filter((p) => p.result === 'updated'))) {
+      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, UPDATE_SQL, [
+        ...params(chunk),
+        chunk.map((w) => (w.row!.content_hash as string | null) ?? null),
+      ]);
+      const written = new Set(rows.map((r) => r.external_id));
+      for (const plan of chunk) if (!written.has(plan.key)) throw new ConcurrentInsertError(`product ${plan.key}`);
     }
-    for (const p of plans) if (p.result === 'unchanged' && imagesChanged.has(p.id!)) p.result = 'updated';
 
-    const refresh = plans.filter((p) => p.result !== 'unchanged').map((p) => p.id!);
-    await this.refreshSyncStatus(refresh);
+    // Image lists: diffed only where the list changed (its hash differs from the one applied).
+    const imageChanges = plans.filter((p) => p.imagesChanged).map((p) => ({ productId: p.id!, images: p.images! }));
+    const diff = imageChanges.length ? await this.images.diffImages(imageChanges) : null;
+
+    await this.refreshSyncStatus(plans.filter((p) => p.imagesChanged || p.result === 'created').map((p) => p.id!));
     await this.suppliers.recountProducts(touchedSuppliers);
 
     for (const p of plans) for (const index of p.indexes) items.push({ index, externalId: p.key, id: p.id, result: p.result });

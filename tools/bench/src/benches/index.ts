@@ -1,6 +1,7 @@
 // Every benchmark of `npm run bench`, in the order they run.
 import type { Benchmark } from '../harness';
 import { searchBench } from './search.bench';
+import { ingestBench } from './ingest.bench';
 import { upsertBench } from './upsert.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, searchBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench];

@@ -11,7 +11,7 @@ const PRODUCTS = 10_000;
 const BATCH = 1_000;
 const SUPPLIERS = 50;
 
-async function migratedDatabase(label: string) {
+export async function migratedDatabase(label: string) {
   const db = await createTemporaryDatabase(loadConfig({ app: 'cli' }).database.url, label);
   const dataSource = createDataSource({ url: db.url, poolMax: 4, app: `bench-${label}` });
   await dataSource.initialize();
@@ -25,7 +25,7 @@ const PRODUCT_COLUMNS = [
 ];
 
 /** The baseline: what a hand-written loader does, with no merge, no hash comparison, no diff. */
-async function rawUpsert(client: pg.Client, products: GeneratedProduct[], supplierIds: Map<string, string>) {
+export async function rawUpsert(client: pg.Client, products: GeneratedProduct[], supplierIds: Map<string, string>) {
   await client.query('BEGIN');
   const values: unknown[] = [];
   const rows = products.map((p) => {
