@@ -14,6 +14,8 @@ export function assertJobId(id: string): string {
 
 export const downloadJobId = (imageId: string) => assertJobId(`download-${imageId}`);
 export const processJobId = (imageId: string, settingsVersion: string) => assertJobId(`process-${imageId}-${settingsVersion}`);
+/** One reprocess fan-out per scope (a product, or all) and settings version. */
+export const reprocessJobId = (productId: string | undefined, settingsVersion: string) => assertJobId(`reprocess-${productId ?? 'all'}-${settingsVersion}`);
 /** Operator-triggered maintenance runs: `<job>-<suffix>`, e.g. `reconcile-manual-1732612345678`. */
 export const maintenanceJobId = (job: string, suffix: string) => assertJobId(`${job}-${suffix.replace(/:/g, '-')}`);
 /** The job scheduler id of a scheduled maintenance job (one per job name). */

@@ -12,6 +12,7 @@ export const payloadSchemas = {
   [JobName.UpsertSuppliers]: z.object({ source, suppliers: ingestItems }),
   [JobName.Download]: z.object({ imageId: z.uuid() }),
   [JobName.Process]: z.object({ imageId: z.uuid(), settingsVersion: z.string().regex(/^[0-9a-f]{6,64}$/) }),
+  [JobName.Reprocess]: z.object({ productId: z.uuid().optional(), settingsVersion: z.string().regex(/^[0-9a-f]{6,64}$/) }),
   [JobName.ConsistencyCheck]: z.object({ fix: z.boolean().default(false) }),
   [JobName.Reconcile]: z.object({}),
   [JobName.Backup]: z.object({ kind: z.enum(['full', 'db', 'files']).default('full'), incremental: z.boolean().default(false) }),

@@ -19,7 +19,8 @@ describe('queue and job names (SPEC §6)', () => {
   it('routes each job name to the queue SPEC §6 gives it', () => {
     expect(QUEUE_JOBS[QueueName.ProductIngest]).toEqual(['upsert-products', 'upsert-suppliers']);
     expect(QUEUE_JOBS[QueueName.ImageDownload]).toEqual(['download']);
-    expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process']);
+    // SPEC §6's process, plus the reprocess fan-out behind POST /v1/images/reprocess.
+    expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process', 'reprocess']);
     expect([...QUEUE_JOBS[QueueName.Maintenance]].sort()).toEqual(
       ['backup', 'consistency-check', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
     );

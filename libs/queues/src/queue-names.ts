@@ -14,6 +14,8 @@ export const JobName = {
   UpsertSuppliers: 'upsert-suppliers',
   Download: 'download',
   Process: 'process',
+  /** Fan-out after a settings change: marks processed images of another settings version for processing again. */
+  Reprocess: 'reprocess',
   ConsistencyCheck: 'consistency-check',
   Reconcile: 'reconcile',
   Backup: 'backup',
@@ -27,7 +29,7 @@ export type JobName = (typeof JobName)[keyof typeof JobName];
 export const QUEUE_JOBS = {
   'product-ingest': [JobName.UpsertProducts, JobName.UpsertSuppliers],
   'image-download': [JobName.Download],
-  'image-process': [JobName.Process],
+  'image-process': [JobName.Process, JobName.Reprocess],
   maintenance: [
     JobName.ConsistencyCheck,
     JobName.Reconcile,

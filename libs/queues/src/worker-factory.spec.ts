@@ -259,7 +259,7 @@ describe('createQueueWorker start-up check', () => {
   it('names both the missing and the unknown ones at once', () => {
     expect(() =>
       createQueueWorker({ ...base, queue: QueueName.ImageProcess, handlers: { download: noop } as unknown as QueueHandlers<'image-process'> }),
-    ).toThrow(/missing process; unknown download/);
+    ).toThrow(/missing process, reprocess; unknown download/);
   });
 });
 
