@@ -1,0 +1,37 @@
+# One image for all four apps and the CLI; each service picks its app with its command
+# (e.g. `node --import tsx apps/image-download-worker/src/main.ts`). TypeScript runs through
+# tsx, as in development: no build step, the same code the tests ran.
+# syntax=docker/dockerfile:1
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY apps/ingest-api/package.json apps/ingest-api/
+COPY apps/image-download-worker/package.json apps/image-download-worker/
+COPY apps/image-processing-worker/package.json apps/image-processing-worker/
+COPY apps/maintenance-worker/package.json apps/maintenance-worker/
+COPY apps/cli/package.json apps/cli/
+COPY libs/ libs/
+COPY tools/ tools/
+# Production dependencies only; install scripts stay off (sharp ships libvips in its packages).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM node:20-bookworm-slim AS runtime
+# postgresql-client: pg_dump / pg_restore for backups (client major ≥ server major: 15 here).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+    TSX_TSCONFIG_PATH=/app/tsconfig.base.json \
+    STORAGE_DIR=/data/images \
+    BACKUP_DIR=/data/backups
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.base.json ./
+COPY apps/ apps/
+COPY libs/ libs/
+RUN mkdir -p /data/images /data/backups && chown -R node:node /data
+USER node
+EXPOSE 3000 9101 9102 9103
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "apps/ingest-api/src/main.ts"]

@@ -1,0 +1,161 @@
+// The deployment files agree with the code: docker-compose.yml is valid for Compose, every
+// kustomize overlay renders and every object passes its Kubernetes (or CRD) schema, and images,
+// commands, ports, probes and environment names match the apps and the config schema.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Job } from 'kubernetes-models/batch/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { parse, parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, DEFAULT_APP_PORTS, loadConfig } from '@1688sync/config';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const APPS = ['ingest-api', 'image-download-worker', 'image-processing-worker', 'maintenance-worker'] as const;
+const KNOWN_ENV = new Set<string>([...CONFIG_VARIABLES, 'TSX_TSCONFIG_PATH']);
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown };
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
+  'apps/v1/Deployment': Deployment,
+  'batch/v1/Job': Job,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+};
+
+function run(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new Error(`${command} is not installed (.ci/run installs docker-compose; kubectl comes with the machine)`);
+    throw new Error(`${command} ${args.join(' ')} failed: ${e.stderr ?? e.message}`);
+  }
+}
+
+function render(overlay: string): K8sObject[] {
+  return parseAllDocuments(run('kubectl', ['kustomize', `k8s/overlays/${overlay}`])).map((d) => d.toJSON() as K8sObject).filter(Boolean);
+}
+
+const appOfCommand = (command: string[]) => /^apps\/([\w-]+)\/src\/main\.ts$/.exec(command[3] ?? '')?.[1];
+
+describe('docker-compose.yml', () => {
+  const config = parse(run('docker-compose', ['-f', 'docker-compose.yml', 'config'])) as {
+    services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; image?: string; profiles?: string[] }>;
+  };
+
+  it('is valid for Compose and has postgres, redis, the four apps and an optional minio', () => {
+    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'postgres', 'redis'].sort());
+    expect(config.services.minio.profiles).toEqual(['minio']);
+    for (const name of ['postgres', 'redis', ...APPS]) expect(config.services[name].healthcheck, name).toBeDefined();
+  });
+
+  it('runs each app from its own main.ts on its own port, with known variables only', () => {
+    for (const app of APPS) {
+      const service = config.services[app];
+      expect(appOfCommand(service.command!)).toBe(app);
+      expect(existsSync(path.join(ROOT, service.command![3]))).toBe(true);
+      expect(Number(service.environment!.PORT)).toBe(DEFAULT_APP_PORTS[app]);
+      expect(service.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${DEFAULT_APP_PORTS[app]}/readyz`);
+      for (const name of Object.keys(service.environment!)) expect(KNOWN_ENV, `${app}: ${name}`).toContain(name);
+      // The environment given must be one the config schema accepts.
+      expect(() => loadConfig({ app, env: service.environment })).not.toThrow();
+    }
+  });
+});
+
+describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
+  const objects = render(overlay);
+  const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
+
+  it('renders objects that each pass their schema', () => {
+    expect(objects.length).toBeGreaterThan(15);
+    for (const object of objects) {
+      const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+      expect(Model, `no schema for ${object.apiVersion} ${object.kind}`).toBeDefined();
+      expect(() => new Model(object as never).validate(), `${object.kind}/${object.metadata.name}`).not.toThrow();
+    }
+  });
+
+  it('has everything the issue lists', () => {
+    const kinds = new Set(objects.map((o) => o.kind));
+    for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule']) {
+      expect(kinds, kind).toContain(kind);
+    }
+    expect(byKind('Deployment').map((d) => d.metadata.name).sort()).toEqual([...APPS].sort());
+    expect(byKind('PodDisruptionBudget')).toHaveLength(4);
+    const dashboard = byKind('ConfigMap').find((c) => c.metadata.labels?.grafana_dashboard === '1') as unknown as { data: Record<string, string> };
+    expect(JSON.parse(dashboard.data['grafana-dashboard.json']).panels.length).toBeGreaterThan(5);
+    const alerts = (byKind('PrometheusRule')[0] as unknown as { spec: { groups: { rules: { alert: string; expr: string }[] }[] } }).spec.groups.flatMap((g) => g.rules);
+    expect(alerts.map((a) => a.alert).sort()).toEqual([
+      'Sync1688BackupTooOld',
+      'Sync1688CriticalConsistencyFindings',
+      'Sync1688FailedJobsRising',
+      'Sync1688QueueBacklogGrowing',
+    ]);
+    expect(alerts.find((a) => a.alert === 'Sync1688BackupTooOld')!.expr).toContain('26 * 3600');
+  });
+
+  it('runs each app on its port with probes on /healthz and /readyz, non-root, read-only, with limits', () => {
+    const configMap = byKind('ConfigMap').find((c) => c.metadata.name.startsWith('sync1688-config')) as unknown as { data: Record<string, string> };
+    const shutdownSeconds = Number(configMap.data.SHUTDOWN_TIMEOUT_MS) / 1000;
+    for (const d of byKind('Deployment') as unknown as { metadata: { name: string }; spec: { template: { spec: Record<string, never> } } }[]) {
+      const pod = d.spec.template.spec as unknown as {
+        terminationGracePeriodSeconds: number;
+        securityContext: { runAsNonRoot: boolean };
+        containers: { command: string[]; ports: { containerPort: number }[]; env: { name: string; value: string }[]; livenessProbe: { httpGet: { path: string } }; readinessProbe: { httpGet: { path: string } }; resources: { limits: object; requests: object }; securityContext: { readOnlyRootFilesystem: boolean } }[];
+      };
+      const [c] = pod.containers;
+      const app = appOfCommand(c.command)! as (typeof APPS)[number];
+      expect(app).toBe(d.metadata.name);
+      expect(c.ports[0].containerPort).toBe(DEFAULT_APP_PORTS[app]);
+      expect(c.env.find((e) => e.name === 'PORT')?.value).toBe(String(DEFAULT_APP_PORTS[app]));
+      expect(c.livenessProbe.httpGet.path).toBe('/healthz');
+      expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+      expect(c.resources.limits).toBeDefined();
+      expect(c.resources.requests).toBeDefined();
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(shutdownSeconds);
+    }
+  });
+
+  it('uses only variables the config schema knows, with values it accepts', () => {
+    const env: Record<string, string> = {};
+    for (const c of [...byKind('ConfigMap'), ...byKind('Secret')]) {
+      if ((c.metadata.labels ?? {}).grafana_dashboard) continue;
+      Object.assign(env, (c as unknown as { data?: Record<string, string> }).data ?? {}, (c as unknown as { stringData?: Record<string, string> }).stringData ?? {});
+    }
+    for (const name of Object.keys(env)) expect(KNOWN_ENV, name).toContain(name);
+    for (const app of APPS) expect(() => loadConfig({ app, env })).not.toThrow();
+  });
+
+  it('autoscales the workers on the queue each consumes', () => {
+    const scaled = byKind('ScaledObject') as unknown as { spec: { scaleTargetRef: { name: string }; triggers: { metadata: { query: string } }[] } }[];
+    const deployments = new Set(byKind('Deployment').map((d) => d.metadata.name));
+    for (const s of scaled) {
+      expect(deployments).toContain(s.spec.scaleTargetRef.name);
+      expect(s.spec.triggers[0].metadata.query).toContain('sync1688_queue_jobs');
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds a non-root image with the PostgreSQL client that backups need', () => {
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toContain('postgresql-client');
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  });
+});
