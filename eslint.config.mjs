@@ -47,7 +47,7 @@ export default [
   },
   {
     // Tests may import from the testing lib whatever their own tag.
-    files: ['**/*.spec.ts', '**/*.test.ts', '**/test/**/*.ts'],
+    files: ['**/*.spec.ts', '**/*.test.ts', '**/*.test-helper.ts', '**/*.contract.ts', '**/test/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',

@@ -1,17 +1,18 @@
 // Builds the API's Fastify instance from its dependencies; tests call it and use inject().
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '@1688sync/config';
 import type { Database } from '@1688sync/db';
 import { IngestService } from '@1688sync/ingest';
 import type { Logger, Metrics, ReadinessChecks } from '@1688sync/observability';
 import type { Producers } from '@1688sync/queues';
 import { QUEUE_NAMES } from '@1688sync/queues';
-import { publicUrl } from '@1688sync/storage';
+import { createStorageDriver, publicUrl } from '@1688sync/storage';
+import { registerFileRoutes } from './http/files.routes';
 import { createAuthenticator, registerAuth } from './http/auth';
 import { registerBullBoard } from './http/bull-board';
 import { registerDocs } from './http/docs';
-import { ERROR_CODES, registerErrorHandling } from './http/errors';
+import { ERROR_CODES, errorBody, registerErrorHandling } from './http/errors';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
 import { registerIngestRoutes } from './routes/ingest.routes';
@@ -57,6 +58,10 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Errors Fastify raises before a route runs (a malformed URL) get the SPEC §5 format too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as unknown as FastifyReply).code(400).send(errorBody('validation_failed', `invalid request: ${error.message}`));
+    },
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -64,6 +69,9 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerErrorHandling(app);
   registerHttpMetrics(app, deps.metrics);
   registerServiceRoutes(app, deps);
+
+  // Stored images, public (browsers and CDNs fetch them), fs driver only.
+  registerFileRoutes(app, { storage: config.storage.driver === 'fs' ? createStorageDriver(config.storage) : null, config });
 
   const auth = createAuthenticator(config.api.keys);
   registerAuth(app, auth);

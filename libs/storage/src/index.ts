@@ -1,2 +1,4 @@
 export * from './keys';
 export * from './storage-driver';
+export * from './fs-driver';
+export * from './storage';

@@ -17,7 +17,7 @@ export type OriginalExtension = (typeof ORIGINAL_EXTENSIONS)[number];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function productShard(productId: string): string {
-  return createHash('sha256').update(productId).digest('hex').slice(0, 3);
+  return createHash('sha256').update(productId.toLowerCase()).digest('hex').slice(0, 3);
 }
 
 /** The folder of one product's files (what purging a product deletes). */
@@ -41,6 +41,8 @@ export function parseImageKey(key: string): { productId: string; imageId: string
   if (!m || !UUID.test(m[2]) || !UUID.test(m[4]) || productShard(m[2]) !== m[1]) return null;
   const [, , productId, folder, imageId, ext] = m;
   const variant: Variant = folder === 'compressed' && (ext === 'webp' || ext === 'avif') ? ext : (folder as Variant);
+  // Only what imageKey itself would write is in the layout (a thumbnail is never a .png, …).
+  if (imageKey(productId, imageId, variant, ext as OriginalExtension) !== key) return null;
   return { productId, imageId, variant, ext };
 }
 
@@ -51,6 +53,13 @@ export const CONTENT_TYPES: Record<string, string> = {
   gif: 'image/gif',
   avif: 'image/avif',
 };
+
+/** The content type a key is served with, from its extension; unknown → application/octet-stream. */
+export function contentTypeOfKey(key: string): string {
+  const dot = key.lastIndexOf('.');
+  const ext = dot > key.lastIndexOf('/') ? key.slice(dot + 1).toLowerCase() : '';
+  return Object.hasOwn(CONTENT_TYPES, ext) ? CONTENT_TYPES[ext] : 'application/octet-stream';
+}
 
 /** Derived files never change under their key (a new settings version writes again, same key,
  * but clients re-fetch through the API's URLs); originals are immutable by construction too. */
