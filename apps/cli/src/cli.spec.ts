@@ -16,7 +16,7 @@ import {
   startAppProcess,
   waitFor,
 } from '@1688sync/testing';
-import { dropDatabase } from '@1688sync/db';
+import { MIGRATIONS, dropDatabase } from '@1688sync/db';
 
 const runCli = async (args: string[], env: Record<string, string>) => {
   const proc = await startAppProcess('cli', env, args);
@@ -176,9 +176,14 @@ describe('1688sync migrate', () => {
     expect(up.output).toMatch(/applied InitialSchema\d+/);
     expect((await runCli(['migrate', 'up'], env)).output).toContain('nothing pending');
     expect((await runCli(['migrate', 'status'], env)).output).toMatch(/applied\s+InitialSchema\d+/);
-    const down = await runCli(['migrate', 'down'], env);
-    expect(down.code, down.output).toBe(0);
-    expect(down.output).toMatch(/reverted InitialSchema\d+/);
+    // Down reverts one migration at a time, newest first, until none is left.
+    const names = MIGRATIONS.map((m) => new m().name);
+    for (const name of [...names].reverse()) {
+      const down = await runCli(['migrate', 'down'], env);
+      expect(down.code, down.output).toBe(0);
+      expect(down.output).toContain(`reverted ${name}`);
+    }
+    expect((await runCli(['migrate', 'down'], env)).output).toContain('no migration to revert');
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const { rows } = await client.query("SELECT to_regclass('products') AS t");

@@ -1,8 +1,15 @@
-// The `1688sync` operator command (SPEC §8). Exit codes: 0 done, 1 failed, 2 wrong usage or configuration.
+// The `1688sync` operator command (SPEC §8). Exit codes: 0 done, 1 failed, 2 wrong usage or
+// configuration, 3 the consistency check left critical findings.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@1688sync/config';
+import { checkCommand } from './commands/check.command';
+import { dbCommand } from './commands/db.command';
 import { enqueueCommand } from './commands/enqueue.command';
+import { imagesCommand } from './commands/images.command';
+import { UnreachableError } from './commands/maintenance-deps';
 import { migrateCommand } from './commands/migrate.command';
+import { reconcileCommand } from './commands/reconcile.command';
+import { demoCommand } from './commands/demo.command';
 import { startCommand } from './commands/start.command';
 import { type Output, createOutput } from './output';
 import { UsageError } from './usage-error';
@@ -11,11 +18,45 @@ export const USAGE = `Usage: 1688sync <command> [options]
 
 Commands:
   start                            migrate, then start the four apps locally (what \`npm start\` runs)
+  demo                             the stack on the bundled sample catalogue: ingest, process, summary
+                                   (what \`npm run demo\` runs; its own database and queue prefix)
   migrate up|down|status           apply pending migrations, revert the last one, or list them
+  check [--fix]                    run the consistency check here and print its report
+                                   (a dry run unless --fix; the report is stored like the scheduled ones)
+  reconcile                        queue every image whose download or processing is not done and not queued
+  db stats                         table and index sizes, unused indexes, slow statements, pool usage
+  db vacuum                        VACUUM (ANALYZE) every table
+  images retry [--download|--process] [--product <id>]
+                                   put failed images back to work (both kinds unless one is named)
+  images reprocess [--product <id>]
+                                   regenerate derived files made under other image settings
   enqueue <queue> <job> <json>     add one job (--job-id <id> to choose its id)
   help                             show this text
 
-Exit codes: 0 done, 1 failed, 2 wrong usage or configuration.`;
+Options:
+  --json                           check, reconcile, db, images: print the result as JSON
+
+Exit codes:
+  0  done (check: no critical finding remains)
+  1  failed (an error, PostgreSQL or Redis unreachable, a check that could not finish)
+  2  wrong usage or configuration
+  3  check: critical findings remain (after the repairs, with --fix)`;
+
+/** The options each command takes; any other is a usage error (a typo must not be ignored). */
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  start: [],
+  demo: [],
+  migrate: [],
+  enqueue: ['job-id'],
+  check: ['fix', 'json'],
+  reconcile: ['json'],
+  db: ['json'],
+  images: ['download', 'process', 'product', 'json'],
+};
+
+function noArguments(command: string, rest: string[]) {
+  if (rest.length) throw new UsageError(`${command} takes no arguments, got ${rest.map((r) => JSON.stringify(r)).join(' ')}`);
+}
 
 export async function runCli(argv: string[], out: Output = createOutput()): Promise<number> {
   let parsed;
@@ -23,7 +64,15 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'job-id': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        'job-id': { type: 'string' },
+        fix: { type: 'boolean' },
+        json: { type: 'boolean' },
+        download: { type: 'boolean' },
+        process: { type: 'boolean' },
+        product: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     out.error(`${(err as Error).message}\n${USAGE}`);
@@ -35,14 +84,32 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
     return command || parsed.values.help ? 0 : 2;
   }
   try {
+    if (!Object.hasOwn(COMMAND_OPTIONS, command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    const given = Object.keys(parsed.values).filter((o) => o !== 'help');
+    const refused = given.filter((o) => !COMMAND_OPTIONS[command].includes(o));
+    if (refused.length) throw new UsageError(`${command} does not take ${refused.map((o) => `--${o}`).join(', ')}`);
+    const v = parsed.values;
     const config = loadConfig({ app: 'cli' });
     switch (command) {
       case 'start':
         return await startCommand(config, out);
+      case 'demo':
+        noArguments(command, rest);
+        return await demoCommand(config, out);
       case 'migrate':
         return await migrateCommand(config, out, rest);
       case 'enqueue':
-        return await enqueueCommand(config, out, rest, parsed.values['job-id']);
+        return await enqueueCommand(config, out, rest, v['job-id']);
+      case 'check':
+        noArguments(command, rest);
+        return await checkCommand(config, out, { fix: v.fix, json: v.json });
+      case 'reconcile':
+        noArguments(command, rest);
+        return await reconcileCommand(config, out, { json: v.json });
+      case 'db':
+        return await dbCommand(config, out, rest, { json: v.json });
+      case 'images':
+        return await imagesCommand(config, out, rest, { download: v.download, process: v.process, product: v.product, json: v.json });
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
@@ -54,6 +121,10 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
     if (err instanceof UsageError) {
       out.error(`${err.message}\n${USAGE}`);
       return 2;
+    }
+    if (err instanceof UnreachableError) {
+      out.error(`${err.message} (start it as a local service, or with \`docker compose up -d postgres redis\`)`);
+      return 1;
     }
     out.error((err as Error).message);
     return 1;

@@ -16,8 +16,10 @@ import { ERROR_CODES, errorBody, registerErrorHandling } from './http/errors';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
 import { registerIngestRoutes } from './routes/ingest.routes';
+import { registerMaintenanceRoutes } from './routes/maintenance.routes';
 import { registerOperationRoutes } from './routes/operations.routes';
 import { registerProductRoutes } from './routes/products.routes';
+import { registerReprocessRoutes } from './routes/reprocess.routes';
 import { registerSupplierRoutes } from './routes/suppliers.routes';
 import { z } from 'zod';
 
@@ -90,6 +92,8 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerProductRoutes(app, routes, ctx);
   registerSupplierRoutes(app, routes, ctx);
   registerOperationRoutes(app, routes, ctx);
+  registerMaintenanceRoutes(app, routes, ctx);
+  registerReprocessRoutes(app, routes, ctx);
 
   let document: unknown;
   await registerDocs(app, () =>

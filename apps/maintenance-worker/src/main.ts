@@ -1,5 +1,14 @@
-// maintenance-worker: consumes the Maintenance queue (SPEC §1). Wiring only; the work lives in libs/.
+// maintenance-worker: consumes the Maintenance queue (SPEC §1) and keeps its job schedulers in
+// place. Wiring only; the work lives in libs/maintenance.
+import { createMaintenanceWorker } from '@1688sync/maintenance';
 import { QueueName } from '@1688sync/queues';
 import { runWorkerApp } from '@1688sync/runtime';
+import { createStorageDriver } from '@1688sync/storage';
 
-void runWorkerApp('maintenance-worker', { queue: QueueName.Maintenance });
+void runWorkerApp('maintenance-worker', {
+  queue: QueueName.Maintenance,
+  wire: ({ config, logger, metrics, db, producers, shutdown }) => {
+    const worker = createMaintenanceWorker({ config, logger, metrics, db, storage: createStorageDriver(config.storage), producers });
+    shutdown.add('maintenance worker', () => worker.close());
+  },
+});

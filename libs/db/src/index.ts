@@ -14,3 +14,4 @@ export * from './repositories/product-image.repository';
 export * from './repositories/sync-record.repository';
 export * from './repositories/product-search.repository';
 export * from './repositories/keyset';
+export * from './repositories/consistency-report.repository';

@@ -5,6 +5,9 @@ import { type TemporaryDatabase, createTemporaryDatabase } from './database-admi
 import { migrateDown, migrateUp, migrationStatus } from './migrator';
 import type { DataSource } from 'typeorm';
 
+/** Every migration's name, oldest first. */
+const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000'];
+
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
 async function tables(ds: DataSource): Promise<string[]> {
@@ -34,15 +37,18 @@ describe('migrations', () => {
   });
 
   it('go up, down and up again', async () => {
-    expect(await migrateUp(ds, db.url)).toEqual(['InitialSchema1764100000000']);
+    expect(await migrateUp(ds, db.url)).toEqual(ALL);
+    expect(await tables(ds)).toEqual(['consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
+    // Down reverts one migration at a time, newest first.
+    expect(await migrateDown(ds, db.url)).toBe('ConsistencyReports1764200000000');
     expect(await tables(ds)).toEqual(['product_images', 'products', 'suppliers', 'sync_records']);
     expect(await migrateDown(ds, db.url)).toBe('InitialSchema1764100000000');
     expect(await tables(ds)).toEqual([]);
     const [fn] = await ds.query("SELECT count(*)::int AS n FROM pg_proc WHERE proname LIKE 'sync1688_%'");
     expect(fn.n).toBe(0);
     expect(await migrateDown(ds, db.url)).toBeNull();
-    expect(await migrateUp(ds, db.url)).toEqual(['InitialSchema1764100000000']);
-    expect(await migrationStatus(ds)).toEqual([{ name: 'InitialSchema1764100000000', applied: true }]);
+    expect(await migrateUp(ds, db.url)).toEqual(ALL);
+    expect(await migrationStatus(ds)).toEqual(ALL.map((name) => ({ name, applied: true })));
     const again = await ds.driver.createSchemaBuilder().log();
     expect(again.upQueries).toEqual([]);
   });
@@ -52,15 +58,15 @@ describe('migrations', () => {
     await other.initialize();
     try {
       const results = await Promise.all([migrateUp(ds, db.url), migrateUp(other, db.url)]);
-      expect(results.map((r) => r.length).sort()).toEqual([0, 1]);
+      expect(results.map((r) => r.length).sort()).toEqual([0, ALL.length]);
       const [row] = await ds.query('SELECT count(*)::int AS n FROM migrations');
-      expect(row.n).toBe(1);
+      expect(row.n).toBe(ALL.length);
     } finally {
       await other.destroy();
     }
   });
 
   it('report pending migrations before they are applied', async () => {
-    expect(await migrationStatus(ds)).toEqual([{ name: 'InitialSchema1764100000000', applied: false }]);
+    expect(await migrationStatus(ds)).toEqual(ALL.map((name) => ({ name, applied: false })));
   });
 });

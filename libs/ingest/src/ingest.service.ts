@@ -18,7 +18,8 @@ import {
 import type { Logger, Metrics } from '@1688sync/observability';
 import { JobName, type Producers, QueueName, addJobs, downloadJobId, settlesWithin } from '@1688sync/queues';
 import type { z } from 'zod';
-import { describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
+import { canonicaliseImageUrl } from '@1688sync/images';
+import { type ProductInput, describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
 
 export type ItemResult = UpsertItemResult;
 
@@ -76,8 +77,14 @@ export class IngestService {
   }
 
   ingestProducts(batch: { source?: string; products: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
-    return this.run('product', batch.source, origin, batch.products, productInputSchema, (patches) =>
-      transaction(this.deps.dataSource, (tx) => new ProductRepository(tx).upsert(patches as ProductPatch[])),
+    return this.run(
+      'product',
+      batch.source,
+      origin,
+      batch.products,
+      productInputSchema,
+      (patches) => transaction(this.deps.dataSource, (tx) => new ProductRepository(tx).upsert(patches as ProductPatch[])),
+      canonicaliseImages,
     );
   }
 
@@ -88,6 +95,7 @@ export class IngestService {
     rawItems: unknown[],
     schema: z.ZodType,
     upsert: (patches: unknown[]) => Promise<{ items: UpsertItemResult[]; imagesToDownload: { id: string }[] }>,
+    prepare: (patch: never) => unknown = (patch) => patch,
   ): Promise<IngestOutcome> {
     const { dataSource, logger, metrics } = this.deps;
     const records = new SyncRecordRepository(dataSource.manager);
@@ -98,11 +106,16 @@ export class IngestService {
     const items: ItemResult[] = new Array(rawItems.length);
     const valid: { index: number; patch: unknown }[] = [];
     rawItems.forEach((raw, index) => {
+      const externalId = typeof (raw as { externalId?: unknown })?.externalId === 'string' ? (raw as { externalId: string }).externalId : '';
       const parsed = schema.safeParse(raw);
-      if (parsed.success) valid.push({ index, patch: parsed.data });
-      else {
-        const externalId = typeof (raw as { externalId?: unknown })?.externalId === 'string' ? (raw as { externalId: string }).externalId : '';
+      if (!parsed.success) {
         items[index] = { index, externalId, result: 'failed', error: describeIssues(parsed.error.issues) };
+        return;
+      }
+      try {
+        valid.push({ index, patch: prepare(parsed.data as never) });
+      } catch (err) {
+        items[index] = { index, externalId, result: 'failed', error: (err as Error).message };
       }
     });
 
@@ -172,6 +185,23 @@ export class IngestService {
       ],
     };
   }
+}
+
+/**
+ * Image URLs are stored canonical (SPEC §7): `//host` → https, host lower-cased, fragment dropped,
+ * alicdn size suffixes removed — so the image-list diff, the stored source_url and the URL dedupe
+ * across products all see the full-size original's one URL.
+ */
+function canonicaliseImages(patch: ProductInput): ProductInput {
+  if (!patch.images) return patch;
+  const images = patch.images.map((ref, i) => {
+    try {
+      return typeof ref === 'string' ? canonicaliseImageUrl(ref).url : { ...ref, url: canonicaliseImageUrl(ref.url).url };
+    } catch (err) {
+      throw new Error(`images[${i}]: ${(err as Error).message}`);
+    }
+  });
+  return { ...patch, images };
 }
 
 export function summarise(items: ItemResult[]): IngestSummary {

@@ -1,3 +1,4 @@
+import { ConsistencyReport } from './consistency-report.entity';
 import { Product } from './product.entity';
 import { ProductImage } from './product-image.entity';
 import { Supplier } from './supplier.entity';
@@ -8,6 +9,7 @@ export * from './supplier.entity';
 export * from './product.entity';
 export * from './product-image.entity';
 export * from './sync-record.entity';
+export * from './consistency-report.entity';
 
 /** Every entity of the schema, for the DataSource. */
-export const ENTITIES = [Supplier, Product, ProductImage, SyncRecord];
+export const ENTITIES = [Supplier, Product, ProductImage, SyncRecord, ConsistencyReport];

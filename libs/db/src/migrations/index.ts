@@ -1,5 +1,6 @@
 // Every migration, in order. Migrations live with the entities (SPEC §4).
 import type { MigrationInterface } from 'typeorm';
 import { InitialSchema1764100000000 } from './1764100000000-initial-schema';
+import { ConsistencyReports1764200000000 } from './1764200000000-consistency-reports';
 
-export const MIGRATIONS: (new () => MigrationInterface)[] = [InitialSchema1764100000000];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [InitialSchema1764100000000, ConsistencyReports1764200000000];

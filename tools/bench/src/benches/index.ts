@@ -1,7 +1,10 @@
 // Every benchmark of `npm run bench`, in the order they run.
 import type { Benchmark } from '../harness';
+import { consistencyBench } from './consistency.bench';
+import { downloadBench } from './download.bench';
+import { processBench } from './process.bench';
 import { searchBench } from './search.bench';
 import { ingestBench } from './ingest.bench';
 import { upsertBench } from './upsert.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench, downloadBench, processBench, consistencyBench];

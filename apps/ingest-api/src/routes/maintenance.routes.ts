@@ -1,0 +1,164 @@
+// Maintenance operations (SPEC §5 Operations): queue a consistency check or a reconcile for the
+// maintenance worker (202 { jobId }), and read the stored consistency reports.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { CONSISTENCY_REPORT_STATUSES, CONSISTENCY_SEVERITIES, type ConsistencyReport, ConsistencyReportRepository } from '@1688sync/db';
+import { JobName, QueueName, addJobs, maintenanceJobId, redisReadinessCheck } from '@1688sync/queues';
+import { HttpError } from '../http/errors';
+import type { RouteTable } from '../http/route-spec';
+import { type ApiContext, ds, limit, notFound, uuidParam } from './context';
+
+/** A job add that Redis does not answer within this is reported as 503, not left hanging. */
+const QUEUE_TIMEOUT_MS = 5000;
+/** How long a request waits for a (re)connecting Redis before it is told 503 (BullMQ itself would wait forever). */
+const CONNECT_WAIT_MS = 1000;
+
+const isoDate = z.string().meta({ format: 'date-time' });
+
+const jobAcceptedSchema = z
+  .object({ jobId: z.string().meta({ description: 'id of the queued maintenance job (see /admin/queues)' }) })
+  .meta({ id: 'MaintenanceJobAccepted' });
+
+const findingSchema = z
+  .object({
+    check: z.string(),
+    severity: z.enum(CONSISTENCY_SEVERITIES),
+    count: z.number(),
+    samples: z.array(z.record(z.string(), z.unknown())),
+    suggestedFix: z.string(),
+    fixed: z.number(),
+    details: z.record(z.string(), z.number()).optional(),
+    error: z.string().optional(),
+  })
+  .meta({ id: 'ConsistencyFinding' });
+
+export const consistencyReportSchema = z
+  .object({
+    id: z.string(),
+    fix: z.boolean(),
+    status: z.enum(CONSISTENCY_REPORT_STATUSES),
+    startedAt: isoDate,
+    finishedAt: isoDate.nullable(),
+    durationMs: z.number().nullable(),
+    summary: z.object({ info: z.number(), warning: z.number(), critical: z.number(), fixed: z.number() }),
+    findings: z.array(findingSchema),
+    error: z.string().nullable(),
+  })
+  .meta({ id: 'ConsistencyReport' });
+
+/** A list item: the report without its findings' samples (open the report for those). */
+const consistencyReportSummarySchema = consistencyReportSchema
+  .omit({ findings: true })
+  .extend({ findings: z.array(findingSchema.omit({ samples: true })) })
+  .meta({ id: 'ConsistencyReportSummary' });
+
+/** A report row written by something other than the repository may lack totals. */
+const EMPTY_SUMMARY = { info: 0, warning: 0, critical: 0, fixed: 0 };
+
+const iso = (d: Date | string | null) => (d ? new Date(d).toISOString() : null);
+
+export function presentConsistencyReport(r: ConsistencyReport): z.output<typeof consistencyReportSchema> {
+  return {
+    id: r.id,
+    fix: r.fix,
+    status: r.status,
+    startedAt: iso(r.startedAt)!,
+    finishedAt: iso(r.finishedAt),
+    durationMs: r.durationMs,
+    summary: { ...EMPTY_SUMMARY, ...r.summary },
+    findings: r.findings ?? [],
+    error: r.error,
+  };
+}
+
+export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
+  /** Adds one maintenance job; Redis down (or silent) is a 503 `unavailable`, never a 500. */
+  async function queueMaintenanceJob(name: typeof JobName.ConsistencyCheck | typeof JobName.Reconcile, data: Record<string, unknown>) {
+    const jobId = maintenanceJobId(name, `api-${Date.now()}`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await redisReadinessCheck(ctx.producers.connection, CONNECT_WAIT_MS)();
+      await Promise.race([
+        addJobs(ctx.producers.queue(QueueName.Maintenance), [{ name, data: data as never, jobId }]),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      app.log.warn({ err: { message: (err as Error).message }, job: name }, 'could not queue a maintenance job');
+      throw new HttpError(503, 'unavailable', `the ${name} job could not be queued: Redis is unavailable (${(err as Error).message}); try again shortly`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { jobId };
+  }
+
+  routes.add(app, {
+    method: 'POST',
+    url: '/v1/maintenance/consistency-check',
+    operationId: 'runConsistencyCheck',
+    summary: 'Queue a consistency check (a dry run unless fix is true); its report appears under /v1/maintenance/reports',
+    tag: 'maintenance',
+    role: 'admin',
+    body: z
+      .object({ fix: z.boolean().optional().meta({ description: 'repair what is safe to repair (default false: report only)' }) })
+      .strict()
+      .default({}),
+    responses: { 202: { description: 'the check is queued', schema: jobAcceptedSchema }, 503: { description: 'Redis is unavailable' } },
+    async handler({ body, reply }) {
+      const accepted = await queueMaintenanceJob(JobName.ConsistencyCheck, { fix: body.fix ?? false });
+      reply.code(202);
+      return accepted;
+    },
+  });
+  routes.add(app, {
+    method: 'POST',
+    url: '/v1/maintenance/reconcile',
+    operationId: 'runReconcile',
+    summary: 'Queue a reconcile: every image whose download or processing is not done and not queued is queued again',
+    tag: 'maintenance',
+    role: 'admin',
+    responses: { 202: { description: 'the reconcile is queued', schema: jobAcceptedSchema }, 503: { description: 'Redis is unavailable' } },
+    async handler({ reply }) {
+      const accepted = await queueMaintenanceJob(JobName.Reconcile, {});
+      reply.code(202);
+      return accepted;
+    },
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/maintenance/reports',
+    operationId: 'listConsistencyReports',
+    summary: 'Consistency reports, newest first (findings without their samples)',
+    tag: 'maintenance',
+    role: 'read',
+    query: z.object({ limit, cursor: z.string().max(2000).optional() }),
+    responses: {
+      200: { description: 'a page of reports', schema: z.object({ items: z.array(consistencyReportSummarySchema), nextCursor: z.string().nullable() }) },
+    },
+    async handler({ query }) {
+      const result = await new ConsistencyReportRepository((await ds(ctx)).manager).list(query);
+      return {
+        items: result.items.map((r) => {
+          const full = presentConsistencyReport(r);
+          return { ...full, findings: full.findings.map(({ samples: _samples, ...finding }) => finding) };
+        }),
+        nextCursor: result.nextCursor,
+      };
+    },
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/maintenance/reports/:id',
+    operationId: 'getConsistencyReport',
+    summary: 'One consistency report: per finding its severity, count, samples, suggested fix and fixes applied',
+    tag: 'maintenance',
+    role: 'read',
+    params: uuidParam,
+    responses: { 200: { description: 'the report', schema: consistencyReportSchema }, 404: { description: 'no such report' } },
+    async handler({ params }) {
+      const report = await new ConsistencyReportRepository((await ds(ctx)).manager).get(params.id);
+      return report ? presentConsistencyReport(report) : notFound('consistency report', params.id);
+    },
+  });
+}

@@ -1,0 +1,65 @@
+// Why a download failed, in two kinds the worker treats differently (SPEC §7): permanent
+// failures (a 404, a blocked address, HTML instead of an image) are recorded as failed at once;
+// transient ones (5xx, 408, 429, network errors, the deadline) are retried with backoff, or when
+// the server said when (Retry-After). Every message names the URL and what a human can do.
+
+export type PermanentDownloadCode =
+  | 'invalid_url'
+  | 'blocked_address'
+  | 'http_status'
+  | 'not_an_image'
+  | 'too_large'
+  | 'too_many_pixels'
+  | 'too_many_redirects'
+  | 'redirect_loop'
+  | 'bad_redirect'
+  | 'tls_untrusted'
+  | 'corrupt_image';
+
+export type TransientDownloadCode = 'http_status' | 'network' | 'timeout' | 'cancelled';
+
+export class PermanentDownloadError extends Error {
+  readonly permanent = true;
+  constructor(
+    readonly code: PermanentDownloadCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PermanentDownloadError';
+  }
+}
+
+export class TransientDownloadError extends Error {
+  readonly permanent = false;
+  constructor(
+    readonly code: TransientDownloadCode,
+    message: string,
+    /** When the server said to come back (Retry-After), in milliseconds from now. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'TransientDownloadError';
+  }
+}
+
+/** Thrown by the connect-time guard; becomes a PermanentDownloadError (blocked_address). */
+export class BlockedAddressError extends Error {
+  readonly code = 'blocked_address';
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly reason: string,
+  ) {
+    super(
+      host === address
+        ? `${address} is a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`
+        : `${host} resolves to ${address}, a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`,
+    );
+    this.name = 'BlockedAddressError';
+  }
+}
+
+export type DownloadError = PermanentDownloadError | TransientDownloadError;
+
+export const isPermanentDownloadError = (err: unknown): err is PermanentDownloadError => err instanceof PermanentDownloadError;
+export const isTransientDownloadError = (err: unknown): err is TransientDownloadError => err instanceof TransientDownloadError;

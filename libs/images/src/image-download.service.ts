@@ -1,0 +1,312 @@
+// The download stage of one image (SPEC §7), read top to bottom:
+//   claim the row → canonicalise its URL → reuse a stored original of the same URL, or fetch it
+//   through the guard (one fetch per URL in this process, per-host limit) → read its size from
+//   the header → skip it when too small, else store it under its own key → record the result
+//   under the claim → queue its processing → refresh the product's sync status.
+// A permanent failure is recorded as failed and thrown as UnrecoverableError; a transient one
+// goes back to pending and is thrown for the worker factory's backoff (or the server's
+// Retry-After); on the last attempt it is recorded as failed instead.
+import type { Config } from '@1688sync/config';
+import { type ClaimedImage, type DownloadResult, type ImageRecord, ProductImageRepository, ProductRepository } from '@1688sync/db';
+import type { Logger, Metrics } from '@1688sync/observability';
+import type { Queue } from 'bullmq';
+import { RetryLaterError, UnrecoverableError, processJobId, requeueJob } from '@1688sync/queues';
+import {
+  CONTENT_TYPES,
+  IMMUTABLE_CACHE_CONTROL,
+  ORIGINAL_EXTENSIONS,
+  type OriginalExtension,
+  type StorageDriver,
+  StorageObjectNotFoundError,
+  imageKey,
+} from '@1688sync/storage';
+import sharp, { type Metadata } from 'sharp';
+import type { DataSource } from 'typeorm';
+import { PermanentDownloadError, TransientDownloadError } from './download-errors';
+import { type FetchImageOptions, type FetchedImage, fetchImage } from './downloader';
+import type { HostLimiter } from './host-limiter';
+import { InFlight } from './in-flight';
+import { SyncStatusRefresher } from './sync-status-refresher';
+import { type CanonicalImageUrl, canonicaliseImageUrl } from './url';
+
+export type ImageDownloadConfig = Pick<Config, 'settingsVersion'> & {
+  images: Pick<
+    Config['images'],
+    'claimLeaseMs' | 'downloadTimeoutMs' | 'maxBytes' | 'maxPixels' | 'minSide' | 'userAgent' | 'allowHosts'
+  >;
+};
+
+export interface ImageDownloadServiceOptions {
+  dataSource: DataSource;
+  storage: StorageDriver;
+  /** The image-process queue: a downloaded image's processing job goes here. */
+  processQueue: Queue;
+  config: ImageDownloadConfig;
+  logger: Logger;
+  metrics: Pick<Metrics, 'imageBytes'>;
+  hostLimiter: HostLimiter;
+  /** The guarded fetch (tests may wrap it to count calls). */
+  fetch?: typeof fetchImage;
+}
+
+/** Where this job stands in its retries, and its cancellation (from the worker's JobContext). */
+export interface DownloadAttempt {
+  /** Attempts made before this one (BullMQ's job.attemptsMade). */
+  attemptsMade: number;
+  /** Attempts allowed in all (job.opts.attempts). */
+  attempts: number;
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export type DownloadOutcome =
+  | { outcome: 'downloaded'; imageId: string; key: string; bytes: number; width: number; height: number; mime: string; reused: boolean }
+  | { outcome: 'skipped'; imageId: string; reason: string }
+  /** Another worker holds the image, or it is done, deleted or unknown: nothing to do. */
+  | { outcome: 'not-claimed'; imageId: string }
+  /** The lease ran out and someone else took the image over: our result was not recorded. */
+  | { outcome: 'claim-lost'; imageId: string };
+
+/** What one URL's shared work found: a stored original to copy, or fresh bytes. */
+type Source = { kind: 'stored'; row: ImageRecord } | { kind: 'fetched'; image: FetchedImage };
+
+interface Dimensions {
+  width: number;
+  height: number;
+}
+
+function extensionOfKey(key: string): OriginalExtension | null {
+  const ext = key.slice(key.lastIndexOf('.') + 1).toLowerCase();
+  return (ORIGINAL_EXTENSIONS as readonly string[]).includes(ext) ? (ext as OriginalExtension) : null;
+}
+
+export class ImageDownloadService {
+  private readonly inFlight = new InFlight<Source>();
+  private readonly fetch: typeof fetchImage;
+  private readonly syncStatus: SyncStatusRefresher;
+
+  constructor(private readonly opts: ImageDownloadServiceOptions) {
+    this.fetch = opts.fetch ?? fetchImage;
+    this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
+  }
+
+  async downloadImage(imageId: string, attempt: DownloadAttempt): Promise<DownloadOutcome> {
+    const { dataSource, config } = this.opts;
+    const log = attempt.logger ?? this.opts.logger;
+    const images = new ProductImageRepository(dataSource.manager);
+    const claim = await images.claimForDownload(imageId, config.images.claimLeaseMs);
+    if (!claim) {
+      log.debug({ imageId }, 'image not claimable (done, deleted, or another worker has it)');
+      return { outcome: 'not-claimed', imageId };
+    }
+    try {
+      const url = canonicaliseImageUrl(claim.sourceUrl);
+      return await this.inFlight.run(
+        url.url,
+        (signal) => this.findSource(claim, url, signal),
+        (source) => this.store(claim, url, source, attempt.signal, log),
+        attempt.signal,
+      );
+    } catch (err) {
+      throw await this.recordFailure(claim, err, attempt, log);
+    }
+  }
+
+  /** The shared part per URL: a stored original of the same URL, else one guarded fetch. */
+  private async findSource(claim: ClaimedImage, url: CanonicalImageUrl, signal: AbortSignal): Promise<Source> {
+    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    // The url_hash column hashes the URL as ingested; the canonical hash also finds rows whose
+    // ingested URL was already canonical (e.g. the original behind this thumbnail URL).
+    const hashes = [...new Set([claim.urlHash, url.urlHash])];
+    for (const hash of hashes) {
+      const row = await images.findDownloadedByUrlHash(hash, claim.id);
+      if (row?.keyOriginal && extensionOfKey(row.keyOriginal)) return { kind: 'stored', row };
+    }
+    return { kind: 'fetched', image: await this.fetchOnce(url, signal) };
+  }
+
+  private fetchOnce(url: CanonicalImageUrl, signal: AbortSignal): Promise<FetchedImage> {
+    const { images } = this.opts.config;
+    const options: FetchImageOptions = {
+      timeoutMs: images.downloadTimeoutMs,
+      maxBytes: images.maxBytes,
+      userAgent: images.userAgent,
+      allowHosts: images.allowHosts,
+      signal,
+    };
+    return this.opts.hostLimiter.run(url.host, () => this.fetch(url.url, options), signal);
+  }
+
+  /** Per image: its own file (a copy or the fetched bytes), its row, its processing job. */
+  private async store(claim: ClaimedImage, url: CanonicalImageUrl, source: Source, signal: AbortSignal | undefined, log: Logger): Promise<DownloadOutcome> {
+    if (source.kind === 'stored') {
+      const copied = await this.copyStored(claim, source.row, log);
+      if (copied) return copied;
+      // The other image's file is gone (purged meanwhile): fetch for ourselves.
+      source = { kind: 'fetched', image: await this.fetchOnce(url, signal ?? new AbortController().signal) };
+    }
+    const image = source.image;
+    const size = await this.dimensions(image.bytes, url.url);
+    const small = this.tooSmall(size);
+    if (small) return this.skip(claim, small, { ...size, mime: image.mime }, log);
+    const key = imageKey(claim.productId, claim.id, 'original', image.ext);
+    const stored = await this.opts.storage.put(key, image.bytes, { contentType: image.mime, sha256: image.sha256, cacheControl: IMMUTABLE_CACHE_CONTROL });
+    this.opts.metrics.imageBytes.inc({ variant: 'original' }, stored.size);
+    return this.recordDownloaded(
+      claim,
+      { status: 'downloaded', contentSha256: image.sha256, mime: image.mime, width: size.width, height: size.height, bytesOriginal: image.bytes.length, keyOriginal: key },
+      false,
+      log,
+      { finalUrl: image.finalUrl },
+    );
+  }
+
+  /** URL dedupe: a copy of the original another image already stored, under our own key. */
+  private async copyStored(claim: ClaimedImage, row: ImageRecord, log: Logger): Promise<DownloadOutcome | null> {
+    const ext = extensionOfKey(row.keyOriginal!)!;
+    const width = row.width ?? 0;
+    const height = row.height ?? 0;
+    const small = this.tooSmall({ width, height });
+    if (small) return this.skip(claim, small, { width, height, mime: row.mime ?? CONTENT_TYPES[ext] }, log);
+    const key = imageKey(claim.productId, claim.id, 'original', ext);
+    let stored;
+    try {
+      stored = await this.opts.storage.copy(row.keyOriginal!, key, {
+        contentType: row.mime ?? CONTENT_TYPES[ext],
+        sha256: row.contentSha256 ?? undefined,
+        cacheControl: IMMUTABLE_CACHE_CONTROL,
+      });
+    } catch (err) {
+      if (err instanceof StorageObjectNotFoundError) {
+        log.warn({ imageId: claim.id, from: row.keyOriginal }, 'stored original of the same URL is missing; fetching instead');
+        return null;
+      }
+      throw err;
+    }
+    this.opts.metrics.imageBytes.inc({ variant: 'original' }, stored.size);
+    return this.recordDownloaded(
+      claim,
+      {
+        status: 'downloaded',
+        contentSha256: row.contentSha256 ?? stored.sha256 ?? '',
+        mime: row.mime ?? CONTENT_TYPES[ext],
+        width,
+        height,
+        bytesOriginal: stored.size,
+        keyOriginal: key,
+      },
+      true,
+      log,
+      { copiedFrom: row.id },
+    );
+  }
+
+  /** Width and height from the header only; refuses more pixels than IMAGE_MAX_PIXELS. */
+  private async dimensions(bytes: Buffer, url: string): Promise<Dimensions> {
+    const maxPixels = this.opts.config.images.maxPixels;
+    let meta: Metadata;
+    try {
+      meta = await sharp(bytes, { limitInputPixels: maxPixels }).metadata();
+    } catch (err) {
+      const message = (err as Error).message.split('\n')[0];
+      if (/pixel limit/i.test(message)) {
+        throw new PermanentDownloadError('too_many_pixels', `${url} has more than IMAGE_MAX_PIXELS (${maxPixels}) pixels: refused as a possible decompression bomb`);
+      }
+      throw new PermanentDownloadError('corrupt_image', `${url} is not a readable image (${message}); the source file is damaged`);
+    }
+    // The size as displayed: EXIF orientation may swap the stored sides.
+    const width = meta.autoOrient?.width ?? meta.width;
+    const height = meta.autoOrient?.height ?? meta.height;
+    if (!width || !height) throw new PermanentDownloadError('corrupt_image', `${url} has no readable width and height; the source file is damaged`);
+    if (width * height > maxPixels) {
+      throw new PermanentDownloadError('too_many_pixels', `${url} is ${width}×${height} px, more than IMAGE_MAX_PIXELS (${maxPixels}): refused as a possible decompression bomb`);
+    }
+    return { width, height };
+  }
+
+  private tooSmall({ width, height }: Dimensions): string | null {
+    const minSide = this.opts.config.images.minSide;
+    if (width >= minSide && height >= minSide) return null;
+    return `the image is ${width}×${height} px, below IMAGE_MIN_SIDE (${minSide} px) on a side: a spacer or icon, skipped`;
+  }
+
+  private async skip(claim: ClaimedImage, reason: string, seen: Dimensions & { mime: string }, log: Logger): Promise<DownloadOutcome> {
+    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    const recorded = await images.recordDownload(claim.id, claim.claimToken, { status: 'skipped', reason, ...seen });
+    if (!recorded) return this.claimLost(claim, log);
+    await this.refreshProduct(claim);
+    log.info({ imageId: claim.id, reason }, 'image skipped');
+    return { outcome: 'skipped', imageId: claim.id, reason };
+  }
+
+  private async recordDownloaded(
+    claim: ClaimedImage,
+    result: Extract<DownloadResult, { status: 'downloaded' }>,
+    reused: boolean,
+    log: Logger,
+    detail: Record<string, string>,
+  ): Promise<DownloadOutcome> {
+    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    if (!(await images.recordDownload(claim.id, claim.claimToken, result))) return this.claimLost(claim, log);
+    const { settingsVersion } = this.opts.config;
+    // requeueJob, not a plain add: a finished process job kept under the same id must not swallow this one.
+    const processJob = { name: 'process' as const, data: { imageId: claim.id, settingsVersion }, jobId: processJobId(claim.id, settingsVersion) };
+    await Promise.all([requeueJob(this.opts.processQueue, processJob), this.refreshProduct(claim)]);
+    log.debug({ imageId: claim.id, key: result.keyOriginal, bytes: result.bytesOriginal, ...detail }, reused ? 'image copied from the same URL' : 'image downloaded');
+    return {
+      outcome: 'downloaded',
+      imageId: claim.id,
+      key: result.keyOriginal,
+      bytes: result.bytesOriginal,
+      width: result.width,
+      height: result.height,
+      mime: result.mime,
+      reused,
+    };
+  }
+
+  private claimLost(claim: ClaimedImage, log: Logger): DownloadOutcome {
+    log.warn({ imageId: claim.id }, 'the claim expired and another worker took the image over; result not recorded');
+    return { outcome: 'claim-lost', imageId: claim.id };
+  }
+
+  private refreshProduct(claim: ClaimedImage): Promise<void> {
+    return this.syncStatus.refreshProduct(claim.productId);
+  }
+
+  /**
+   * Records a failure under the claim and returns the error for the worker to throw:
+   * UnrecoverableError (permanent, or transient on the last attempt), RetryLaterError (the
+   * server said when), or a plain Error (the factory's backoff with jitter).
+   */
+  private async recordFailure(claim: ClaimedImage, err: unknown, attempt: DownloadAttempt, log: Logger): Promise<Error> {
+    const cancelled = attempt.signal?.aborted === true;
+    const permanent = !cancelled && err instanceof PermanentDownloadError;
+    const message = cancelled
+      ? `cancelled (${String((attempt.signal?.reason as Error)?.message ?? attempt.signal?.reason)}) before the download finished; it goes back to the queue`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    const attemptNo = attempt.attemptsMade + 1;
+    // A job released on shutdown does not spend an attempt: it is never the last one.
+    const lastAttempt = !cancelled && !permanent && attemptNo >= attempt.attempts;
+    const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
+    const result: DownloadResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
+    try {
+      const images = new ProductImageRepository(this.opts.dataSource.manager);
+      await images.recordDownload(claim.id, claim.claimToken, result);
+      if (result.status === 'failed') await this.refreshProduct(claim);
+    } catch (recordErr) {
+      // PostgreSQL is down too: the lease expires and the image is claimable again.
+      log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the download failure');
+    }
+    if (permanent || lastAttempt) return new UnrecoverableError(error);
+    if (err instanceof TransientDownloadError && err.retryAfterMs !== undefined) return new RetryLaterError(error, err.retryAfterMs);
+    return err instanceof Error ? err : new Error(error);
+  }
+}
+
+/** The download settings of a Config (what ImageDownloadService reads). */
+export function imageDownloadConfig(config: Config): ImageDownloadConfig {
+  return { settingsVersion: config.settingsVersion, images: config.images };
+}

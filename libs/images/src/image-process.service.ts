@@ -1,0 +1,398 @@
+// The processing stage of one image (SPEC §7), read top to bottom:
+//   claim the row (pending, abandoned, or processed under other settings) → read its stored
+//   original → derive the thumbnail, compressed copy and extra formats (image-pipeline.ts) →
+//   store each under its key → record bytes, keys and settings_version under the claim →
+//   refresh the product's sync status.
+// A bad original (corrupt, truncated, a bomb, a missing file) is recorded as failed and thrown
+// as UnrecoverableError; anything else (storage or database hiccups) goes back to pending and is
+// thrown for the worker factory's backoff; on the last attempt it is recorded as failed instead.
+// Images whose download was skipped carry process_status 'skipped' and are never claimed.
+//
+// And the `reprocess` fan-out after a settings change: images processed (or failed) under
+// another settings_version go back to pending, and get process jobs in chunks.
+//
+// Concurrency, measured on this 2-core machine (AMD EPYC, glibc malloc, sharp.concurrency() 1 by
+// default; the fixture photos plus 3000–4000 px photos derived from them; the figures are in
+// the worker app's main.ts and the bench): see IMAGE_PROCESS_SHARP_THREADS below.
+import type { Config } from '@1688sync/config';
+import { type ClaimedImage, type ProcessingResult, ProductImageRepository, ProductRepository } from '@1688sync/db';
+import type { Logger, Metrics } from '@1688sync/observability';
+import {
+  type Producers,
+  QueueName,
+  type QueueWorker,
+  UnrecoverableError,
+  addJobs,
+  createQueueWorker,
+  processJobId,
+} from '@1688sync/queues';
+import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
+import type { Queue } from 'bullmq';
+import type { Readable } from 'node:stream';
+import type { DataSource } from 'typeorm';
+import { HostLimiter } from './host-limiter';
+import { SyncStatusRefresher } from './sync-status-refresher';
+import { type DerivedImage, type DerivedImages, ImageRejectedError, type PipelineSettings, configureSharp, deriveImages, pipelineSettings } from './image-pipeline';
+
+/**
+ * libvips threads per image (sharp.concurrency). 1: with two jobs in flight on 2 cores, a second
+ * libvips thread per image bought no throughput and cost memory (figures in the worker's main.ts).
+ */
+export const IMAGE_PROCESS_SHARP_THREADS = 1;
+
+/**
+ * Jobs in flight per image in sharp: IMAGE_PROCESS_CONCURRENCY images are in sharp at once, and
+ * twice as many jobs are taken, so that claims, reads, fsync'd writes and records overlap the
+ * pixel work. Measured (bench `process`): with jobs = images in sharp, storage and database round
+ * trips left a core idle ~40 % of the time.
+ */
+export const JOBS_PER_SHARP_SLOT = 3;
+
+/** Process jobs one addBulk sends during a reprocess fan-out (and ids held at once per chunk). */
+export const REPROCESS_CHUNK = 1000;
+
+export type ImageProcessConfig = Pick<Config, 'settingsVersion'> & {
+  images: Pick<Config['images'], 'claimLeaseMs' | 'maxBytes' | 'thumbnailSize' | 'compressedWidth' | 'jpegQuality' | 'extraFormats' | 'maxPixels'>;
+};
+
+export interface ImageProcessServiceOptions {
+  dataSource: DataSource;
+  storage: StorageDriver;
+  /** The image-process queue: the reprocess fan-out adds its process jobs here. */
+  processQueue: Queue;
+  config: ImageProcessConfig;
+  logger: Logger;
+  metrics: Pick<Metrics, 'imageBytes'>;
+  /** The transform (tests may wrap it); defaults to deriveImages with the config's settings. */
+  derive?: (original: Buffer, settings: PipelineSettings) => Promise<DerivedImages>;
+  /**
+   * How many images are in sharp at once (IMAGE_PROCESS_CONCURRENCY); default: no limit beyond
+   * the caller's. The worker takes more jobs than this, so that one job's database and storage
+   * round trips overlap another's pixels instead of leaving a core idle.
+   */
+  sharpSlots?: number;
+}
+
+/** Where this job stands in its retries, and its cancellation (from the worker's JobContext). */
+export interface ProcessAttempt {
+  /** Attempts made before this one (BullMQ's job.attemptsMade). */
+  attemptsMade: number;
+  /** Attempts allowed in all (job.opts.attempts). */
+  attempts: number;
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export interface VariantSummary {
+  key: string;
+  bytes: number;
+  width: number;
+  height: number;
+}
+
+export type ProcessOutcome =
+  | {
+      outcome: 'processed';
+      imageId: string;
+      settingsVersion: string;
+      bytesOriginal: number;
+      thumbnail: VariantSummary;
+      compressed: VariantSummary & { keptOriginal: boolean };
+      extras: Partial<Record<'webp' | 'avif', VariantSummary>>;
+    }
+  /** Done under these settings, skipped, failed, deleted, not downloaded, or another worker has it. */
+  | { outcome: 'not-claimed'; imageId: string }
+  /** The lease ran out and someone else took the image over: our result was not recorded. */
+  | { outcome: 'claim-lost'; imageId: string };
+
+export interface ReprocessOutcome {
+  /** Images put back to pending (processed or failed under another settings version). */
+  marked: number;
+  /** Process jobs added (or replacing a finished one of the same id). */
+  queued: number;
+}
+
+/** A failure no retry can fix (e.g. the stored original is gone). */
+class PermanentProcessingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentProcessingError';
+  }
+}
+
+const CONTENT_TYPE: Record<DerivedImage['format'], string> = { jpeg: 'image/jpeg', webp: 'image/webp', avif: 'image/avif' };
+
+export class ImageProcessService {
+  private readonly settings: PipelineSettings;
+  private readonly derive: NonNullable<ImageProcessServiceOptions['derive']>;
+  /** HostLimiter is a keyed semaphore; here with one key, the CPU. */
+  private readonly sharpSlots: HostLimiter | null;
+  /** One sync_status statement per round of finished images, not one per image. */
+  private readonly syncStatus: SyncStatusRefresher;
+
+  constructor(private readonly opts: ImageProcessServiceOptions) {
+    this.settings = pipelineSettings(opts.config);
+    this.derive = opts.derive ?? deriveImages;
+    this.sharpSlots = opts.sharpSlots ? new HostLimiter(opts.sharpSlots) : null;
+    this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
+  }
+
+  /** The `process` job. `requestedVersion` is the job's; the work is always done under ours. */
+  async processImage(imageId: string, attempt: ProcessAttempt, requestedVersion?: string): Promise<ProcessOutcome> {
+    const { config } = this.opts;
+    const log = attempt.logger ?? this.opts.logger;
+    if (requestedVersion !== undefined && requestedVersion !== config.settingsVersion) {
+      // A job queued by a process with other settings (a deploy in progress): the image is made
+      // under this worker's settings and recorded with this worker's settings_version.
+      log.debug({ imageId, requestedVersion, settingsVersion: config.settingsVersion }, 'job names other settings; processing under ours');
+    }
+    const claim = await this.images().claimForProcessing(imageId, config.images.claimLeaseMs, config.settingsVersion);
+    if (!claim) {
+      log.debug({ imageId }, 'image not claimable (processed under these settings, skipped, failed, deleted, not downloaded, or another worker has it)');
+      return { outcome: 'not-claimed', imageId };
+    }
+    try {
+      const original = await this.readOriginal(claim);
+      const derive = () => this.derive(original, this.settings);
+      const derived = await (this.sharpSlots ? this.sharpSlots.run('sharp', derive, attempt.signal) : derive());
+      if (attempt.signal?.aborted) throw new Error('cancelled on shutdown before the results were stored');
+      return await this.store(claim, derived, log);
+    } catch (err) {
+      throw await this.recordFailure(claim, err, attempt, log);
+    }
+  }
+
+  /**
+   * The `reprocess` job: images of the scope not processed under this worker's settings go back
+   * to pending and get process jobs. The payload's version is the requester's; when it differs
+   * from ours (a process with stale settings asked), ours decides, since ours makes the files.
+   */
+  async reprocessImages({ productId, settingsVersion }: { productId?: string; settingsVersion: string }, log: Logger = this.opts.logger): Promise<ReprocessOutcome> {
+    const ours = this.opts.config.settingsVersion;
+    if (settingsVersion !== ours) {
+      log.warn({ requestedVersion: settingsVersion, settingsVersion: ours }, 'reprocess asked for other settings than this worker has; using this worker\'s');
+    }
+    const ids = await this.images().markForReprocess({ productId, settingsVersion: ours });
+    if (productId !== undefined) await this.syncStatus.refreshProduct(productId);
+    let queued = 0;
+    for (let i = 0; i < ids.length; i += REPROCESS_CHUNK) {
+      queued += await this.queueProcessJobs(ids.slice(i, i + REPROCESS_CHUNK));
+    }
+    log.info({ productId, marked: ids.length, queued, settingsVersion: ours }, 'images marked for reprocessing');
+    return { marked: ids.length, queued };
+  }
+
+  /**
+   * Adds one chunk of process jobs. A finished job kept under the same id (a failed one is kept
+   * for 7 days; a completed one when settings went back and forth) would swallow the add, so
+   * those are removed first — requeueJob's rule, for a whole chunk in a few round trips.
+   */
+  private async queueProcessJobs(imageIds: string[]): Promise<number> {
+    const queue = this.opts.processQueue;
+    const settingsVersion = this.opts.config.settingsVersion;
+    const jobs = imageIds.map((imageId) => ({ name: 'process' as const, data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion) }));
+    const existing = await Promise.all(jobs.map((j) => queue.getJob(j.jobId)));
+    await Promise.all(
+      existing.map(async (job) => {
+        if (!job) return;
+        const state = await job.getState();
+        if (state === 'completed' || state === 'failed') await job.remove();
+      }),
+    );
+    return addJobs(queue, jobs);
+  }
+
+  private images() {
+    return new ProductImageRepository(this.opts.dataSource.manager);
+  }
+
+  private async readOriginal(claim: ClaimedImage): Promise<Buffer> {
+    if (!claim.keyOriginal) throw new PermanentProcessingError('the image has no stored original (key_original is empty); retry its download');
+    let stream: Readable;
+    try {
+      stream = await this.opts.storage.get(claim.keyOriginal);
+    } catch (err) {
+      if (err instanceof StorageObjectNotFoundError) {
+        throw new PermanentProcessingError(`the stored original ${claim.keyOriginal} is missing; the image must be downloaded again`);
+      }
+      throw err;
+    }
+    const maxBytes = this.opts.config.images.maxBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) {
+        stream.destroy();
+        throw new PermanentProcessingError(`the stored original ${claim.keyOriginal} is larger than IMAGE_MAX_BYTES (${maxBytes})`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  private async store(claim: ClaimedImage, derived: DerivedImages, log: Logger): Promise<ProcessOutcome> {
+    const { storage, metrics, config } = this.opts;
+    const put = async (variant: Variant, image: DerivedImage): Promise<VariantSummary> => {
+      const key = imageKey(claim.productId, claim.id, variant);
+      await storage.put(key, image.bytes, { contentType: CONTENT_TYPE[image.format], cacheControl: IMMUTABLE_CACHE_CONTROL });
+      metrics.imageBytes.inc({ variant }, image.bytes.length);
+      return { key, bytes: image.bytes.length, width: image.width, height: image.height };
+    };
+    const extraEntries = Object.entries(derived.extras) as ['webp' | 'avif', DerivedImage][];
+    const [thumbnail, compressed, ...extraSummaries] = await Promise.all([
+      put('thumbnail', derived.thumbnail),
+      put('compressed', derived.compressed),
+      ...extraEntries.map(([format, image]) => put(format, image)),
+    ]);
+    const extras = Object.fromEntries(extraEntries.map(([format], i) => [format, extraSummaries[i]])) as Partial<Record<'webp' | 'avif', VariantSummary>>;
+    const result: ProcessingResult = {
+      status: 'processed',
+      settingsVersion: config.settingsVersion,
+      bytesThumbnail: thumbnail.bytes,
+      bytesCompressed: compressed.bytes,
+      keyThumbnail: thumbnail.key,
+      keyCompressed: compressed.key,
+      ...(extraEntries.length
+        ? {
+            bytesExtra: Object.fromEntries(Object.entries(extras).map(([f, s]) => [f, s.bytes])),
+            keysExtra: Object.fromEntries(Object.entries(extras).map(([f, s]) => [f, s.key])),
+          }
+        : {}),
+    };
+    if (!(await this.images().recordProcessing(claim.id, claim.claimToken, result))) {
+      log.warn({ imageId: claim.id }, 'the claim expired and another worker took the image over; result not recorded');
+      return { outcome: 'claim-lost', imageId: claim.id };
+    }
+    await this.refreshProduct(claim);
+    await this.deleteStaleExtras(claim, Object.keys(extras), log);
+    const summary = {
+      imageId: claim.id,
+      settingsVersion: config.settingsVersion,
+      bytesOriginal: derived.source.bytes,
+      thumbnail,
+      compressed: { ...compressed, keptOriginal: derived.compressed.keptOriginal },
+      extras,
+    };
+    log.info(
+      {
+        imageId: claim.id,
+        source: `${derived.source.format} ${derived.source.width}×${derived.source.height}`,
+        bytesOriginal: derived.source.bytes,
+        bytesCompressed: compressed.bytes,
+        bytesThumbnail: thumbnail.bytes,
+        compressedSize: `${compressed.width}×${compressed.height}`,
+        keptOriginal: derived.compressed.keptOriginal || undefined,
+        skippedExtras: Object.keys(derived.skippedExtras).length ? derived.skippedExtras : undefined,
+      },
+      'image processed',
+    );
+    return { outcome: 'processed', ...summary };
+  }
+
+  /** Files of extra formats the previous settings made and these do not: no row names them any more. */
+  private async deleteStaleExtras(claim: ClaimedImage, current: string[], log: Logger) {
+    const stale = Object.entries(claim.keysExtra ?? {}).filter(([format]) => !current.includes(format));
+    for (const [format, key] of stale) {
+      try {
+        await this.opts.storage.delete(key as string);
+      } catch (err) {
+        log.warn({ imageId: claim.id, format, key, err: { message: (err as Error).message } }, 'could not delete a stale extra-format file; the consistency check will find it');
+      }
+    }
+  }
+
+  private refreshProduct(claim: ClaimedImage) {
+    return this.syncStatus.refreshProduct(claim.productId);
+  }
+
+  /**
+   * Records a failure under the claim and returns the error for the worker to throw:
+   * UnrecoverableError (a bad original, or a transient failure on the last attempt) or the
+   * error itself (the factory retries it with backoff).
+   */
+  private async recordFailure(claim: ClaimedImage, err: unknown, attempt: ProcessAttempt, log: Logger): Promise<Error> {
+    const cancelled = attempt.signal?.aborted === true;
+    const permanent = !cancelled && (err instanceof ImageRejectedError || err instanceof PermanentProcessingError);
+    const message = err instanceof Error ? err.message : String(err);
+    const attemptNo = attempt.attemptsMade + 1;
+    // A job released on shutdown does not spend an attempt: it is never the last one.
+    const lastAttempt = !cancelled && !permanent && attemptNo >= attempt.attempts;
+    const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
+    const result: ProcessingResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
+    try {
+      await this.images().recordProcessing(claim.id, claim.claimToken, result);
+      if (result.status === 'failed') await this.refreshProduct(claim);
+    } catch (recordErr) {
+      // PostgreSQL is down too: the lease expires and the image is claimable again.
+      log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the processing failure');
+    }
+    if (permanent || lastAttempt) return new UnrecoverableError(error);
+    return err instanceof Error ? err : new Error(error);
+  }
+}
+
+/** The processing settings of a Config (what ImageProcessService reads). */
+export function imageProcessConfig(config: Config): ImageProcessConfig {
+  return { settingsVersion: config.settingsVersion, images: config.images };
+}
+
+export interface ImageProcessWorkerOptions {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  /** The app's Database: connected on first use, so the worker starts while PostgreSQL is down. */
+  db: { dataSource: DataSource; ready(): Promise<DataSource> };
+  storage: StorageDriver;
+  producers: Producers;
+  /** Base delay of the retry backoff (tests make it small). */
+  backoffBaseDelayMs?: number;
+  /** The transform (tests may wrap it to count or fail calls). */
+  derive?: ImageProcessServiceOptions['derive'];
+  /** Jobs taken per image in sharp (default JOBS_PER_SHARP_SLOT; the bench's sweep varies it). */
+  jobsPerSharpSlot?: number;
+}
+
+export interface ImageProcessWorker extends QueueWorker {
+  service: ImageProcessService;
+}
+
+/**
+ * The image-process consumer: ImageProcessService behind the one worker factory, with
+ * IMAGE_PROCESS_CONCURRENCY images in flight. The app wires it; tests and the bench start exactly this.
+ */
+export function createImageProcessWorker(opts: ImageProcessWorkerOptions): ImageProcessWorker {
+  const { config, logger, metrics, db } = opts;
+  configureSharp({ threads: IMAGE_PROCESS_SHARP_THREADS });
+  const service = new ImageProcessService({
+    dataSource: db.dataSource,
+    storage: opts.storage,
+    processQueue: opts.producers.queue(QueueName.ImageProcess),
+    config: imageProcessConfig(config),
+    logger,
+    metrics,
+    derive: opts.derive,
+    sharpSlots: config.images.processConcurrency,
+  });
+  const worker = createQueueWorker({
+    queue: QueueName.ImageProcess,
+    handlers: {
+      process: async ({ imageId, settingsVersion }, { job, logger: log, signal }) => {
+        await db.ready();
+        return service.processImage(imageId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, signal, logger: log }, settingsVersion);
+      },
+      reprocess: async (payload, { logger: log }) => {
+        await db.ready();
+        return service.reprocessImages(payload, log);
+      },
+    },
+    redisUrl: config.redis.url,
+    prefix: config.redis.queuePrefix,
+    concurrency: config.images.processConcurrency * (opts.jobsPerSharpSlot ?? JOBS_PER_SHARP_SLOT),
+    logger,
+    metrics,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    backoffBaseDelayMs: opts.backoffBaseDelayMs,
+  });
+  return { ...worker, worker: worker.worker, close: worker.close, service };
+}
