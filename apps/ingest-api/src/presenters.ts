@@ -56,6 +56,7 @@ export const imageSchema = z
     width: z.number().optional(),
     height: z.number().optional(),
     bytes: z.object({ original: z.number().optional(), thumbnail: z.number().optional(), compressed: z.number().optional() }).optional(),
+    variants: z.record(z.string(), z.object({ width: z.number(), height: z.number(), bytes: z.number() })).optional(),
     urls: z.object({
       original: z.string().optional(),
       thumbnail: z.string().optional(),
@@ -176,6 +177,7 @@ export function presentImage(img: ImageRecord, fileUrl: (key: string) => string)
     ...(img.width != null ? { width: img.width } : {}),
     ...(img.height != null ? { height: img.height } : {}),
     ...(Object.keys(bytes).length ? { bytes } : {}),
+    ...(img.variants ? { variants: img.variants } : {}),
     urls,
     updatedAt: iso(img.updatedAt)!,
   };

@@ -182,9 +182,10 @@ export async function deriveImages(input: Buffer, settings: PipelineSettings): P
   const jpeg = (s: Sharp) => s.jpeg({ quality: jpegQuality, progressive: true, mozjpeg: settings.mozjpeg ?? false }).toBuffer({ resolveWithObject: true });
 
   // One after the other, not in parallel: a worker keeps IMAGE_PROCESS_CONCURRENCY images in
-  // sharp, each holding one of libuv's 4 threads at a time, so the storage driver's file
-  // operations (fsync included) still find a free thread. Parallel encodes only shorten one
-  // image's latency, never the throughput of busy cores.
+  // sharp, each then holds one of libuv's 4 threads at a time, and the storage driver's file
+  // operations (fsync included) still find a free one. Parallel encodes only shorten one image's
+  // latency, never the throughput of busy cores. (Reasoned; on the shared dev machine the
+  // difference was within the noise.)
   const encoded = await jpeg(fromPixels());
   const thumb = await jpeg(fromPixels().resize(thumbnailSize, thumbnailSize, { fit: 'cover', position: 'attention' }));
 

@@ -43,6 +43,7 @@ interface ImageRow {
   bytes_original: string | null;
   bytes_extra: Record<string, number> | null;
   keys_extra: Record<string, string> | null;
+  variants: Record<string, { width: number; height: number; bytes: number }> | null;
   claimed_until: Date | null;
   processed_at: Date | null;
 }
@@ -262,6 +263,12 @@ describe('image-process worker', () => {
       expect(c.width, name).toBe(Math.min(source.width, 1200));
       const w = await sharp(webp).metadata();
       expect([w.format, w.width, w.height]).toEqual(['webp', c.width, c.height]);
+      // Dimensions and bytes of every variant are recorded.
+      expect(row.variants, name).toEqual({
+        thumbnail: { width: 200, height: 200, bytes: thumbnail.length },
+        compressed: { width: c.width, height: c.height, bytes: compressed.length },
+        webp: { width: w.width, height: w.height, bytes: webp.length },
+      });
       expect(await productSyncStatus(productId)).toBe('synced');
     }
 

@@ -11,9 +11,24 @@
 // And the `reprocess` fan-out after a settings change: images processed (or failed) under
 // another settings_version go back to pending, and get process jobs in chunks.
 //
-// Concurrency, measured on this 2-core machine (AMD EPYC, glibc malloc, sharp.concurrency() 1 by
-// default; the fixture photos plus 3000–4000 px photos derived from them; the figures are in
-// the worker app's main.ts and the bench): see IMAGE_PROCESS_SHARP_THREADS below.
+// Concurrency, measured on the 2-core dev machine (AMD EPYC; its cores shared with other work, so
+// rates are noisy and CPU time per image is the steadier figure; `npm run bench -- process --sweep`
+// repeats it):
+//   - sharp.concurrency() is 1 by default here (glibc malloc), 2 with jemalloc preloaded.
+//   - CPU per image hardly depends on the set-up: ~25–27 ms on the fixtures (800 px class), ~79–85
+//     ms on 3600–4000 px photos, for 1 or 2 libvips threads and 1, 2 or 4 images in flight (4 in
+//     flight costs a few ms more on large photos).
+//   - Images/s (large photos, glibc, 1 libvips thread): 11.8 with 1 in flight, 12.8 with 2, 13.8
+//     with 4 — 2 keep both cores busy; 4 add little, double each image's latency and raise peak
+//     RSS (60 images of 3000–4000 px: ~500 MB with 2 in flight, ~527 MB with 4).
+//   - A second libvips thread per image bought nothing steady (14.9 vs 12.8 img/s in one pass, 10.3
+//     vs 12.1 in another): with 2 images in flight the 2 cores are already full, and on a shared
+//     machine more threads only win a larger share of it from the scheduler.
+//   - jemalloc (LD_PRELOAD) lowered peak RSS from ~500 to ~380 MB on those 60 large images, at the
+//     same CPU per image: worth preloading in the container image.
+// Hence: IMAGE_PROCESS_CONCURRENCY (default: the CPU count, 2 here) images in sharp at once, one
+// libvips thread each (IMAGE_PROCESS_SHARP_THREADS), and JOBS_PER_SHARP_SLOT times as many jobs,
+// so that database, queue and storage round trips overlap the pixel work.
 import type { Config } from '@1688sync/config';
 import { type ClaimedImage, type ProcessingResult, ProductImageRepository, ProductRepository } from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
@@ -34,17 +49,15 @@ import { HostLimiter } from './host-limiter';
 import { SyncStatusRefresher } from './sync-status-refresher';
 import { type DerivedImage, type DerivedImages, ImageRejectedError, type PipelineSettings, configureSharp, deriveImages, pipelineSettings } from './image-pipeline';
 
-/**
- * libvips threads per image (sharp.concurrency). 1: with two jobs in flight on 2 cores, a second
- * libvips thread per image bought no throughput and cost memory (figures in the worker's main.ts).
- */
+/** libvips threads per image (sharp.concurrency): 1, see the measurements above. */
 export const IMAGE_PROCESS_SHARP_THREADS = 1;
 
 /**
  * Jobs in flight per image in sharp: IMAGE_PROCESS_CONCURRENCY images are in sharp at once, and
- * twice as many jobs are taken, so that claims, reads, fsync'd writes and records overlap the
- * pixel work. Measured (bench `process`): with jobs = images in sharp, storage and database round
- * trips left a core idle ~40 % of the time.
+ * three times as many jobs are taken, so that claims, reads, fsync'd writes and records overlap
+ * the pixel work. Measured on the fixtures with one job per image in sharp: a job spent ~52 of
+ * its ~109 ms in sharp, the rest in PostgreSQL, Redis and the fs driver's durable writes, while
+ * its core waited. Jobs waiting for a slot hold only their original's bytes (≤ IMAGE_MAX_BYTES).
  */
 export const JOBS_PER_SHARP_SLOT = 3;
 
@@ -253,6 +266,12 @@ export class ImageProcessService {
       bytesCompressed: compressed.bytes,
       keyThumbnail: thumbnail.key,
       keyCompressed: compressed.key,
+      variants: Object.fromEntries(
+        [['thumbnail', thumbnail], ['compressed', compressed], ...Object.entries(extras)].map(([name, v]) => {
+          const summary = v as VariantSummary;
+          return [name as string, { width: summary.width, height: summary.height, bytes: summary.bytes }];
+        }),
+      ),
       ...(extraEntries.length
         ? {
             bytesExtra: Object.fromEntries(Object.entries(extras).map(([f, s]) => [f, s.bytes])),

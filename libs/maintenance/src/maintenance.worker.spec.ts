@@ -38,9 +38,9 @@ async function run(name: JobName, data: Record<string, unknown> = {}): Promise<J
   return waitFor(
     `${jobId} to finish`,
     async () => {
-      const job = await queue.getJob(jobId);
-      const state = await job?.getState();
-      return state === 'completed' || state === 'failed' ? job : null;
+      // State first, then the job: a job read before it finished would lack its result.
+      const state = await queue.getJobState(jobId);
+      return state === 'completed' || state === 'failed' ? queue.getJob(jobId) : null;
     },
     { timeoutMs: 20_000, intervalMs: 50 },
   );

@@ -1,6 +1,6 @@
 import { SyncRecordRepository } from '@1688sync/db';
-import { JobName, QueueName, addJobs, downloadJobId, processJobId } from '@1688sync/queues';
-import { deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
+import { JobName, Producers, QueueName, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
+import { closedPort, deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -142,8 +142,6 @@ describe('reconcile', () => {
 
   it('records a failed run when Redis cannot be reached, and throws so the job is retried', async () => {
     await seedProduct(env.dataSource, { images: 1 });
-    const { Producers, createRedisConnection, closeRedisConnection } = await import('@1688sync/queues');
-    const { closedPort } = await import('@1688sync/testing');
     const connection = createRedisConnection(`redis://127.0.0.1:${await closedPort()}`, 'producer');
     const producers = new Producers(connection, env.queues.prefix);
     try {

@@ -1,5 +1,6 @@
 // POST /v1/images/reprocess on a bare Fastify app (error handling, auth, the route table and this
-// route only: server.ts registers it separately), against real PostgreSQL and Redis.
+// route only), against real PostgreSQL and Redis; and once through the whole API, where server.ts
+// registers it.
 import { Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Config, loadConfig } from '@1688sync/config';
@@ -8,6 +9,7 @@ import { Producers, type Redis, closeRedisConnection, createRedisConnection, rep
 import { publicUrl } from '@1688sync/storage';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, READ_KEY, type TestApi, bearer, buildTestApi } from '../api.test-helper';
 import { createAuthenticator, registerAuth } from '../http/auth';
 import { registerErrorHandling } from '../http/errors';
 import { RouteTable } from '../http/route-spec';
@@ -145,5 +147,24 @@ describe('POST /v1/images/reprocess', () => {
     expect(res.headers['retry-after']).toBe('5');
     const body = res.json();
     expect(body).toEqual({ error: 'unavailable', message: expect.stringMatching(/^the reprocess job could not be queued: Redis is unavailable/), details: [] });
+  });
+});
+
+describe('POST /v1/images/reprocess in the whole API (server.ts registers it)', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await buildTestApi();
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('is served, admin-only, and documented in /openapi.json', async () => {
+    const res = await api.app.inject({ method: 'POST', url: '/v1/images/reprocess', headers: bearer(ADMIN_KEY), payload: {} });
+    expect(res.statusCode).toBe(202);
+    expect(res.json().jobId).toMatch(/^reprocess-all-[0-9a-f]{10}$/);
+    expect((await api.app.inject({ method: 'POST', url: '/v1/images/reprocess', headers: bearer(READ_KEY), payload: {} })).statusCode).toBe(403);
+    const doc = (await api.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(doc.paths['/v1/images/reprocess'].post).toMatchObject({ operationId: 'reprocessImages', 'x-role': 'admin' });
   });
 });

@@ -96,6 +96,10 @@ export class ProductImage extends BaseEntity {
   @Column({ name: 'keys_extra', type: 'jsonb', nullable: true })
   keysExtra!: Record<string, string> | null;
 
+  /** Width, height and bytes of every derived variant (thumbnail, compressed, webp, avif). */
+  @Column({ name: 'variants', type: 'jsonb', nullable: true })
+  variants!: Record<string, { width: number; height: number; bytes: number }> | null;
+
   @Column({ name: 'downloaded_at', type: 'timestamptz', nullable: true })
   downloadedAt!: Date | null;
 

@@ -88,6 +88,8 @@ export type ProcessingResult =
       keyCompressed: string;
       bytesExtra?: Record<string, number>;
       keysExtra?: Record<string, string>;
+      /** Width, height and bytes of each variant made. */
+      variants?: Record<string, { width: number; height: number; bytes: number }>;
     }
   | { status: 'failed'; error: string }
   | { status: 'retry'; error: string };
@@ -148,7 +150,7 @@ const IMAGE_COLUMNS = `
   content_sha256 AS "contentSha256", mime, width, height,
   bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_compressed AS "bytesCompressed",
   bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
-  key_compressed AS "keyCompressed", keys_extra AS "keysExtra",
+  key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
   downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
   created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version`;
 
@@ -465,7 +467,7 @@ export class ProductImageRepository {
         sql = `UPDATE product_images
                SET process_status = 'processed', settings_version = $3, last_error = NULL,
                    bytes_thumbnail = $4, bytes_compressed = $5, key_thumbnail = $6, key_compressed = $7,
-                   bytes_extra = $8::jsonb, keys_extra = $9::jsonb, processed_at = now(), ${release}
+                   bytes_extra = $8::jsonb, keys_extra = $9::jsonb, variants = $10::jsonb, processed_at = now(), ${release}
                ${claimed}`;
         params = [
           result.settingsVersion,
@@ -475,6 +477,7 @@ export class ProductImageRepository {
           result.keyCompressed,
           result.bytesExtra ? JSON.stringify(result.bytesExtra) : null,
           result.keysExtra ? JSON.stringify(result.keysExtra) : null,
+          result.variants ? JSON.stringify(result.variants) : null,
         ];
         break;
       case 'failed':
