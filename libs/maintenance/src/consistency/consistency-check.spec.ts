@@ -330,25 +330,31 @@ describe('the consistency check', () => {
     const deleted = await insertProduct(env.dataSource, { supplierId, deleted: true });
     for (let i = 0; i < 7; i++) await insertImage(env.dataSource, deleted);
     const stages = new Map<string, number[]>();
+    const events: { stage: string; done: number }[] = [];
     const report = await run({
       pageSize: 2,
       sampleSize: 3,
-      onProgress: ({ stage, done }) => stages.set(stage, [...(stages.get(stage) ?? []), done]),
+      onProgress: (event) => {
+        events.push(event);
+        stages.set(event.stage, [...(stages.get(event.stage) ?? []), event.done]);
+      },
     });
     const finding = findingOf(report, 'orphan-image-rows');
     expect(finding.count).toBe(7);
     expect(finding.samples).toHaveLength(3);
     expect(stages.get('orphan-image-rows')).toEqual([0, 2, 4, 6, 7]);
-    // The storage listing runs alongside the row checks, which run in order.
+    // One stage after another; the storage listing, which runs alongside, reports last.
     expect([...stages.keys()]).toEqual([
-      'orphan-files',
       'orphan-image-rows',
       'products-without-live-supplier',
       'wrong-product-count',
       'stuck-image-claims',
       'stuck-sync-records',
       'downloaded-images',
+      'orphan-files',
     ]);
+    const order = events.map((e) => e.stage).filter((stage, i, all) => stage !== all[i - 1]);
+    expect(order).toEqual([...stages.keys()]);
   });
 
   it('sets the sync1688_consistency_findings gauges to the counts of the last run', async () => {

@@ -1,8 +1,9 @@
-// The consistency check (SPEC §8), scheduled and on demand: runs every check one after another,
-// streaming (keyset pages of rows, a streamed storage listing, bounded parallel stats), stores
-// the report in consistency_reports (running → succeeded/failed), sets the
-// sync1688_consistency_findings gauges and returns the report. A dry run changes nothing; fix
-// mode repairs only what is safe to repair (see each check's module).
+// The consistency check (SPEC §8), scheduled and on demand. The row checks run one after another
+// while the storage listing (orphan files) runs alongside them; everything streams — keyset pages
+// of rows, a streamed listing, bounded parallel storage calls — so memory stays flat however many
+// rows and files there are. Stores the report in consistency_reports (running → succeeded or
+// failed), sets the sync1688_consistency_findings gauges and returns the report. A dry run
+// changes nothing; fix mode repairs only what is safe to repair (see each check's module).
 import {
   type ConsistencyFinding,
   type ConsistencyReport,
@@ -49,7 +50,7 @@ export const CONSISTENCY_CHECKS: readonly ConsistencyCheck[] = [
 export const DEFAULT_STUCK_SYNC_RECORD_HOURS = 6;
 export const DEFAULT_SAMPLE_SIZE = 20;
 export const DEFAULT_PAGE_SIZE = 1000;
-/** Storage stats and deletes in flight: enough to hide S3 round trips, few enough for a local disk. */
+/** Storage calls (folder listings, stats, deletes) in flight: enough to hide S3 round trips, few enough for a local disk. */
 export const DEFAULT_STORAGE_CONCURRENCY = 32;
 
 export interface ConsistencyCheckOptions {
@@ -59,11 +60,15 @@ export interface ConsistencyCheckOptions {
   sampleSize?: number;
   /** Rows or stored objects per keyset page, 1..10000 (default 1000). */
   pageSize?: number;
-  /** Storage stats/deletes in flight, 1..256 (default 32). */
+  /** Storage calls (folder listings, stats, deletes) in flight, 1..256 (default 32). */
   storageConcurrency?: number;
   /** A sync record running longer than this is stuck (default 6 h). */
   stuckSyncRecordHours?: number;
-  /** Stage by stage: the check's name and how many items it has looked at. */
+  /**
+   * Stage by stage (one stage after another): the check's name and how many items it has looked
+   * at. The orphan-files stage runs alongside the others from the start, so it reports last,
+   * already part-way through.
+   */
   onProgress?: ProgressReporter;
 }
 
@@ -111,9 +116,16 @@ export async function runConsistencyCheck(deps: MaintenanceDeps, options: Consis
     logger,
   };
 
+  // Progress comes out as one stage after another (a CLI draws one bar at a time): a check that
+  // runs alongside the others reports only once they are done, starting from where it got to.
+  let sequentialDone = false;
+  const heldBack = new Map<ConsistencyCheck, number>();
   const runCheck = async (check: ConsistencyCheck): Promise<ConsistencyFinding[]> => {
     const collectors = check.reports.map(() => new FindingCollector(sampleSize));
-    const progress = (done: number) => onProgress?.({ stage: check.stage, done });
+    const progress = (done: number) => {
+      if (check.alongside && !sequentialDone) heldBack.set(check, done);
+      else onProgress?.({ stage: check.stage, done });
+    };
     progress(0);
     let error: string | undefined;
     try {
@@ -133,6 +145,8 @@ export async function runConsistencyCheck(deps: MaintenanceDeps, options: Consis
   const alongside = new Map(CONSISTENCY_CHECKS.filter((c) => c.alongside).map((c) => [c, runCheck(c)]));
   const results = new Map<ConsistencyCheck, ConsistencyFinding[]>();
   for (const check of CONSISTENCY_CHECKS) if (!check.alongside) results.set(check, await runCheck(check));
+  sequentialDone = true;
+  for (const [check, done] of heldBack) onProgress?.({ stage: check.stage, done });
   for (const [check, findings] of alongside) results.set(check, await findings);
   const findings = CONSISTENCY_CHECKS.flatMap((check) => results.get(check)!);
   const failures = CONSISTENCY_CHECKS.flatMap((check) => {

@@ -1,6 +1,6 @@
 // What a consistency check is, and what it gets to run: its scans, storage, the job requeuer,
-// the run's settings, and a finding to fill in. Each check lives in its own module; the runner
-// (consistency-check.ts) runs them one after another into one report.
+// the run's settings, and a finding to fill in. Each check lives in a module of its own (the row
+// checks share database.checks.ts); the runner (consistency-check.ts) runs them into one report.
 import type { ConsistencyFinding, ConsistencySeverity } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
 import type { StorageDriver } from '@1688sync/storage';
@@ -25,7 +25,7 @@ export interface CheckSettings {
   fix: boolean;
   /** Rows (or stored objects) per keyset page. */
   pageSize: number;
-  /** Storage calls (stat, delete) in flight at once. */
+  /** Storage calls (folder listings, stats, deletes) in flight at once. */
   storageConcurrency: number;
   /** Stored files younger than this are never deleted as orphans (ORPHAN_FILE_GRACE_HOURS). */
   orphanFileGraceMs: number;
@@ -53,9 +53,9 @@ export interface FindingKind {
 }
 
 /**
- * One scan and the kinds of finding it reports (most report one; the missing-files scan reports
- * missing originals and missing derived files from the same stats). `run` gets one collector
- * per kind, in the order of `reports`.
+ * One scan and the kinds of finding it reports (most report one; the downloaded-images walk
+ * reports duplicates, missing originals and missing derived files from the same rows). `run`
+ * gets one collector per kind, in the order of `reports`.
  */
 export interface ConsistencyCheck {
   /** The progress stage while it runs. */

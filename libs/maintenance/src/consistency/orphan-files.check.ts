@@ -8,9 +8,9 @@
 // the file before it records the key, so a young file may simply not be recorded yet — and
 // re-checks it immediately before deleting it: stat again (still there, still old) and look its
 // row up again (still pointing elsewhere).
-import { type ImageKeys } from './consistency-scan.repository';
 import { type StoredObject, type Variant, parseImageKey } from '@1688sync/storage';
 import type { CheckContext, ConsistencyCheck, FindingCollector } from './consistency-check.types';
+import type { ImageKeys } from './consistency-scan.repository';
 import { mapBounded } from './bounded';
 
 /** Every image file lives under this prefix (SPEC §7 key layout). */

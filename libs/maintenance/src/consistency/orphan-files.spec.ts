@@ -151,6 +151,8 @@ describe('the consistency check on stored files with no row', () => {
       onProgress: ({ stage, done: n }) => stage === 'orphan-files' && done.push(n),
     });
     expect(orphanFiles(report).count).toBe(2);
-    expect(done).toEqual([0, 4, 8, 12, 16, 20]);
+    // Pages of 4 keys; events held back while the row checks ran are collapsed into the latest.
+    expect(done.at(-1)).toBe(20);
+    expect(done.every((n) => n % 4 === 0 || n === 20) && done.every((n, i) => i === 0 || n > done[i - 1])).toBe(true);
   });
 });
