@@ -54,6 +54,25 @@ export function mergeByExternalId<T extends { externalId: string }>(items: { ind
   return merged;
 }
 
+/**
+ * The start of every bulk upsert: items with a NUL character fail alone (naming the field), the
+ * rest are merged by external id in batch order; keys come sorted (the order rows are locked in).
+ */
+export function prepareBatch<T extends { externalId: string }>(patches: T[], label: string) {
+  const failed: UpsertItemResult[] = [];
+  const valid: { index: number; patch: T }[] = [];
+  patches.forEach((patch, index) => {
+    try {
+      assertNoNul(patch, `${label}[${index}]`);
+      valid.push({ index, patch });
+    } catch (err) {
+      failed.push({ index, externalId: patch.externalId, result: 'failed', error: (err as Error).message });
+    }
+  });
+  const merged = mergeByExternalId(valid);
+  return { failed, valid, merged, keys: [...merged.keys()].sort() };
+}
+
 /** Rows per statement of a bulk upsert (unnest takes one array per column, so bind parameters stay few). */
 export const UPSERT_CHUNK = 1000;
 

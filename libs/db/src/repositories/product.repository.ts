@@ -7,11 +7,10 @@ import { type ImageKind, Product } from '../entities';
 import {
   ConcurrentInsertError,
   type UpsertItemResult,
-  assertNoNul,
   chunks,
   contentHash,
   has,
-  mergeByExternalId,
+  prepareBatch,
 } from './content';
 import { ProductImageRepository } from './product-image.repository';
 import { type SupplierPatch, SupplierRepository, roundTo } from './supplier.repository';
@@ -153,18 +152,7 @@ export class ProductRepository {
    * unknown supplierExternalIds become stubs, image lists are diffed, product_counts recounted.
    */
   async upsert(patches: ProductPatch[]): Promise<ProductUpsertOutcome> {
-    const items: UpsertItemResult[] = [];
-    const valid: { index: number; patch: ProductPatch }[] = [];
-    patches.forEach((patch, index) => {
-      try {
-        assertNoNul(patch, `products[${index}]`);
-        valid.push({ index, patch });
-      } catch (err) {
-        items.push({ index, externalId: patch.externalId, result: 'failed', error: (err as Error).message });
-      }
-    });
-    const merged = mergeByExternalId(valid);
-    const keys = [...merged.keys()].sort();
+    const { failed: items, valid, merged, keys } = prepareBatch(patches, 'products');
     if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), imagesToDownload: [] };
 
     // Suppliers first: embedded ones are upserted, named ones resolved (unknown → stub).

@@ -9,11 +9,10 @@ import { type Page, keysetPage } from './keyset';
 import {
   ConcurrentInsertError,
   type UpsertItemResult,
-  assertNoNul,
   chunks,
   contentHash,
   has,
-  mergeByExternalId,
+  prepareBatch,
 } from './content';
 
 export interface SupplierRatings {
@@ -164,18 +163,7 @@ export class SupplierRepository {
    * in the batch merge in order (the last one wins); a stub is completed by its real data.
    */
   async upsert(patches: SupplierPatch[]): Promise<SupplierUpsertOutcome> {
-    const items: UpsertItemResult[] = [];
-    const valid: { index: number; patch: SupplierPatch }[] = [];
-    patches.forEach((patch, index) => {
-      try {
-        assertNoNul(patch, `suppliers[${index}]`);
-        valid.push({ index, patch });
-      } catch (err) {
-        items.push({ index, externalId: patch.externalId, result: 'failed', error: (err as Error).message });
-      }
-    });
-    const merged = mergeByExternalId(valid);
-    const keys = [...merged.keys()].sort();
+    const { failed: items, merged, keys } = prepareBatch(patches, 'suppliers');
     const ids = new Map<string, string>();
     if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), ids };
 
