@@ -73,6 +73,19 @@ export function prepareBatch<T extends { externalId: string }>(patches: T[], lab
   return { failed, valid, merged, keys: [...merged.keys()].sort() };
 }
 
+/** Rounds a number to a numeric(p, scale) column's scale, so stored and incoming content hash alike. */
+export function roundTo(value: unknown, scale: number | undefined): unknown {
+  if (scale === undefined || typeof value !== 'number') return value;
+  const f = 10 ** scale;
+  return Math.round(value * f) / f;
+}
+
+/** How a value goes into its unnest array: jsonb as JSON text, the rest as is. */
+export function toUnnestParam(type: string, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  return type === 'jsonb' ? JSON.stringify(value) : value;
+}
+
 /** Rows per statement of a bulk upsert (unnest takes one array per column, so bind parameters stay few). */
 export const UPSERT_CHUNK = 1000;
 

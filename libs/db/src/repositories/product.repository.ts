@@ -5,15 +5,17 @@ import { queryRows } from '../sql';
 import { NotFoundError } from '../errors';
 import { type ImageKind, Product } from '../entities';
 import {
-  ConcurrentInsertError,
-  type UpsertItemResult,
   chunks,
+  ConcurrentInsertError,
   contentHash,
   has,
   prepareBatch,
+  roundTo,
+  toUnnestParam,
+  type UpsertItemResult,
 } from './content';
 import { ProductImageRepository } from './product-image.repository';
-import { type SupplierPatch, SupplierRepository, roundTo } from './supplier.repository';
+import { type SupplierPatch, SupplierRepository } from './supplier.repository';
 
 export type ImageRef = string | { url: string; kind?: ImageKind; position?: number };
 
@@ -104,8 +106,6 @@ export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageK
       : { url: img.url, kind: img.kind ?? (i === 0 ? 'main' : 'gallery'), position: img.position ?? i },
   );
 }
-
-const toParam = (type: string, value: unknown) => (value === null || value === undefined ? null : type === 'jsonb' ? JSON.stringify(value) : value);
 
 // Writes are optimistic: the rows were read without locks, so an UPDATE applies only where the
 // row still has the content hash we read, and an INSERT only where no row appeared meanwhile. A
@@ -204,7 +204,7 @@ export class ProductRepository {
 
     const params = (chunk: typeof plans) => [
       chunk.map((w) => w.key),
-      ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toParam(type, w.content[field]))),
+      ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
       chunk.map((w) => w.hash),
       chunk.map((w) => w.imagesHash),
     ];

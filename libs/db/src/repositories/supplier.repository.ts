@@ -7,12 +7,14 @@ import { ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
 import { type Page, keysetPage } from './keyset';
 import {
-  ConcurrentInsertError,
-  type UpsertItemResult,
   chunks,
+  ConcurrentInsertError,
   contentHash,
   has,
   prepareBatch,
+  roundTo,
+  toUnnestParam,
+  type UpsertItemResult,
 } from './content';
 
 export interface SupplierRatings {
@@ -112,12 +114,6 @@ const SCALE: Partial<Record<ContentField, number>> = {
   responseRate: 4,
 };
 
-export function roundTo(value: unknown, scale: number | undefined): unknown {
-  if (scale === undefined || typeof value !== 'number') return value;
-  const f = 10 ** scale;
-  return Math.round(value * f) / f;
-}
-
 function storedContent(row: Record<string, unknown>): SupplierContent {
   const out = {} as SupplierContent;
   for (const [column, field, type] of CONTENT_COLUMNS) {
@@ -125,12 +121,6 @@ function storedContent(row: Record<string, unknown>): SupplierContent {
     out[field] = type === 'numeric' && v !== null ? Number(v) : v;
   }
   return out;
-}
-
-/** How a value goes into its unnest array: jsonb as JSON text, the rest as is. */
-function toParam(type: string, value: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  return type === 'jsonb' ? JSON.stringify(value) : value;
 }
 
 // INSERT … SELECT FROM unnest($1::varchar[], $2::varchar[], …) ON CONFLICT (external_id) DO UPDATE:
@@ -193,7 +183,7 @@ export class SupplierRepository {
     for (const chunk of chunks(writes)) {
       const params = [
         chunk.map((w) => w.key),
-        ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toParam(type, w.content[field]))),
+        ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
         chunk.map((w) => w.hash),
       ];
       const rows = await queryRows<{ id: string; external_id: string; inserted: boolean }>(this.manager, UPSERT_SQL, params);

@@ -11,7 +11,8 @@ import pg from 'pg';
 import { createTestQueuePrefix, startAppProcess, waitFor } from '@1688sync/testing';
 import { type BenchFigure, type Benchmark, percentile } from '../harness';
 import { generateProducts } from './catalogue-generator';
-import { migratedDatabase, rawUpsert } from './upsert.bench';
+import { migratedDatabase } from '../bench-database';
+import { rawUpsert } from './upsert.bench';
 
 const PRODUCTS = 10_000;
 const BATCH = 1_000;

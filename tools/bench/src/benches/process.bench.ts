@@ -28,7 +28,7 @@ import { type OriginalExtension, createFsDriver, imageKey } from '@1688sync/stor
 import { PHOTOS_DIR, REPO_ROOT, createTestQueuePrefix } from '@1688sync/testing';
 import sharp from 'sharp';
 import { type BenchFigure, type Benchmark } from '../harness';
-import { migratedDatabase } from './upsert.bench';
+import { migratedDatabase } from '../bench-database';
 
 /** Each fixture photo this many times per run (18 photos → 72 images a run). */
 const COPIES = 4;

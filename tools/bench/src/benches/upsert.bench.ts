@@ -2,22 +2,14 @@
 // repositories, against a raw `pg` multi-row INSERT … ON CONFLICT of the same rows in the same run.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { loadConfig } from '@1688sync/config';
-import { ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { ProductRepository, transaction } from '@1688sync/db';
+import { migratedDatabase } from '../bench-database';
 import type { BenchFigure, Benchmark } from '../harness';
 import { type GeneratedProduct, generateProducts } from './catalogue-generator';
 
 const PRODUCTS = 10_000;
 const BATCH = 1_000;
 const SUPPLIERS = 50;
-
-export async function migratedDatabase(label: string) {
-  const db = await createTemporaryDatabase(loadConfig({ app: 'cli' }).database.url, label);
-  const dataSource = createDataSource({ url: db.url, poolMax: 4, app: `bench-${label}` });
-  await dataSource.initialize();
-  await migrateUp(dataSource, db.url);
-  return { db, dataSource };
-}
 
 const PRODUCT_COLUMNS = [
   'external_id', 'supplier_id', 'title', 'category_id', 'category_path', 'price_min', 'price_max', 'currency', 'price_tiers',
