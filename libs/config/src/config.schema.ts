@@ -196,7 +196,12 @@ export const envSchema = z.object({
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   STORAGE_DRIVER: oneOf(['fs', 's3'] as const, 'fs'),
   STORAGE_DIR: optionalString.transform((raw) => raw ?? './data/images'),
-  S3_BUCKET: optionalString,
+  S3_BUCKET: optionalString.transform((raw, ctx) => {
+    if (raw === undefined) return undefined;
+    // Just the bucket: a "bucket/prefix" or a URL here would be taken for a bucket name.
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{2,254}$/.test(raw)) return invalid(ctx, `must be a bucket name (letters, digits, ".", "-", "_"; no "/"), got ${quote(raw)}`);
+    return raw;
+  }),
   S3_REGION: optionalString.transform((raw) => raw ?? 'us-east-1'),
   S3_ENDPOINT: url(undefined, ['http', 'https']),
   S3_FORCE_PATH_STYLE: boolean(false),
@@ -220,6 +225,7 @@ export const envSchema = z.object({
   BACKUP_DIR: optionalString.transform((raw) => raw ?? './data/backups'),
   BACKUP_RETENTION_DAYS: integer(14, 0, 36500),
   BACKUP_KEEP_MIN: integer(3, 0, 10000),
+  BACKUP_COPY_TO_S3: boolean(false),
   PURGE_RETENTION_DAYS: integer(30, 0, 36500),
   ORPHAN_FILE_GRACE_HOURS: integer(24, 0, 876000),
   SCHEDULE_CONSISTENCY_CHECK: cron('0 3 * * *'),

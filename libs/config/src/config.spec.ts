@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     });
     expect(c.images.userAgent).toMatch(/^1688sync\/\d+\.\d+\.\d+/);
     expect(c.images.processConcurrency).toBeGreaterThanOrEqual(1);
-    expect(c.backups).toEqual({ dir: './data/backups', retentionDays: 14, keepMin: 3 });
+    expect(c.backups).toEqual({ dir: './data/backups', retentionDays: 14, keepMin: 3, copyToS3: false });
     expect(c.maintenance).toEqual({ purgeRetentionDays: 30, orphanFileGraceHours: 24 });
     expect(c.schedules).toEqual({
       consistencyCheck: '0 3 * * *',
@@ -109,6 +109,12 @@ describe('loadConfig', () => {
     [{ QUEUE_PREFIX: 'a:b' }, 'QUEUE_PREFIX', 'got "a:b"'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'must be one of'],
     [{ STORAGE_DRIVER: 's3' }, 'S3_BUCKET', 'must be set when STORAGE_DRIVER=s3'],
+    [{ BACKUP_COPY_TO_S3: 'true' }, 'S3_BUCKET', 'must be set when BACKUP_COPY_TO_S3=true'],
+    [{ BACKUP_COPY_TO_S3: 'sometimes' }, 'BACKUP_COPY_TO_S3', 'must be true or false'],
+    [{ STORAGE_DRIVER: 's3', S3_BUCKET: 'my-bucket/images' }, 'S3_BUCKET', 'must be a bucket name'],
+    [{ S3_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, 'S3_SECRET_ACCESS_KEY', 'must be set together with S3_ACCESS_KEY_ID'],
+    [{ STORAGE_DRIVER: 's3', S3_BUCKET: 'images', S3_SECRET_ACCESS_KEY: 'secret' }, 'S3_ACCESS_KEY_ID', "or leave both empty for the AWS SDK's default credentials"],
+    [{ S3_ENDPOINT: 'minio:9000' }, 'S3_ENDPOINT', 'must be a http or https URL'],
   ])('refuses %o with a message naming %s', (env, variable, problem) => {
     const err = problemsOf(env as Record<string, string>);
     expect(err.problems.map((p) => p.variable)).toContain(variable);
@@ -135,6 +141,21 @@ describe('loadConfig', () => {
     expect(err.problems.map((p) => p.variable)).toEqual(['API_KEYS', 'ADMIN_USER']);
     expect(() => load({ NODE_ENV: 'production' }, 'image-download-worker')).not.toThrow();
     expect(() => load({ NODE_ENV: 'production', API_KEYS: 'k', ADMIN_USER: 'a', ADMIN_PASSWORD: 'p' }, 'ingest-api')).not.toThrow();
+  });
+
+  it('reads the S3 settings, with both credentials or neither (the SDK default chain)', () => {
+    const keys = load({ STORAGE_DRIVER: 's3', S3_BUCKET: 'images', S3_ENDPOINT: 'http://minio:9000', S3_ACCESS_KEY_ID: 'id', S3_SECRET_ACCESS_KEY: 'secret' });
+    expect(keys.storage.s3).toEqual({ bucket: 'images', region: 'us-east-1', endpoint: 'http://minio:9000', forcePathStyle: false, accessKeyId: 'id', secretAccessKey: 'secret' });
+    const chain = load({ STORAGE_DRIVER: 's3', S3_BUCKET: 'images', S3_REGION: 'cn-hangzhou', S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '' });
+    expect(chain.storage.s3).toMatchObject({ region: 'cn-hangzhou', accessKeyId: undefined, secretAccessKey: undefined });
+  });
+
+  it('copies backups to S3 only when asked, and then needs S3_BUCKET whatever STORAGE_DRIVER is', () => {
+    expect(load({ BACKUP_COPY_TO_S3: 'true', S3_BUCKET: 'backups-bucket' }).backups).toMatchObject({ copyToS3: true });
+    expect(load({ BACKUP_COPY_TO_S3: 'true', S3_BUCKET: 'backups-bucket' }).storage.driver).toBe('fs');
+    const err = problemsOf({ BACKUP_COPY_TO_S3: 'true' });
+    expect(err.problems).toEqual([{ variable: 'S3_BUCKET', problem: expect.stringContaining('BACKUP_COPY_TO_S3=true') }]);
+    expect(problemsOf({ BACKUP_COPY_TO_S3: 'true', STORAGE_DRIVER: 's3' }).problems).toHaveLength(1); // one line, not two, about S3_BUCKET
   });
 
   it('wants ADMIN_USER and ADMIN_PASSWORD together', () => {

@@ -53,7 +53,8 @@ export interface Config {
   };
   /** Short hash of the settings that shape derived images (SPEC §6); equal in every process. */
   settingsVersion: string;
-  backups: { dir: string; retentionDays: number; keepMin: number };
+  /** copyToS3: each backup is also copied to S3_BUCKET under backups/ (whatever STORAGE_DRIVER is). */
+  backups: { dir: string; retentionDays: number; keepMin: number; copyToS3: boolean };
   maintenance: { purgeRetentionDays: number; orphanFileGraceHours: number };
   schedules: {
     consistencyCheck: string | null;
@@ -129,6 +130,16 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
   if (e.STORAGE_DRIVER === 's3' && !e.S3_BUCKET) {
     problems.push({ variable: 'S3_BUCKET', problem: 'must be set when STORAGE_DRIVER=s3' });
   }
+  if (e.BACKUP_COPY_TO_S3 && !e.S3_BUCKET && e.STORAGE_DRIVER !== 's3') {
+    problems.push({ variable: 'S3_BUCKET', problem: 'must be set when BACKUP_COPY_TO_S3=true (backups are copied there under backups/)' });
+  }
+  // Half a key pair is a typo, not a choice: both set, or both empty for the SDK's default chain.
+  if (Boolean(e.S3_ACCESS_KEY_ID) !== Boolean(e.S3_SECRET_ACCESS_KEY)) {
+    problems.push({
+      variable: e.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID',
+      problem: `must be set together with ${e.S3_ACCESS_KEY_ID ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY'} (or leave both empty for the AWS SDK's default credentials: environment, profile, instance or pod role)`,
+    });
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const images: Config['images'] = {
@@ -189,7 +200,7 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
     },
     images,
     settingsVersion: computeSettingsVersion(images),
-    backups: { dir: e.BACKUP_DIR, retentionDays: e.BACKUP_RETENTION_DAYS, keepMin: e.BACKUP_KEEP_MIN },
+    backups: { dir: e.BACKUP_DIR, retentionDays: e.BACKUP_RETENTION_DAYS, keepMin: e.BACKUP_KEEP_MIN, copyToS3: e.BACKUP_COPY_TO_S3 },
     maintenance: { purgeRetentionDays: e.PURGE_RETENTION_DAYS, orphanFileGraceHours: e.ORPHAN_FILE_GRACE_HOURS },
     schedules: {
       consistencyCheck: e.SCHEDULE_CONSISTENCY_CHECK,

@@ -1,5 +1,6 @@
 // For this library's specs: real PostgreSQL (a fresh migrated database), real Redis (a unique
-// prefix), the fs storage driver on a temp dir — and factories for catalogue rows in any state.
+// prefix), the fs storage driver on a temp dir (or, given STORAGE_DRIVER=s3 and the S3_* of a
+// test server, the s3 driver) — and factories for catalogue rows in any state.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +8,7 @@ import { type Config, loadConfig } from '@1688sync/config';
 import { ProductRepository, createDataSource, migrateUp, queryRows, transaction } from '@1688sync/db';
 import { createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { Producers, type Redis, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
-import { type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
+import { type StorageDriver, createFsDriver, createStorageDriver, imageKey } from '@1688sync/storage';
 import { type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
 import type { DataSource } from 'typeorm';
 import type { MaintenanceDeps } from './maintenance.deps';
@@ -17,6 +18,8 @@ export interface MaintenanceEnv {
   dataSource: DataSource;
   storage: StorageDriver;
   storageDir: string;
+  /** BACKUP_DIR: a temp dir of its own. */
+  backupDir: string;
   producers: Producers;
   config: Config;
   queues: TestQueuePrefix;
@@ -29,16 +32,25 @@ export async function createMaintenanceEnv(label: string, env: Record<string, st
   const db = await createTestDatabase(label);
   const queues = createTestQueuePrefix(label);
   const storageDir = await mkdtemp(path.join(os.tmpdir(), `maintenance-${label}-`));
+  const backupDir = await mkdtemp(path.join(os.tmpdir(), `maintenance-${label}-backups-`));
   const config = loadConfig({
     app: 'maintenance-worker',
-    env: { DATABASE_URL: db.url, REDIS_URL: queues.redisUrl, QUEUE_PREFIX: queues.prefix, STORAGE_DIR: storageDir, SHUTDOWN_TIMEOUT_MS: '3000', ...env },
+    env: {
+      DATABASE_URL: db.url,
+      REDIS_URL: queues.redisUrl,
+      QUEUE_PREFIX: queues.prefix,
+      STORAGE_DIR: storageDir,
+      BACKUP_DIR: backupDir,
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      ...env,
+    },
   });
   const dataSource = createDataSource({ url: db.url, poolMax: 8, app: `test-${label}` });
   await dataSource.initialize();
   await migrateUp(dataSource, db.url);
   const connection: Redis = createRedisConnection(queues.redisUrl, 'producer');
   const producers = new Producers(connection, queues.prefix);
-  const storage = createFsDriver({ root: storageDir, publicBaseUrl: 'http://127.0.0.1/files' });
+  const storage = config.storage.driver === 's3' ? createStorageDriver(config.storage) : createFsDriver({ root: storageDir, publicBaseUrl: 'http://127.0.0.1/files' });
   const { logger, lines } = createRecordingLogger({ app: 'maintenance-worker', level: 'info' });
   const metrics = createMetrics({ app: 'maintenance-worker' });
   return {
@@ -46,6 +58,7 @@ export async function createMaintenanceEnv(label: string, env: Record<string, st
     dataSource,
     storage,
     storageDir,
+    backupDir,
     producers,
     config,
     queues,
@@ -58,6 +71,7 @@ export async function createMaintenanceEnv(label: string, env: Record<string, st
       await db.drop();
       await queues.cleanup();
       await rm(storageDir, { recursive: true, force: true });
+      await rm(backupDir, { recursive: true, force: true });
     },
   };
 }

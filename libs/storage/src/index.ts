@@ -1,4 +1,5 @@
 export * from './keys';
 export * from './storage-driver';
 export * from './fs-driver';
+export * from './s3-driver';
 export * from './storage';

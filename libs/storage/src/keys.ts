@@ -61,6 +61,14 @@ export function contentTypeOfKey(key: string): string {
   return Object.hasOwn(CONTENT_TYPES, ext) ? CONTENT_TYPES[ext] : 'application/octet-stream';
 }
 
+/**
+ * Thumbnails and compressed copies (with their extra formats), by folder: what both the fs
+ * driver's /files route and the s3 driver's Cache-Control treat as derived.
+ */
+export function isDerivedImageKey(key: string): boolean {
+  return /\/(thumbnail|compressed)\//.test(key);
+}
+
 /** Derived files never change under their key (a new settings version writes again, same key,
  * but clients re-fetch through the API's URLs); originals are immutable by construction too. */
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';

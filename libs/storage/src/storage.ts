@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Config } from '@1688sync/config';
 import { createFsDriver } from './fs-driver';
+import { createS3Driver } from './s3-driver';
 import type { StorageDriver } from './storage-driver';
 
 export function createStorageDriver(config: Config['storage']): StorageDriver {
@@ -9,7 +10,7 @@ export function createStorageDriver(config: Config['storage']): StorageDriver {
     case 'fs':
       return createFsDriver({ root: path.resolve(config.dir), publicBaseUrl: config.publicBaseUrl });
     case 's3':
-      throw new Error('STORAGE_DRIVER=s3 is not available in this version (the s3 driver comes in a later one); use STORAGE_DRIVER=fs with STORAGE_DIR');
+      return createS3Driver(config.s3, { publicBaseUrl: config.publicBaseUrl });
     default:
       throw new Error(`unknown STORAGE_DRIVER ${JSON.stringify(config.driver satisfies never)}`);
   }

@@ -3,3 +3,4 @@ export * from './test-queues';
 export * from './wait-for';
 export * from './app-process';
 export * from './fixtures';
+export * from './s3-server';

@@ -12,7 +12,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, DEFAULT_APP_PORTS, loadConfig } from '@1688sync/config';
+import { CONFIG_VARIABLES, DEFAULT_APP_PORTS, childEnvironment, loadConfig } from '@1688sync/config';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const APPS = ['ingest-api', 'image-download-worker', 'image-processing-worker', 'maintenance-worker'] as const;
@@ -34,9 +34,9 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
-function run(command: string, args: string[]): string {
+function run(command: string, args: string[], env?: Record<string, string>): string {
   try {
-    return execFileSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(command, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: env && childEnvironment(env) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new Error(`${command} is not installed (.ci/run installs docker-compose; kubectl comes with the machine)`);
@@ -50,14 +50,24 @@ function render(overlay: string): K8sObject[] {
 
 const appOfCommand = (command: string[]) => /^apps\/([\w-]+)\/src\/main\.ts$/.exec(command[3] ?? '')?.[1];
 
-describe('docker-compose.yml', () => {
-  const config = parse(run('docker-compose', ['-f', 'docker-compose.yml', 'config'])) as {
-    services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; image?: string; profiles?: string[] }>;
-  };
+type ComposeService = {
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  image?: string;
+  profiles?: string[];
+  depends_on?: Record<string, { condition: string }>;
+};
 
-  it('is valid for Compose and has postgres, redis, the four apps and an optional minio', () => {
-    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'postgres', 'redis'].sort());
+describe('docker-compose.yml', () => {
+  const composeConfig = (env?: Record<string, string>) =>
+    parse(run('docker-compose', ['-f', 'docker-compose.yml', 'config'], env)) as { services: Record<string, ComposeService> };
+  const config = composeConfig();
+
+  it('is valid for Compose and has postgres, redis, the four apps and an optional minio with its bucket set-up', () => {
+    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'minio-init', 'postgres', 'redis'].sort());
     expect(config.services.minio.profiles).toEqual(['minio']);
+    expect(config.services['minio-init'].profiles).toEqual(['minio']);
     for (const name of ['postgres', 'redis', ...APPS]) expect(config.services[name].healthcheck, name).toBeDefined();
   });
 
@@ -72,6 +82,34 @@ describe('docker-compose.yml', () => {
       // The environment given must be one the config schema accepts.
       expect(() => loadConfig({ app, env: service.environment })).not.toThrow();
     }
+  });
+
+  it('stores images in the minio bucket with STORAGE_DRIVER=s3, MinIO and minio-init using the same S3_* variables', () => {
+    const s3 = composeConfig({ STORAGE_DRIVER: 's3', PUBLIC_BASE_URL: 'http://localhost:9000/1688sync', S3_BUCKET: 'images-bucket', S3_ACCESS_KEY_ID: 'key-id', S3_SECRET_ACCESS_KEY: 'key-secret' });
+    const { minio, 'minio-init': init } = s3.services;
+    for (const app of APPS) {
+      const config = loadConfig({ app, env: s3.services[app].environment });
+      expect(config.storage.driver, app).toBe('s3');
+      expect(config.storage.publicBaseUrl, app).toBe('http://localhost:9000/1688sync');
+      expect(config.storage.s3, app).toEqual({
+        bucket: 'images-bucket',
+        region: 'us-east-1',
+        endpoint: 'http://minio:9000',
+        forcePathStyle: true,
+        accessKeyId: 'key-id',
+        secretAccessKey: 'key-secret',
+      });
+    }
+    expect(minio.environment).toMatchObject({ MINIO_ROOT_USER: 'key-id', MINIO_ROOT_PASSWORD: 'key-secret' });
+    expect(init.environment).toEqual({ S3_BUCKET: 'images-bucket', S3_ACCESS_KEY_ID: 'key-id', S3_SECRET_ACCESS_KEY: 'key-secret' });
+    expect(init.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    const script = init.command!.join(' ');
+    expect(script).toContain('mc alias set local http://minio:9000');
+    expect(script).toMatch(/mc mb --ignore-existing "local\/\$+S3_BUCKET"/);
+    // Browsers read images straight from the bucket; backups/ stays private.
+    expect(script).toMatch(/mc anonymous set download "local\/\$+S3_BUCKET\/products"/);
+    // Without STORAGE_DRIVER, the default stack keeps its images on the volume.
+    expect(loadConfig({ app: 'ingest-api', env: config.services['ingest-api'].environment }).storage.driver).toBe('fs');
   });
 });
 

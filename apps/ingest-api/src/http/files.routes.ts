@@ -12,11 +12,10 @@ import {
   type StoredObject,
   assertSafeKey,
   contentTypeOfKey,
+  isDerivedImageKey,
 } from '@1688sync/storage';
 import { HttpError } from './errors';
 
-/** Thumbnails and compressed copies: rewritten only under the same bytes' key, so cached for good. */
-const DERIVED_KEY = /\/(thumbnail|compressed)\//;
 const ORIGINAL_CACHE_CONTROL = 'public, max-age=86400';
 
 export interface FileRoutesDependencies {
@@ -42,7 +41,8 @@ export function registerFileRoutes(app: FastifyInstance, { storage, config }: Fi
       const etag = `W/"${stored.size.toString(16)}-${stored.modifiedAt.getTime().toString(16)}"`;
       reply.headers({
         'content-type': contentTypeOfKey(key),
-        'cache-control': DERIVED_KEY.test(key) ? IMMUTABLE_CACHE_CONTROL : ORIGINAL_CACHE_CONTROL,
+        // Thumbnails and compressed copies are cached for good (the s3 driver gives them the same header).
+        'cache-control': isDerivedImageKey(key) ? IMMUTABLE_CACHE_CONTROL : ORIGINAL_CACHE_CONTROL,
         'x-content-type-options': 'nosniff',
         etag,
         'last-modified': stored.modifiedAt.toUTCString(),
