@@ -2,6 +2,7 @@
 // configuration, 3 the consistency check left critical findings.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@1688sync/config';
+import { backupCommand } from './commands/backup.command';
 import { checkCommand } from './commands/check.command';
 import { dbCommand } from './commands/db.command';
 import { enqueueCommand } from './commands/enqueue.command';
@@ -20,7 +21,9 @@ Commands:
   start                            migrate, then start the four apps locally (what \`npm start\` runs)
   demo                             the stack on the bundled sample catalogue: ingest, process, summary
                                    (what \`npm run demo\` runs; its own database and queue prefix)
-  migrate up|down|status           apply pending migrations, revert the last one, or list them
+  migrate up [--backup]|down|status
+                                   apply pending migrations (with --backup: a database backup
+                                   first), revert the last one, or list them
   check [--fix]                    run the consistency check here and print its report
                                    (a dry run unless --fix; the report is stored like the scheduled ones)
   reconcile                        queue every image whose download or processing is not done and not queued
@@ -30,15 +33,28 @@ Commands:
                                    put failed images back to work (both kinds unless one is named)
   images reprocess [--product <id>]
                                    regenerate derived files made under other image settings
+  backup create [--kind full|db|files] [--incremental]
+                                   back up the database (pg_dump) and/or the image files into
+                                   BACKUP_DIR (incremental: only files new since the last full one)
+  backup list                      the backups catalogue, newest first
+  backup restore <id> [--yes] [--keep-schema]
+                                   restore a backup: without --yes only say what it would do; with
+                                   --yes take a safety backup, pause the queues, restore, verify
+                                   against the manifest, roll back on failure, then reconcile;
+                                   --keep-schema leaves the backup's schema (no newer migrations),
+                                   to go back to the version of 1688sync that made it
+  backup prune                     remove backups older than BACKUP_RETENTION_DAYS, keeping the
+                                   newest BACKUP_KEEP_MIN
   enqueue <queue> <job> <json>     add one job (--job-id <id> to choose its id)
   help                             show this text
 
 Options:
-  --json                           check, reconcile, db, images: print the result as JSON
+  --json                           check, reconcile, db, images, backup: print the result as JSON
 
 Exit codes:
-  0  done (check: no critical finding remains)
-  1  failed (an error, PostgreSQL or Redis unreachable, a check that could not finish)
+  0  done (check: no critical finding remains; backup restore without --yes: the plan, nothing changed)
+  1  failed (an error, PostgreSQL or Redis unreachable, a check that could not finish, a corrupted
+     backup, a restore that was rolled back)
   2  wrong usage or configuration
   3  check: critical findings remain (after the repairs, with --fix)`;
 
@@ -46,7 +62,8 @@ Exit codes:
 const COMMAND_OPTIONS: Record<string, string[]> = {
   start: [],
   demo: [],
-  migrate: [],
+  migrate: ['backup'],
+  backup: ['kind', 'incremental', 'yes', 'keep-schema', 'json'],
   enqueue: ['job-id'],
   check: ['fix', 'json'],
   reconcile: ['json'],
@@ -71,6 +88,11 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         download: { type: 'boolean' },
         process: { type: 'boolean' },
         product: { type: 'string' },
+        kind: { type: 'string' },
+        incremental: { type: 'boolean' },
+        yes: { type: 'boolean', short: 'y' },
+        backup: { type: 'boolean' },
+        'keep-schema': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -97,7 +119,9 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         noArguments(command, rest);
         return await demoCommand(config, out);
       case 'migrate':
-        return await migrateCommand(config, out, rest);
+        return await migrateCommand(config, out, rest, { backup: v.backup });
+      case 'backup':
+        return await backupCommand(config, out, rest, { kind: v.kind, incremental: v.incremental, yes: v.yes, keepSchema: v['keep-schema'], json: v.json });
       case 'enqueue':
         return await enqueueCommand(config, out, rest, v['job-id']);
       case 'check':

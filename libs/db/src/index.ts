@@ -15,3 +15,4 @@ export * from './repositories/sync-record.repository';
 export * from './repositories/product-search.repository';
 export * from './repositories/keyset';
 export * from './repositories/consistency-report.repository';
+export * from './repositories/backup.repository';

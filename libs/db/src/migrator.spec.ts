@@ -6,7 +6,7 @@ import { migrateDown, migrateUp, migrationStatus } from './migrator';
 import type { DataSource } from 'typeorm';
 
 /** Every migration's name, oldest first. */
-const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000'];
+const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000'];
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
@@ -38,8 +38,10 @@ describe('migrations', () => {
 
   it('go up, down and up again', async () => {
     expect(await migrateUp(ds, db.url)).toEqual(ALL);
-    expect(await tables(ds)).toEqual(['consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
+    expect(await tables(ds)).toEqual(['backups', 'consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
     // Down reverts one migration at a time, newest first.
+    expect(await migrateDown(ds, db.url)).toBe('Backups1764300000000');
+    expect(await tables(ds)).toEqual(['consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
     expect(await migrateDown(ds, db.url)).toBe('ConsistencyReports1764200000000');
     expect(await tables(ds)).toEqual(['product_images', 'products', 'suppliers', 'sync_records']);
     expect(await migrateDown(ds, db.url)).toBe('InitialSchema1764100000000');

@@ -6,3 +6,4 @@ export * from './db-care';
 export * from './maintenance.schedules';
 export * from './maintenance.worker';
 export * from './consistency';
+export * from './backup';

@@ -16,11 +16,13 @@ export interface ScheduledJob {
   data: Record<string, unknown>;
 }
 
-/** The schedules this version runs (backup and prune-backups come with the backup issue). */
+/** Every scheduled maintenance job; the scheduled backup is a full one (database and files). */
 export function maintenanceSchedules(schedules: Config['schedules']): ScheduledJob[] {
   return [
     { job: Jobs.ConsistencyCheck, cron: schedules.consistencyCheck, data: { fix: false } },
     { job: Jobs.Reconcile, cron: schedules.reconcile, data: {} },
+    { job: Jobs.Backup, cron: schedules.backup, data: { kind: 'full', incremental: false } },
+    { job: Jobs.PruneBackups, cron: schedules.pruneBackups, data: {} },
     { job: Jobs.VacuumAnalyze, cron: schedules.vacuum, data: {} },
     { job: Jobs.PurgeDeleted, cron: schedules.purge, data: {} },
   ];

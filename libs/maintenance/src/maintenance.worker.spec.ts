@@ -1,12 +1,13 @@
 import { loadConfig } from '@1688sync/config';
-import { ConsistencyReportRepository } from '@1688sync/db';
+import { BackupRepository, ConsistencyReportRepository, queryRows } from '@1688sync/db';
+import { createMetrics } from '@1688sync/observability';
 import { JobName, QueueName, addJobs, downloadJobId, maintenanceJobId, schedulerId } from '@1688sync/queues';
 import { deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MaintenanceEnv, createMaintenanceEnv, seedProduct } from './maintenance-env.test-helper';
+import { type MaintenanceEnv, createMaintenanceEnv, seedProduct, storeImageFiles, storedKeys } from './maintenance-env.test-helper';
 import { maintenanceSchedules, restoreMissingSchedulers, syncSchedulers } from './maintenance.schedules';
-import { BACKUPS_NOT_AVAILABLE, type MaintenanceWorker, createMaintenanceWorker } from './maintenance.worker';
+import { type MaintenanceWorker, createMaintenanceWorker } from './maintenance.worker';
 
 let env: MaintenanceEnv;
 let queue: Queue;
@@ -73,11 +74,49 @@ describe('the maintenance worker', () => {
     expect(purge.returnvalue).toMatchObject({ retentionDays: 30, productsPurged: 0 });
   });
 
-  it.each([JobName.Backup, JobName.PruneBackups])('fails %s at once and for good: backups are not part of this version', async (name) => {
-    const job = await run(name);
-    expect(await job.getState()).toBe('failed');
-    expect(job.failedReason).toBe(BACKUPS_NOT_AVAILABLE);
-    expect(job.attemptsMade).toBe(1); // not retried, although the queue allows 3 attempts
+  it('runs a backup job: a full backup of rows and files, recorded in backups and as a sync record, and sets the gauge', async () => {
+    const { productId, imageIds } = await seedProduct(env.dataSource, { images: 1 });
+    await storeImageFiles(env.dataSource, env.storage, productId, imageIds[0]);
+    const job = await run(JobName.Backup, { kind: 'full' });
+    expect(await job.getState(), job.failedReason).toBe('completed');
+    const files = (await storedKeys(env.storage)).length;
+    expect(job.returnvalue).toMatchObject({ kind: 'full', incremental: false, status: 'succeeded', purpose: 'manual', source: `job ${job.id}`, fileCount: files, syncRecordId: expect.any(String) });
+    const row = await new BackupRepository(env.dataSource.manager).get(job.returnvalue.id);
+    expect(row).toMatchObject({ status: 'succeeded', manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const [record] = await queryRows<{ kind: string; status: string; received: number; created: number }>(
+      env.dataSource.manager,
+      `SELECT kind, status, received, created FROM sync_records WHERE id = $1`,
+      [job.returnvalue.syncRecordId],
+    );
+    expect(record).toEqual({ kind: 'backup', status: 'succeeded', received: files, created: files });
+    const gauge = await env.deps.metrics.backupLastSuccess.get();
+    expect(gauge.values[0]?.value).toBe(row!.finishedAt!.getTime() / 1000);
+  });
+
+  it('runs prune-backups: backups past the retention go, the newest BACKUP_KEEP_MIN stay', async () => {
+    for (let i = 0; i < 3; i++) expect(await (await run(JobName.Backup, { kind: 'db' })).getState()).toBe('completed');
+    // Four succeeded backups, all older than the 14 days of retention; keep-min is 3.
+    await queryRows(env.dataSource.manager, `UPDATE backups SET started_at = started_at - interval '30 days'`);
+    const succeeded = await queryRows<{ id: string }>(env.dataSource.manager, `SELECT id FROM backups WHERE status = 'succeeded' ORDER BY started_at`);
+    expect(succeeded).toHaveLength(4);
+    const job = await run(JobName.PruneBackups);
+    expect(await job.getState(), job.failedReason).toBe('completed');
+    expect(job.returnvalue).toMatchObject({ kept: 3, syncRecordId: expect.any(String) });
+    expect(job.returnvalue.pruned.map((b: { id: string }) => b.id)).toEqual([succeeded[0].id]);
+    expect(await new BackupRepository(env.dataSource.manager).get(succeeded[0].id)).toMatchObject({ status: 'pruned', prunedAt: expect.any(Date) });
+    const [record] = await queryRows<{ kind: string; status: string }>(env.dataSource.manager, `SELECT kind, status FROM sync_records WHERE id = $1`, [job.returnvalue.syncRecordId]);
+    expect(record).toEqual({ kind: 'prune-backups', status: 'succeeded' });
+  });
+
+  it('sets the backup gauge at start from the newest successful backup in the catalogue', async () => {
+    const [{ at }] = await queryRows<{ at: Date }>(env.dataSource.manager, `SELECT max(finished_at) AS at FROM backups WHERE manifest_sha256 IS NOT NULL`);
+    const metrics = createMetrics({ app: 'maintenance-worker' });
+    const fresh = createMaintenanceWorker({ config: env.config, logger: env.deps.logger, metrics, db: { ready: async () => env.dataSource }, storage: env.storage, producers: env.producers });
+    try {
+      await waitFor('the gauge to be set', async () => (await metrics.backupLastSuccess.get()).values[0]?.value === at.getTime() / 1000);
+    } finally {
+      await fresh.close();
+    }
   });
 });
 
@@ -85,15 +124,22 @@ describe('the job schedulers', () => {
   it('has one per scheduled job, with the SCHEDULE_* cron in UTC and the job template', async () => {
     const schedulers = await queue.getJobSchedulers(0, -1, true);
     const byId = Object.fromEntries(schedulers.map((s) => [s.key, s]));
-    expect(Object.keys(byId).sort()).toEqual(
-      ['schedule-consistency-check', 'schedule-purge-deleted', 'schedule-reconcile', 'schedule-vacuum-analyze'],
-    );
+    expect(Object.keys(byId).sort()).toEqual([
+      'schedule-backup',
+      'schedule-consistency-check',
+      'schedule-prune-backups',
+      'schedule-purge-deleted',
+      'schedule-reconcile',
+      'schedule-vacuum-analyze',
+    ]);
     expect(byId['schedule-consistency-check']).toMatchObject({ name: 'consistency-check', pattern: '0 3 * * *', tz: 'UTC', template: { data: { fix: false } } });
     expect(byId['schedule-reconcile']).toMatchObject({ name: 'reconcile', pattern: '*/15 * * * *', tz: 'UTC' });
     expect(byId['schedule-vacuum-analyze']).toMatchObject({ name: 'vacuum-analyze', pattern: '0 4 * * 0' });
     expect(byId['schedule-purge-deleted']).toMatchObject({ name: 'purge-deleted', pattern: '0 5 * * *' });
+    expect(byId['schedule-backup']).toMatchObject({ name: 'backup', pattern: '0 2 * * *', tz: 'UTC', template: { data: { kind: 'full', incremental: false } } });
+    expect(byId['schedule-prune-backups']).toMatchObject({ name: 'prune-backups', pattern: '30 2 * * *', tz: 'UTC' });
     // Each has its next run waiting as a delayed job.
-    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 4 });
+    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 6 });
   });
 
   it('removes the scheduler of a job whose SCHEDULE_* is empty, and changes a cron in place', async () => {
@@ -102,10 +148,10 @@ describe('the job schedulers', () => {
     expect(result.removed).toEqual([schedulerId(JobName.VacuumAnalyze)]);
     expect(await queue.getJobScheduler(schedulerId(JobName.VacuumAnalyze))).toBeUndefined();
     expect((await queue.getJobScheduler(schedulerId(JobName.Reconcile)))?.pattern).toBe('*/5 * * * *');
-    expect(await queue.getJobSchedulersCount()).toBe(3);
+    expect(await queue.getJobSchedulersCount()).toBe(5);
     // Back to the defaults for the other tests.
     await syncSchedulers(queue, maintenanceSchedules(env.config.schedules));
-    expect(await queue.getJobSchedulersCount()).toBe(4);
+    expect(await queue.getJobSchedulersCount()).toBe(6);
   });
 
   it('puts back the schedulers that vanished with the rest of Redis, and only those', async () => {
@@ -114,12 +160,14 @@ describe('the job schedulers', () => {
     await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
     expect(await queue.getJobSchedulersCount()).toBe(0);
     expect((await restoreMissingSchedulers(queue, schedules)).sort()).toEqual([
+      'schedule-backup',
       'schedule-consistency-check',
+      'schedule-prune-backups',
       'schedule-purge-deleted',
       'schedule-reconcile',
       'schedule-vacuum-analyze',
     ]);
-    expect(await queue.getJobSchedulersCount()).toBe(4);
+    expect(await queue.getJobSchedulersCount()).toBe(6);
   });
 
   it('keeps checking: a worker restores deleted schedulers on its own', async () => {

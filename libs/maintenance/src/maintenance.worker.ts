@@ -13,9 +13,11 @@ import {
 } from '@1688sync/queues';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
+import { PgToolNotFoundError, PgToolVersionError, createBackup, pruneBackups, refreshBackupGauge } from './backup';
 import { runConsistencyCheck } from './consistency';
 import { vacuumAnalyze } from './db-care';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
+import { recordedRun } from './maintenance-run';
 import { type SchedulerKeeper, keepSchedulers, maintenanceSchedules } from './maintenance.schedules';
 import { purgeDeleted } from './purge';
 import { reconcile } from './reconcile';
@@ -32,14 +34,18 @@ export interface MaintenanceWorkerOptions {
   backoffBaseDelayMs?: number;
   /** How often the schedulers are checked for having gone missing from Redis. */
   schedulerCheckMs?: number;
+  /** Where backups are copied besides BACKUP_DIR (the S3 bucket), and whose copies prune deletes; null: local only. */
+  backupCopyTarget?: StorageDriver | null;
+  /**
+   * How often sync1688_backup_last_success_timestamp_seconds is re-read from the backups table
+   * (backups made by the CLI, or by another worker, show up within this). Also read at start.
+   */
+  backupGaugeRefreshMs?: number;
 }
 
 export interface MaintenanceWorker extends QueueWorker {
   schedulers: SchedulerKeeper;
 }
-
-export const BACKUPS_NOT_AVAILABLE =
-  'backups are not part of this version of 1688sync yet (they come with the backup feature); this job cannot run and is not retried';
 
 /** Reports progress to the job (Bull Board shows it) at most once a second. */
 function jobProgress(ctx: JobContext): ProgressReporter {
@@ -64,8 +70,11 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
     logger: ctx.logger,
     metrics,
   });
-  const backupsNotAvailable = async () => {
-    throw new UnrecoverableError(BACKUPS_NOT_AVAILABLE);
+  const copyTo = opts.backupCopyTarget ?? null;
+  // An old or missing pg_dump stays old until someone installs another: no retry.
+  const unlessPermanent = (err: unknown): never => {
+    if (err instanceof PgToolVersionError || err instanceof PgToolNotFoundError) throw new UnrecoverableError(err.message);
+    throw err;
   };
 
   const worker = createQueueWorker({
@@ -75,8 +84,37 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
       reconcile: async (_payload, ctx) => reconcile(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'vacuum-analyze': async (_payload, ctx) => vacuumAnalyze(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'purge-deleted': async (_payload, ctx) => purgeDeleted(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
-      backup: backupsNotAvailable,
-      'prune-backups': backupsNotAvailable,
+      backup: async ({ kind, incremental }, ctx) => {
+        const d = await deps(ctx);
+        return recordedRun(d.dataSource, { kind: 'backup', source: source(ctx) }, async () => {
+          const backup = await createBackup(d, {
+            kind,
+            incremental,
+            source: source(ctx),
+            purpose: ctx.job.repeatJobKey ? 'scheduled' : 'manual',
+            onProgress: jobProgress(ctx),
+            copyTo,
+          }).catch(unlessPermanent);
+          return {
+            result: backup,
+            counts: { received: backup.fileCount ?? 0, created: backup.archivedFileCount ?? 0, updated: 0, unchanged: (backup.fileCount ?? 0) - (backup.archivedFileCount ?? 0), failed: 0 },
+            metrics: { backupId: backup.id, name: backup.name, kind, incremental: backup.incremental, bytesTotal: backup.bytesTotal, durationMs: backup.durationMs },
+          };
+        });
+      },
+      'prune-backups': async (_payload, ctx) => {
+        const d = await deps(ctx);
+        const result = await recordedRun(d.dataSource, { kind: 'prune-backups', source: source(ctx) }, async () => {
+          const pruned = await pruneBackups(d, { onProgress: jobProgress(ctx), copyTo });
+          return {
+            result: pruned,
+            counts: { received: pruned.pruned.length + pruned.kept, created: 0, updated: pruned.pruned.length, unchanged: pruned.kept, failed: 0 },
+            metrics: { pruned: pruned.pruned.map((b) => b.id), kept: pruned.kept },
+          };
+        });
+        await refreshBackupGauge(d).catch(() => undefined);
+        return result;
+      },
     },
     redisUrl: config.redis.url,
     prefix: config.redis.queuePrefix,
@@ -91,10 +129,26 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
     retryMs: 1000,
     checkMs: opts.schedulerCheckMs,
   });
+  // The backup gauge from the catalogue: now (once PostgreSQL answers) and then periodically.
+  let gaugeTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const refreshGauge = () => {
+    db.ready()
+      .then((dataSource) => refreshBackupGauge({ dataSource, metrics }))
+      .catch(() => undefined) // PostgreSQL down: readiness says so; the next round tries again
+      .finally(() => {
+        if (closed) return;
+        gaugeTimer = setTimeout(refreshGauge, opts.backupGaugeRefreshMs ?? 5 * 60_000);
+        gaugeTimer.unref();
+      });
+  };
+  refreshGauge();
   return {
     worker: worker.worker,
     schedulers,
     async close() {
+      closed = true;
+      clearTimeout(gaugeTimer);
       schedulers.stop();
       await worker.close();
     },

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '@1688sync/config';
 import { createFsDriver } from './fs-driver';
-import { createStorageDriver } from './storage';
+import { createBackupCopyTarget, createStorageDriver } from './storage';
 import { InvalidStorageKeyError, type StorageDriver, StorageObjectNotFoundError } from './storage-driver';
 import { describeStorageDriverContract } from './storage-driver.contract';
 
@@ -182,5 +182,12 @@ describe('createStorageDriver', () => {
     const driver = createStorageDriver(config.storage);
     expect(driver.name).toBe('s3');
     expect(driver.publicUrl('a/b.jpg')).toBe('https://cdn.example.com/img/a/b.jpg');
+  });
+
+  it('copies backups to the S3 bucket only when BACKUP_COPY_TO_S3 is true, whatever STORAGE_DRIVER is', () => {
+    expect(createBackupCopyTarget(loadConfig({ app: 'maintenance-worker', env: {} }))).toBeNull();
+    expect(createBackupCopyTarget(loadConfig({ app: 'maintenance-worker', env: { STORAGE_DRIVER: 's3', S3_BUCKET: 'images' } }))).toBeNull();
+    const target = createBackupCopyTarget(loadConfig({ app: 'maintenance-worker', env: { BACKUP_COPY_TO_S3: 'true', S3_BUCKET: 'backups' } }));
+    expect(target?.name).toBe('s3');
   });
 });

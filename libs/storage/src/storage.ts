@@ -15,3 +15,12 @@ export function createStorageDriver(config: Config['storage']): StorageDriver {
       throw new Error(`unknown STORAGE_DRIVER ${JSON.stringify(config.driver satisfies never)}`);
   }
 }
+
+/**
+ * Where backups are copied (BACKUP_COPY_TO_S3): the bucket of S3_BUCKET, whatever STORAGE_DRIVER
+ * is; null when backups stay in BACKUP_DIR only. The backup feature writes under `backups/<name>/`.
+ */
+export function createBackupCopyTarget(config: Pick<Config, 'storage' | 'backups'>): StorageDriver | null {
+  if (!config.backups.copyToS3) return null;
+  return createS3Driver(config.storage.s3, { publicBaseUrl: config.storage.publicBaseUrl });
+}

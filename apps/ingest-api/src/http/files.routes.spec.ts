@@ -91,15 +91,24 @@ describe('GET /files/<key>', () => {
   it('serves PNG as image/png and an unknown extension as application/octet-stream, never sniffed', async () => {
     const png = await readFile(fixturePhoto('logo.png'));
     await storage.put(imageKey(PRODUCT, IMAGE, 'original', 'png'), png, { contentType: 'image/png' });
-    await storage.put('misc/page.html', Buffer.from('<script>alert(1)</script>'), { contentType: 'text/html' });
+    await storage.put('products/misc/page.html', Buffer.from('<script>alert(1)</script>'), { contentType: 'text/html' });
 
     const pngRes = await app.inject({ method: 'GET', url: `/files/${imageKey(PRODUCT, IMAGE, 'original', 'png')}` });
     expect(pngRes.headers['content-type']).toBe('image/png');
-    const html = await app.inject({ method: 'GET', url: '/files/misc/page.html' });
+    const html = await app.inject({ method: 'GET', url: '/files/products/misc/page.html' });
     expect(html.statusCode).toBe(200);
     expect(html.headers['content-type']).toBe('application/octet-stream');
     expect(html.headers['x-content-type-options']).toBe('nosniff');
     expect(html.headers['cache-control']).toBe('public, max-age=86400');
+  });
+
+  it('serves only image keys (products/…): anything else under STORAGE_DIR is a 404', async () => {
+    for (const key of ['misc/page.html', 'backups/20261126T020000Z-full-1a2b3c4d/db.dump']) {
+      await storage.put(key, Buffer.from('secret'), { contentType: 'application/octet-stream' });
+      const res = await app.inject({ method: 'GET', url: `/files/${key}` });
+      expect(res.statusCode, key).toBe(404);
+      expect(res.json()).toEqual({ error: 'not_found', message: expect.stringContaining('only image keys'), details: [] });
+    }
   });
 
   it('answers HEAD with the headers and no body', async () => {
@@ -186,10 +195,10 @@ describe('GET /files/<key>', () => {
         expect(res.json()).toMatchObject({ error: 'validation_failed', details: [{ field: 'path' }] });
       }
       // Decoded once, %252e%252e is the literal folder name "%2e%2e": a fine key that names nothing.
-      const double = await app.inject({ method: 'GET', url: '/files/%252e%252e/x' });
+      const double = await app.inject({ method: 'GET', url: '/files/products/%252e%252e/x' });
       expect(double.statusCode).toBe(404);
-      await storage.put('%2e%2e/x', Buffer.from('inside the root'), { contentType: 'application/octet-stream' });
-      const inside = await app.inject({ method: 'GET', url: '/files/%252e%252e/x' });
+      await storage.put('products/%2e%2e/x', Buffer.from('inside the root'), { contentType: 'application/octet-stream' });
+      const inside = await app.inject({ method: 'GET', url: '/files/products/%252e%252e/x' });
       expect(inside.body).toBe('inside the root');
     });
 

@@ -37,6 +37,9 @@ export function registerFileRoutes(app: FastifyInstance, { storage, config }: Fi
         );
       }
       const key = storageKeyOf(request);
+      // Only the image layout is public: whatever else lands under STORAGE_DIR (a misplaced
+      // BACKUP_DIR, an operator's scratch files) is never served.
+      if (!key.startsWith(IMAGE_KEY_ROOT)) throw new HttpError(404, 'not_found', `no stored file ${key}: only image keys (${IMAGE_KEY_ROOT}…) are served`);
       const stored = await statOrThrow(storage, key);
       const etag = `W/"${stored.size.toString(16)}-${stored.modifiedAt.getTime().toString(16)}"`;
       reply.headers({
@@ -61,6 +64,8 @@ export function registerFileRoutes(app: FastifyInstance, { storage, config }: Fi
  * decoded again. Anything assertSafeKey refuses is a 400 — like a malformed percent-escape, which
  * Fastify itself answers with 400 — while a well-formed key with no file is a 404.
  */
+const IMAGE_KEY_ROOT = 'products/';
+
 function storageKeyOf(request: FastifyRequest): string {
   const key = (request.params as { '*'?: string })['*'] ?? '';
   try {

@@ -4,7 +4,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ConsistencyReportRepository, Database, migrateUp } from '@1688sync/db';
+import { BackupRepository, ConsistencyReportRepository, Database, migrateUp } from '@1688sync/db';
 import { Producers, type Redis, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
 import { createAuthenticator, registerAuth } from '../http/auth';
@@ -127,7 +127,7 @@ describe('with Redis down', () => {
   it('answers 503 unavailable to both POSTs, quickly, and the reads still work', async () => {
     const down = await bareApi(configFor({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }), db);
     try {
-      for (const url of ['/v1/maintenance/consistency-check', '/v1/maintenance/reconcile']) {
+      for (const url of ['/v1/maintenance/consistency-check', '/v1/maintenance/reconcile', '/v1/maintenance/backups']) {
         const started = Date.now();
         const res = await down.app.inject({ method: 'POST', url, headers: auth(ADMIN) });
         expect(res.statusCode).toBe(503);
@@ -135,9 +135,93 @@ describe('with Redis down', () => {
         expect(Date.now() - started).toBeLessThan(3000);
       }
       expect((await down.app.inject({ method: 'GET', url: '/v1/maintenance/reports', headers: auth(READER) })).statusCode).toBe(200);
+      expect((await down.app.inject({ method: 'GET', url: '/v1/maintenance/backups', headers: auth(READER) })).statusCode).toBe(200);
     } finally {
       await down.close();
     }
+  });
+});
+
+describe('POST /v1/maintenance/backups', () => {
+  it('queues a full, non-incremental backup by default and answers 202 with its job id', async () => {
+    const res = await api.app.inject({ method: 'POST', url: '/v1/maintenance/backups', headers: auth(ADMIN) });
+    expect(res.statusCode).toBe(202);
+    const { jobId } = res.json();
+    expect(jobId).toMatch(/^backup-api-\d+$/);
+    expect(await api.producers.queue('maintenance').getJob(jobId)).toMatchObject({ name: 'backup', data: { kind: 'full', incremental: false } });
+  });
+
+  it('passes kind and incremental on', async () => {
+    const res = await api.app.inject({ method: 'POST', url: '/v1/maintenance/backups', headers: auth(ADMIN), payload: { kind: 'files', incremental: true } });
+    expect(res.statusCode).toBe(202);
+    expect((await api.producers.queue('maintenance').getJob(res.json().jobId))?.data).toEqual({ kind: 'files', incremental: true });
+  });
+
+  it('refuses an unknown kind, an unknown field and an incremental database backup, naming the field', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ kind: 'everything' }, 'body.kind'],
+      [{ kind: 'full', when: 'now' }, 'body'],
+      [{ kind: 'db', incremental: true }, 'body.incremental'],
+      [{ incremental: 'yes' }, 'body.incremental'],
+    ];
+    for (const [payload, field] of cases) {
+      const res = await api.app.inject({ method: 'POST', url: '/v1/maintenance/backups', headers: auth(ADMIN), payload });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'validation_failed', details: [expect.objectContaining({ field })] });
+    }
+  });
+
+  it('is admin-only', async () => {
+    expect((await api.app.inject({ method: 'POST', url: '/v1/maintenance/backups', headers: auth(READER) })).statusCode).toBe(403);
+    expect((await api.app.inject({ method: 'POST', url: '/v1/maintenance/backups' })).statusCode).toBe(401);
+  });
+});
+
+describe('GET /v1/maintenance/backups', () => {
+  it('lists the catalogue newest first in keyset pages and serves one backup; 404 for an unknown id', async () => {
+    const backups = new BackupRepository((await db.ready()).manager);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = crypto.randomUUID();
+      await backups.start({ id, kind: i === 1 ? 'db' : 'full', incremental: false, baseBackupId: null, purpose: 'manual', source: 'test', name: `b${i}`, location: `/backups/b${i}` });
+      if (i < 2) {
+        await backups.succeed(id, {
+          dbBytes: 100 + i,
+          filesBytes: i === 1 ? null : 2000,
+          bytesTotal: 3000,
+          fileCount: i === 1 ? null : 7,
+          archivedFileCount: i === 1 ? null : 7,
+          schemaVersion: 'm1',
+          rowCounts: { products: 42 },
+          manifestSha256: 'a'.repeat(64),
+        });
+      }
+      ids.push(id);
+    }
+
+    const first = await api.app.inject({ method: 'GET', url: '/v1/maintenance/backups?limit=2', headers: auth(READER) });
+    expect(first.statusCode).toBe(200);
+    const page1 = first.json();
+    expect(page1.items.map((b: { id: string }) => b.id)).toEqual([ids[2], ids[1]]);
+    expect(page1.items[0]).toMatchObject({ status: 'running', finishedAt: null, rowCounts: null });
+    expect(page1.items[1]).toMatchObject({ kind: 'db', status: 'succeeded', dbBytes: 101, filesBytes: null, rowCounts: { products: 42 }, schemaVersion: 'm1' });
+    const second = await api.app.inject({ method: 'GET', url: `/v1/maintenance/backups?limit=2&cursor=${encodeURIComponent(page1.nextCursor)}`, headers: auth(READER) });
+    expect(second.json().items.map((b: { id: string }) => b.id)).toEqual([ids[0]]);
+    expect(second.json().nextCursor).toBeNull();
+
+    const one = await api.app.inject({ method: 'GET', url: `/v1/maintenance/backups/${ids[0]}`, headers: auth(READER) });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id: ids[0], kind: 'full', name: 'b0', bytesTotal: 3000, fileCount: 7, startedAt: expect.stringMatching(/Z$/), finishedAt: expect.stringMatching(/Z$/), error: null });
+
+    const missing = await api.app.inject({ method: 'GET', url: '/v1/maintenance/backups/00000000-0000-4000-8000-000000000000', headers: auth(READER) });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ error: 'not_found', message: 'backup 00000000-0000-4000-8000-000000000000 not found', details: [] });
+    expect((await api.app.inject({ method: 'GET', url: '/v1/maintenance/backups/nope', headers: auth(READER) })).statusCode).toBe(400);
+    expect((await api.app.inject({ method: 'GET', url: '/v1/maintenance/backups?cursor=garbage', headers: auth(READER) })).statusCode).toBe(400);
+  });
+
+  it('needs a key', async () => {
+    expect((await api.app.inject({ method: 'GET', url: '/v1/maintenance/backups' })).statusCode).toBe(401);
   });
 });
 
@@ -195,11 +279,13 @@ describe('GET /v1/maintenance/reports', () => {
 });
 
 describe('the OpenAPI document', () => {
-  it('describes the four routes with their schemas, and validates', async () => {
+  it('describes the maintenance routes with their schemas, and validates', async () => {
     const errorSchema = z.object({ error: z.string(), message: z.string(), details: z.array(z.unknown()) }).meta({ id: 'ErrorBody' });
     const document = buildOpenApiDocument(api.routes.definitions, { title: 't', version: '0', description: 'd' }, errorSchema);
     const paths = document.paths as Record<string, Record<string, { responses: Record<string, unknown>; 'x-role': string }>>;
     expect(Object.keys(paths).sort()).toEqual([
+      '/v1/maintenance/backups',
+      '/v1/maintenance/backups/{id}',
       '/v1/maintenance/consistency-check',
       '/v1/maintenance/reconcile',
       '/v1/maintenance/reports',
@@ -208,6 +294,8 @@ describe('the OpenAPI document', () => {
     expect(paths['/v1/maintenance/consistency-check'].post['x-role']).toBe('admin');
     expect(paths['/v1/maintenance/reports'].get['x-role']).toBe('read');
     expect(Object.keys(paths['/v1/maintenance/reconcile'].post.responses)).toContain('202');
+    expect(paths['/v1/maintenance/backups'].post['x-role']).toBe('admin');
+    expect(paths['/v1/maintenance/backups'].get['x-role']).toBe('read');
     await SwaggerParser.validate(structuredClone(document) as never);
   });
 });

@@ -1,8 +1,20 @@
-// Maintenance operations (SPEC §5 Operations): queue a consistency check or a reconcile for the
-// maintenance worker (202 { jobId }), and read the stored consistency reports.
+// Maintenance operations (SPEC §5 Operations): queue a consistency check, a reconcile or a backup
+// for the maintenance worker (202 { jobId }), and read the stored consistency reports and the
+// backups catalogue. Restores are deliberately not on the API: they replace the whole database
+// and need an operator at `1688sync backup restore <id> --yes`.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CONSISTENCY_REPORT_STATUSES, CONSISTENCY_SEVERITIES, type ConsistencyReport, ConsistencyReportRepository } from '@1688sync/db';
+import {
+  BACKUP_KINDS,
+  BACKUP_PURPOSES,
+  BACKUP_STATUSES,
+  BackupRepository,
+  CONSISTENCY_REPORT_STATUSES,
+  CONSISTENCY_SEVERITIES,
+  type ConsistencyReport,
+  ConsistencyReportRepository,
+} from '@1688sync/db';
+import { type BackupSummary, backupSummary } from '@1688sync/maintenance';
 import { JobName, QueueName, addJobs, maintenanceJobId, redisReadinessCheck } from '@1688sync/queues';
 import { HttpError } from '../http/errors';
 import type { RouteTable } from '../http/route-spec';
@@ -71,9 +83,37 @@ export function presentConsistencyReport(r: ConsistencyReport): z.output<typeof 
   };
 }
 
+export const backupSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(BACKUP_KINDS).meta({ description: 'full = database + image files; db = database only; files = image files only' }),
+    incremental: z.boolean().meta({ description: 'the archive holds only files new or changed since baseBackupId' }),
+    baseBackupId: z.string().nullable(),
+    status: z.enum(BACKUP_STATUSES),
+    purpose: z.enum(BACKUP_PURPOSES),
+    source: z.string().nullable(),
+    name: z.string().meta({ description: 'folder under BACKUP_DIR' }),
+    location: z.string().nullable(),
+    remoteLocation: z.string().nullable().meta({ description: 'where the artifacts were copied (BACKUP_COPY_TO_S3), if anywhere' }),
+    startedAt: isoDate,
+    finishedAt: isoDate.nullable(),
+    durationMs: z.number().nullable(),
+    bytesTotal: z.number().nullable(),
+    dbBytes: z.number().nullable(),
+    filesBytes: z.number().nullable(),
+    fileCount: z.number().nullable(),
+    archivedFileCount: z.number().nullable(),
+    schemaVersion: z.string().nullable().meta({ description: 'the last migration applied when the database was dumped' }),
+    rowCounts: z.record(z.string(), z.number()).nullable(),
+    manifestSha256: z.string().nullable(),
+    prunedAt: isoDate.nullable(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: 'Backup' }) satisfies z.ZodType<BackupSummary>;
+
 export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
   /** Adds one maintenance job; Redis down (or silent) is a 503 `unavailable`, never a 500. */
-  async function queueMaintenanceJob(name: typeof JobName.ConsistencyCheck | typeof JobName.Reconcile, data: Record<string, unknown>) {
+  async function queueMaintenanceJob(name: typeof JobName.ConsistencyCheck | typeof JobName.Reconcile | typeof JobName.Backup, data: Record<string, unknown>) {
     const jobId = maintenanceJobId(name, `api-${Date.now()}`);
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -159,6 +199,60 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
     async handler({ params }) {
       const report = await new ConsistencyReportRepository((await ds(ctx)).manager).get(params.id);
       return report ? presentConsistencyReport(report) : notFound('consistency report', params.id);
+    },
+  });
+  routes.add(app, {
+    method: 'POST',
+    url: '/v1/maintenance/backups',
+    operationId: 'createBackup',
+    summary: 'Queue a backup for the maintenance worker; it appears under GET /v1/maintenance/backups as running, then succeeded or failed',
+    tag: 'maintenance',
+    role: 'admin',
+    body: z
+      .object({
+        kind: z.enum(BACKUP_KINDS).optional().meta({ description: 'full (default): database + image files; db: database only; files: image files only' }),
+        incremental: z.boolean().optional().meta({ description: 'archive only the files new or changed since the last full backup (kinds full and files)' }),
+      })
+      .strict()
+      .default({})
+      .superRefine((body, refine) => {
+        if (body.incremental && body.kind === 'db') {
+          refine.addIssue({ code: 'custom', path: ['incremental'], message: 'applies to image files: use kind full or files' });
+        }
+      }),
+    responses: { 202: { description: 'the backup is queued', schema: jobAcceptedSchema }, 503: { description: 'Redis is unavailable' } },
+    async handler({ body, reply }) {
+      const accepted = await queueMaintenanceJob(JobName.Backup, { kind: body.kind ?? 'full', incremental: body.incremental ?? false });
+      reply.code(202);
+      return accepted;
+    },
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/maintenance/backups',
+    operationId: 'listBackups',
+    summary: 'The backups catalogue, newest first; restore one by id with `1688sync backup restore <id> --yes`',
+    tag: 'maintenance',
+    role: 'read',
+    query: z.object({ limit, cursor: z.string().max(2000).optional() }),
+    responses: { 200: { description: 'a page of backups', schema: z.object({ items: z.array(backupSchema), nextCursor: z.string().nullable() }) } },
+    async handler({ query }) {
+      const result = await new BackupRepository((await ds(ctx)).manager).list(query);
+      return { items: result.items.map(backupSummary), nextCursor: result.nextCursor };
+    },
+  });
+  routes.add(app, {
+    method: 'GET',
+    url: '/v1/maintenance/backups/:id',
+    operationId: 'getBackup',
+    summary: 'One backup: its kind, status, sizes, schema version and row counts',
+    tag: 'maintenance',
+    role: 'read',
+    params: uuidParam,
+    responses: { 200: { description: 'the backup', schema: backupSchema }, 404: { description: 'no such backup' } },
+    async handler({ params }) {
+      const backup = await new BackupRepository((await ds(ctx)).manager).get(params.id);
+      return backup ? backupSummary(backup) : notFound('backup', params.id);
     },
   });
 }

@@ -1,5 +1,6 @@
 // Every benchmark of `npm run bench`, in the order they run.
 import type { Benchmark } from '../harness';
+import { backupBench } from './backup.bench';
 import { consistencyBench } from './consistency.bench';
 import { downloadBench } from './download.bench';
 import { processBench } from './process.bench';
@@ -7,4 +8,4 @@ import { searchBench } from './search.bench';
 import { ingestBench } from './ingest.bench';
 import { upsertBench } from './upsert.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench, downloadBench, processBench, consistencyBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench, downloadBench, processBench, consistencyBench, backupBench];

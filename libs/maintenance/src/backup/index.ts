@@ -1,0 +1,10 @@
+export * from './backup.errors';
+export { type BackupSummary, type BackupDeps, type CreateBackupOptions, BACKUP_FILES_PREFIX, REMOTE_BACKUP_PREFIX, backupSummary, createBackup, refreshBackupGauge } from './backup.service';
+export { type RestorePlan, type RestoreResult, type RestoreOptions, restoreBackup } from './restore.service';
+export { type PruneOptions, type PruneResult, planPrune, pruneBackups } from './prune.service';
+export type { BackupKind, BackupPurpose, BackupStatus } from '@1688sync/db';
+export { RESTORE_PAUSED_QUEUES } from './queue-pause';
+export { checkPgToolVersion, pgEnvironment } from './pg-tools';
+export { BACKUP_LOCK_KEY } from './backup-lock';
+export { type ManifestHeader, type ManifestFile, readManifestHeader, readManifestFiles } from './manifest';
+export { archiveKeys } from './file-archive';
