@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { queryRows } from '@1688sync/db';
 import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
 import { IngestService } from '@1688sync/ingest';
@@ -47,13 +47,7 @@ beforeAll(async () => {
     IMAGE_DOWNLOAD_CONCURRENCY: '8',
     IMAGE_PROCESS_CONCURRENCY: '2',
   });
-  raw = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
+  raw = s3.client();
 });
 afterAll(async () => {
   for (const w of workers) await w.close();

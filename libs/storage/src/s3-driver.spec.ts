@@ -3,7 +3,7 @@
 // metadata, Cache-Control, multipart uploads, paginated listings, a missing bucket.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type TestS3Server, startS3Server } from '@1688sync/testing';
 import { loadConfig } from '@1688sync/config';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -24,13 +24,7 @@ let serial = 0;
 
 beforeAll(async () => {
   server = await startS3Server({ label: 's3-driver' });
-  raw = new S3Client({
-    endpoint: server.endpoint,
-    region: server.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
+  raw = server.client();
 });
 afterAll(async () => {
   raw?.destroy();

@@ -8,7 +8,7 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,13 +19,7 @@ describe('startS3Server', () => {
   let client: S3Client;
   beforeAll(async () => {
     server = await startS3Server({ bucket: 'helpers-bucket', label: 'helpers' });
-    client = new S3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    client = server.client();
   });
   afterAll(async () => {
     client?.destroy();

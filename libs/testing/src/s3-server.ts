@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { childEnvironment } from '@1688sync/config';
 import { REPO_ROOT } from './app-process';
 
@@ -34,6 +35,11 @@ export interface TestS3Server {
   ageObject(key: string, hours: number): Promise<void>;
   /** Multipart uploads begun and neither completed nor aborted (their parts still held). */
   pendingMultipartUploads(): Promise<number>;
+  /**
+   * A plain SDK client on this server, for what tests do behind 1688sync's back (deleting an
+   * object, reading its headers); the caller destroys it.
+   */
+  client(): S3Client;
   /** What the server printed on stderr (for failure messages). */
   output(): string;
   stop(): Promise<void>;
@@ -103,6 +109,15 @@ export async function startS3Server({ bucket = 'test-bucket', label = 's3' }: { 
     async pendingMultipartUploads() {
       return (await readdir(uploadsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).length;
     },
+    client: () =>
+      new S3Client({
+        endpoint,
+        region: REGION,
+        forcePathStyle: true,
+        credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+        // As the driver does (s3-driver.ts, createS3Client): s3rver stores aws-chunked framing.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+      }),
     output: () => stderr,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createBackupCopyTarget } from '@1688sync/storage';
 import { type TestS3Server, startS3Server } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,13 +26,7 @@ describe('backups with the s3 driver, copied to the bucket', () => {
   beforeAll(async () => {
     s3 = await startS3Server({ label: 'backup-s3' });
     env = await createMaintenanceEnv('backup_s3', { ...s3.env, BACKUP_COPY_TO_S3: 'true' });
-    raw = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    raw = s3.client();
   });
   afterAll(async () => {
     raw?.destroy();

@@ -508,7 +508,7 @@ async function rollBack(
   { id, safety, error, catalogue, onProgress, log }: { id: string; safety: BackupSummary | null; error: Error; catalogue: string; onProgress?: ProgressReporter; log: MaintenanceDeps['logger'] },
 ): Promise<RestoreFailedError> {
   const differences = error instanceof VerificationError ? error.differences : [];
-  const what = error instanceof VerificationError ? error.message : error.message;
+  const what = error.message;
   log.error({ err: { message: what }, differences }, 'restore failed');
   if (!safety) {
     return new RestoreFailedError(`restoring backup ${id} failed (${what}); no safety backup was taken, so nothing was rolled back: the data may be partly restored`, false, differences, null);

@@ -1,7 +1,7 @@
 // The consistency check with STORAGE_DRIVER=s3 (issue 10): both file checks read a bucket of a
 // real S3-compatible server — the orphan scan streams ListObjectsV2 pages, the missing-file check
 // lists each product's prefix — and the grace period is measured on S3's Last-Modified.
-import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type ConsistencyFinding, type ConsistencyReport, queryRows } from '@1688sync/db';
 import { downloadJobId } from '@1688sync/queues';
 import { createS3Driver } from '@1688sync/storage';
@@ -19,13 +19,7 @@ describe('the consistency check against an S3 bucket', () => {
   beforeAll(async () => {
     s3 = await startS3Server({ label: 'consistency-s3' });
     env = await createMaintenanceEnv('consistency_s3', { ...s3.env, ORPHAN_FILE_GRACE_HOURS: '24' });
-    raw = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
+    raw = s3.client();
   });
   afterAll(async () => {
     raw?.destroy();
