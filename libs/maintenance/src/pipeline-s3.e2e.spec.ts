@@ -4,8 +4,6 @@
 // and the consistency check, reading the bucket, then finds nothing wrong.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { queryRows } from '@1688sync/db';
@@ -13,37 +11,25 @@ import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorke
 import { IngestService } from '@1688sync/ingest';
 import type { QueueWorker } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL } from '@1688sync/storage';
-import { FIXTURES_DIR, type TestS3Server, loadCatalogue, startS3Server, waitFor } from '@1688sync/testing';
+import { FIXTURES_DIR, type PhotoServer, type TestS3Server, loadCatalogue, startPhotoServer, startS3Server, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConsistencyCheck } from './consistency/consistency-check';
 import { type MaintenanceEnv, createMaintenanceEnv } from './maintenance-env.test-helper';
 
 let s3: TestS3Server;
 let env: MaintenanceEnv;
-let photos: http.Server;
+let photoServer: PhotoServer;
 let base: string;
 let raw: S3Client;
 const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  // The catalogue's photos, standing in for 1688's CDN.
-  photos = http.createServer(async (req, res) => {
-    const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    try {
-      const body = await readFile(path.join(FIXTURES_DIR, 'photos', name));
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise<void>((resolve) => photos.listen(0, '127.0.0.1', resolve));
-  const { port } = photos.address() as AddressInfo;
-  base = `http://127.0.0.1:${port}`;
+  photoServer = await startPhotoServer();
+  base = photoServer.base;
   s3 = await startS3Server({ label: 'pipeline-s3' });
   env = await createMaintenanceEnv('pipeline_s3', {
     ...s3.env,
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: `127.0.0.1:${port}`,
+    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
     IMAGE_DOWNLOAD_CONCURRENCY: '8',
     IMAGE_PROCESS_CONCURRENCY: '2',
   });
@@ -55,7 +41,7 @@ afterAll(async () => {
   raw?.destroy();
   await env?.close();
   await s3?.stop();
-  await new Promise((resolve) => photos?.close(resolve));
+  await photoServer?.close();
 });
 
 interface ImageRow {

@@ -3,39 +3,26 @@
 // storage and a local server of real photographs.
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { queryRows } from '@1688sync/db';
 import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
 import { JobName, QueueName, type QueueWorker, addJobs, downloadJobId } from '@1688sync/queues';
 import { imageKey, productPrefix } from '@1688sync/storage';
-import { PHOTOS_DIR, deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
+import { PHOTOS_DIR, type PhotoServer, deleteKeysWithPrefix, startPhotoServer, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MaintenanceEnv, createMaintenanceEnv, seedProduct, storedKeys } from './maintenance-env.test-helper';
 import { reconcile } from './reconcile';
 
 let env: MaintenanceEnv;
-let server: http.Server;
+let photoServer: PhotoServer;
 let base: string;
 const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  server = http.createServer(async (req, res) => {
-    const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    try {
-      const body = await readFile(path.join(PHOTOS_DIR, name));
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  base = `http://127.0.0.1:${port}`;
+  photoServer = await startPhotoServer();
+  base = photoServer.base;
   env = await createMaintenanceEnv('reconcile_e2e', {
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: `127.0.0.1:${port}`,
+    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
     IMAGE_DOWNLOAD_CONCURRENCY: '4',
     IMAGE_PROCESS_CONCURRENCY: '2',
   });
@@ -44,7 +31,7 @@ afterAll(async () => {
   for (const w of workers) await w.close();
   closeDownloadAgents();
   await env?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await photoServer?.close();
 });
 
 describe('reconcile, end to end', () => {

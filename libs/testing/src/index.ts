@@ -4,3 +4,4 @@ export * from './wait-for';
 export * from './app-process';
 export * from './fixtures';
 export * from './s3-server';
+export * from './photo-server';

@@ -3,14 +3,11 @@
 // incremental after more products arrive), every row and file deleted, and restored: rows —
 // compared column by column through an md5 of each table — and file hashes come back identical.
 // The workers keep running throughout: the restore pauses their queues.
-import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ProductRepository, SupplierRepository, type ProductPatch, type SupplierPatch, queryRows, transaction } from '@1688sync/db';
 import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
 import type { QueueWorker } from '@1688sync/queues';
-import { PHOTOS_DIR, loadCatalogue, waitFor } from '@1688sync/testing';
+import { type PhotoServer, loadCatalogue, startPhotoServer, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MaintenanceEnv, createMaintenanceEnv, storedKeys } from '../maintenance-env.test-helper';
 import { reconcile } from '../reconcile';
@@ -20,26 +17,15 @@ import { archiveKeys } from './file-archive';
 import { type RestoreResult, restoreBackup } from './restore.service';
 
 let env: MaintenanceEnv;
-let server: http.Server;
+let photoServer: PhotoServer;
 let base: string;
 const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  server = http.createServer(async (req, res) => {
-    const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    try {
-      const body = await readFile(path.join(PHOTOS_DIR, name));
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  base = `http://127.0.0.1:${port}`;
+  photoServer = await startPhotoServer();
+  base = photoServer.base;
   env = await createMaintenanceEnv('restore_e2e', {
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: `127.0.0.1:${port}`,
+    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
     IMAGE_DOWNLOAD_CONCURRENCY: '4',
     IMAGE_PROCESS_CONCURRENCY: '2',
   });
@@ -50,7 +36,7 @@ afterAll(async () => {
   for (const w of workers) await w.close();
   closeDownloadAgents();
   await env?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await photoServer?.close();
 });
 
 /** Upserts catalogue products (and their suppliers), queues their downloads, waits until every image is done. */
