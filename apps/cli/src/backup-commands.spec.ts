@@ -2,17 +2,15 @@
 // runs), against real PostgreSQL (pg_dump/pg_restore), Redis and fs storage. The library's own
 // specs (libs/maintenance/src/backup) cover round trips with files, corruption and rollback;
 // these cover what the operator types and reads.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childEnvironment } from '@1688sync/config';
 import { Database, ProductRepository, migrateDown, migrateUp, transaction } from '@1688sync/db';
-import { REPO_ROOT, type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
+import { type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
+import { runBinary } from './cli-binary.test-helper';
 
-const BIN = path.join(REPO_ROOT, 'apps/cli/bin/1688sync.cjs');
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 let database: TestDatabase;
@@ -30,17 +28,8 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-function run(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: childEnvironment({ ...env(extra), PORT: undefined }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs the binary as a user would; resolves with its exit code and both streams. */
+const run = (args: string[], extra: Record<string, string> = {}) => runBinary(args, env(extra));
 
 const sql = async <T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await db.ready()).query(text, params);
 

@@ -1,17 +1,15 @@
 // The maintenance commands through the real binary (`node apps/cli/bin/1688sync.cjs …`, what
 // `npx 1688sync` runs), against real PostgreSQL, Redis and fs storage.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { childEnvironment, loadConfig } from '@1688sync/config';
+import { loadConfig } from '@1688sync/config';
 import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
 import { createFsDriver, imageKey } from '@1688sync/storage';
 import {
-  REPO_ROOT,
   type TestDatabase,
   type TestQueuePrefix,
   closedPort,
@@ -19,8 +17,8 @@ import {
   createTestQueuePrefix,
   deleteKeysWithPrefix,
 } from '@1688sync/testing';
+import { runBinary } from './cli-binary.test-helper';
 
-const BIN = path.join(REPO_ROOT, 'apps/cli/bin/1688sync.cjs');
 
 let database: TestDatabase;
 let queues: TestQueuePrefix;
@@ -39,17 +37,7 @@ const env = (extra: Record<string, string> = {}) => ({
 });
 
 /** Runs the binary as a user would; resolves with its exit code and both streams. */
-function run(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: childEnvironment({ ...env(extra), PORT: undefined }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], extra: Record<string, string> = {}) => runBinary(args, env(extra));
 
 const sql = async <T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await db.ready()).query(text, params);
 
