@@ -275,6 +275,50 @@ describe('HostLimiter', () => {
     expect(limiter.active('a.example')).toBe(0);
   });
 
+  it('runs at most `total` tasks at once over all hosts, and a host slot waits for a process-wide one', async () => {
+    const limiter = new HostLimiter(2, 3);
+    let active = 0;
+    let peak = 0;
+    const release: (() => void)[] = [];
+    const task = () =>
+      new Promise<void>((resolve) => {
+        active++;
+        peak = Math.max(peak, active);
+        release.push(() => {
+          active--;
+          resolve();
+        });
+      });
+    const runs = ['a', 'a', 'a', 'b', 'b', 'c'].map((host) => limiter.run(host, task));
+    await new Promise((r) => setImmediate(r));
+    expect(limiter.activeTotal()).toBe(3);
+    expect([limiter.active('a'), limiter.active('b'), limiter.active('c')]).toEqual([2, 2, 1]);
+    while (release.length) {
+      release.shift()!();
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(runs);
+    expect(peak).toBe(3);
+    expect(limiter.activeTotal()).toBe(0);
+    expect(() => new HostLimiter(2, 0)).toThrow(/total concurrency/);
+  });
+
+  it('lets a cancelled waiter for a process-wide slot leave the line and give its host slot back', async () => {
+    const limiter = new HostLimiter(1, 1);
+    let unblock!: () => void;
+    const first = limiter.run('a', () => new Promise<void>((r) => (unblock = r)));
+    const controller = new AbortController();
+    const second = limiter.run('b', async () => 'ran', controller.signal);
+    await new Promise((r) => setImmediate(r));
+    expect(limiter.active('b')).toBe(1); // holds b's slot, waits for the process-wide one
+    controller.abort(new Error('cancelled'));
+    await expect(second).rejects.toThrow('cancelled');
+    expect(limiter.active('b')).toBe(0);
+    unblock();
+    await first;
+    expect(await limiter.run('b', async () => 'free')).toBe('free');
+  });
+
   it('lets a cancelled waiter leave the line', async () => {
     const limiter = new HostLimiter(1);
     let unblock!: () => void;

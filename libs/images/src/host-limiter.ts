@@ -1,62 +1,43 @@
-// At most N downloads per source host at once (IMAGE_DOWNLOAD_PER_HOST_CONCURRENCY): alicdn
-// throttles clients that open too many connections. A small keyed semaphore, first come first
-// served; a waiter whose job is cancelled leaves the line.
+// The download slots: at most `total` fetches at once in this process (IMAGE_DOWNLOAD_CONCURRENCY)
+// and at most `perHost` of them per source host (IMAGE_DOWNLOAD_PER_HOST_CONCURRENCY; alicdn
+// throttles clients that open too many connections). Small semaphores, first come first served;
+// a waiter whose job is cancelled leaves the line. A fetch takes its host's slot first, so one
+// busy host never holds process-wide slots that another host's fetches could use.
 
 interface Waiter {
   grant: () => void;
 }
 
-interface HostSlots {
-  active: number;
-  waiting: Waiter[];
-}
+/** A counting semaphore with a FIFO line. */
+class Slots {
+  active = 0;
+  private readonly waiting: Waiter[] = [];
 
-export class HostLimiter {
-  private readonly hosts = new Map<string, HostSlots>();
+  constructor(private readonly size: number) {}
 
-  constructor(readonly perHost: number) {
-    if (!Number.isInteger(perHost) || perHost < 1) throw new Error(`per-host concurrency must be a positive integer, got ${perHost}`);
+  get idle(): boolean {
+    return this.active === 0 && this.waiting.length === 0;
   }
 
-  /** Runs `work` holding one of `host`'s slots; waits for a slot first. */
-  async run<T>(host: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const release = await this.acquire(host, signal);
-    try {
-      return await work();
-    } finally {
-      release();
-    }
-  }
-
-  /** How many slots of `host` are taken (for tests and logs). */
-  active(host: string): number {
-    return this.hosts.get(host)?.active ?? 0;
-  }
-
-  private acquire(host: string, signal?: AbortSignal): Promise<() => void> {
+  /** Resolves with the release function of one slot. */
+  acquire(signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
-    let slots = this.hosts.get(host);
-    if (!slots) {
-      slots = { active: 0, waiting: [] };
-      this.hosts.set(host, slots);
-    }
-    const held = slots;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      const next = held.waiting.shift();
+      const next = this.waiting.shift();
       if (next) next.grant(); // the slot passes straight on: active stays the same
-      else if (--held.active === 0) this.hosts.delete(host);
+      else this.active--;
     };
-    if (held.active < this.perHost) {
-      held.active++;
+    if (this.active < this.size) {
+      this.active++;
       return Promise.resolve(release);
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        const i = held.waiting.indexOf(waiter);
-        if (i !== -1) held.waiting.splice(i, 1);
+        const i = this.waiting.indexOf(waiter);
+        if (i !== -1) this.waiting.splice(i, 1);
         reject(signal!.reason);
       };
       const waiter: Waiter = {
@@ -65,8 +46,76 @@ export class HostLimiter {
           resolve(release);
         },
       };
-      held.waiting.push(waiter);
+      this.waiting.push(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+}
+
+export class HostLimiter {
+  private readonly hosts = new Map<string, Slots>();
+  private readonly all: Slots;
+
+  constructor(
+    readonly perHost: number,
+    readonly total: number = Number.POSITIVE_INFINITY,
+  ) {
+    if (!Number.isInteger(perHost) || perHost < 1) throw new Error(`per-host concurrency must be a positive integer, got ${perHost}`);
+    if (total !== Number.POSITIVE_INFINITY && (!Number.isInteger(total) || total < 1)) {
+      throw new Error(`total concurrency must be a positive integer, got ${total}`);
+    }
+    this.all = new Slots(total);
+  }
+
+  /** Runs `work` holding one of `host`'s slots and one of the process-wide ones; waits for them first. */
+  async run<T>(host: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const releaseHost = await this.acquireHost(host, signal);
+    let releaseAll: () => void;
+    try {
+      releaseAll = await this.all.acquire(signal);
+    } catch (err) {
+      releaseHost();
+      throw err;
+    }
+    try {
+      return await work();
+    } finally {
+      releaseAll();
+      releaseHost();
+    }
+  }
+
+  /** How many slots of `host` are taken (for tests and logs). */
+  active(host: string): number {
+    return this.hosts.get(host)?.active ?? 0;
+  }
+
+  /** How many fetches run at once in all (for tests and logs). */
+  activeTotal(): number {
+    return this.all.active;
+  }
+
+  private async acquireHost(host: string, signal?: AbortSignal): Promise<() => void> {
+    let slots = this.hosts.get(host);
+    if (!slots) {
+      slots = new Slots(this.perHost);
+      this.hosts.set(host, slots);
+    }
+    const held = slots;
+    let release: () => void;
+    try {
+      release = await held.acquire(signal);
+    } catch (err) {
+      if (held.idle) this.forget(host, held);
+      throw err;
+    }
+    return () => {
+      release();
+      if (held.idle) this.forget(host, held);
+    };
+  }
+
+  private forget(host: string, slots: Slots) {
+    if (this.hosts.get(host) === slots) this.hosts.delete(host);
   }
 }

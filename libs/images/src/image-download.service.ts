@@ -1,16 +1,27 @@
 // The download stage of one image (SPEC §7), read top to bottom:
-//   claim the row → canonicalise its URL → reuse a stored original of the same URL, or fetch it
-//   through the guard (one fetch per URL in this process, per-host limit) → read its size from
-//   the header → skip it when too small, else store it under its own key → record the result
-//   under the claim → queue its processing → refresh the product's sync status.
+//   claim the row, finding a stored original of the same URL in the same statement →
+//   canonicalise its URL → reuse that original, or fetch it through the guard (one fetch per URL
+//   in this process, within the download slots) → read its size from the header → skip it when
+//   too small, else store it under its own key → record the result under the claim → queue its
+//   processing → refresh the product's sync status.
+// Only the fetch holds a download slot: the claim before it and the storing and recording after
+// it overlap other images' fetches (the worker runs more jobs than there are slots). The claims,
+// records, process-job adds and sync-status refreshes of jobs that reach them together each go in
+// one batch (Batcher): one statement or round trip per batch instead of one per image.
 // A permanent failure is recorded as failed and thrown as UnrecoverableError; a transient one
 // goes back to pending and is thrown for the worker factory's backoff (or the server's
 // Retry-After); on the last attempt it is recorded as failed instead.
 import type { Config } from '@1688sync/config';
-import { type ClaimedImage, type DownloadResult, type ImageRecord, ProductImageRepository, ProductRepository } from '@1688sync/db';
+import {
+  type DownloadClaim,
+  type DownloadResult,
+  type DownloadedFacts,
+  ProductImageRepository,
+  ProductRepository,
+  type StoredOriginal,
+} from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
-import type { Queue } from 'bullmq';
-import { RetryLaterError, UnrecoverableError, processJobId, requeueJob } from '@1688sync/queues';
+import { type JobToAdd, type Producers, QueueName, RetryLaterError, UnrecoverableError, processJobId } from '@1688sync/queues';
 import {
   CONTENT_TYPES,
   IMMUTABLE_CACHE_CONTROL,
@@ -23,6 +34,7 @@ import {
 import sharp, { type Metadata } from 'sharp';
 import type { DataSource } from 'typeorm';
 import { PermanentDownloadError, TransientDownloadError } from './download-errors';
+import { Batcher } from './batcher';
 import { type FetchImageOptions, type FetchedImage, fetchImage } from './downloader';
 import type { HostLimiter } from './host-limiter';
 import { InFlight } from './in-flight';
@@ -39,11 +51,12 @@ export type ImageDownloadConfig = Pick<Config, 'settingsVersion'> & {
 export interface ImageDownloadServiceOptions {
   dataSource: DataSource;
   storage: StorageDriver;
-  /** The image-process queue: a downloaded image's processing job goes here. */
-  processQueue: Queue;
+  /** Where a downloaded image's processing job goes (the image-process queue). */
+  producers: Pick<Producers, 'requeueJobs'>;
   config: ImageDownloadConfig;
   logger: Logger;
   metrics: Pick<Metrics, 'imageBytes'>;
+  /** The download slots: IMAGE_DOWNLOAD_CONCURRENCY fetches in all, IMAGE_DOWNLOAD_PER_HOST_CONCURRENCY per host. */
   hostLimiter: HostLimiter;
   /** The guarded fetch (tests may wrap it to count calls). */
   fetch?: typeof fetchImage;
@@ -68,7 +81,15 @@ export type DownloadOutcome =
   | { outcome: 'claim-lost'; imageId: string };
 
 /** What one URL's shared work found: a stored original to copy, or fresh bytes. */
-type Source = { kind: 'stored'; row: ImageRecord } | { kind: 'fetched'; image: FetchedImage };
+type Source = { kind: 'stored'; row: StoredOriginal } | { kind: 'fetched'; image: FetchedImage };
+
+type ProcessJob = JobToAdd<typeof QueueName.ImageProcess>;
+
+interface DownloadToRecord {
+  imageId: string;
+  claimToken: string;
+  result: DownloadedFacts;
+}
 
 interface Dimensions {
   width: number;
@@ -84,21 +105,48 @@ export class ImageDownloadService {
   private readonly inFlight = new InFlight<Source>();
   private readonly fetch: typeof fetchImage;
   private readonly syncStatus: SyncStatusRefresher;
+  /**
+   * requeueJobs, not a plain add: a finished process job kept under the same id must not swallow
+   * this one. A batch that fails fails each of its jobs' downloads, which are retried (see notClaimed).
+   */
+  private readonly processJobs: Batcher<ProcessJob, 'added' | 'already-queued'>;
+  /** Claims of jobs starting together; null when the image is not claimable. */
+  private readonly claims: Batcher<string, DownloadClaim | null>;
+  /** Successful downloads, recorded together; true when the claim still held (see recordDownloads). */
+  private readonly downloads: Batcher<DownloadToRecord, boolean>;
 
   constructor(private readonly opts: ImageDownloadServiceOptions) {
     this.fetch = opts.fetch ?? fetchImage;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
+    this.processJobs = new Batcher((jobs) => opts.producers.requeueJobs(QueueName.ImageProcess, jobs));
+    const leaseMs = opts.config.images.claimLeaseMs;
+    this.claims = new Batcher(async (ids) => {
+      const images = new ProductImageRepository(opts.dataSource.manager);
+      const claimed = await images.claimForDownloadsWithSameUrl(ids, leaseMs);
+      // Each claim goes to one caller (an id asked twice gets it once). Not claimed: not
+      // claimable, or the row was locked just then; claimForDownloadWithSameUrl tells which.
+      const given = new Set<string>();
+      return Promise.all(
+        ids.map((id) => {
+          const key = id.toLowerCase();
+          const claim = given.has(key) ? undefined : claimed.get(key);
+          given.add(key);
+          return claim ?? images.claimForDownloadWithSameUrl(id, leaseMs);
+        }),
+      );
+    });
+    this.downloads = new Batcher(async (batch) => {
+      const images = new ProductImageRepository(opts.dataSource.manager);
+      const written = await images.recordDownloads(batch);
+      // Not written: the claim was lost, or the row was locked just then; recordDownload tells which.
+      return Promise.all(batch.map((d) => written.has(d.imageId) || images.recordDownload(d.imageId, d.claimToken, d.result)));
+    });
   }
 
   async downloadImage(imageId: string, attempt: DownloadAttempt): Promise<DownloadOutcome> {
-    const { dataSource, config } = this.opts;
     const log = attempt.logger ?? this.opts.logger;
-    const images = new ProductImageRepository(dataSource.manager);
-    const claim = await images.claimForDownload(imageId, config.images.claimLeaseMs);
-    if (!claim) {
-      log.debug({ imageId }, 'image not claimable (done, deleted, or another worker has it)');
-      return { outcome: 'not-claimed', imageId };
-    }
+    const claim = await this.claims.add(imageId);
+    if (!claim) return this.notClaimed(imageId, log);
     try {
       const url = canonicaliseImageUrl(claim.sourceUrl);
       return await this.inFlight.run(
@@ -112,14 +160,33 @@ export class ImageDownloadService {
     }
   }
 
+  /**
+   * Nothing to download: another worker holds the image, or it is done, deleted or unknown. One
+   * case still has work: the image is downloaded and its processing pending, i.e. an earlier run
+   * of this job recorded the download but could not queue the processing (Redis failed, or the
+   * worker died in between) and the job was retried. Its process job is queued now (a no-op when
+   * it is queued already), so no processing is lost with the failed add.
+   */
+  private async notClaimed(imageId: string, log: Logger): Promise<DownloadOutcome> {
+    const row = await new ProductImageRepository(this.opts.dataSource.manager).findById(imageId);
+    if (row && row.deletedAt === null && row.downloadStatus === 'downloaded' && row.processStatus === 'pending') {
+      const queued = await this.processJobs.add(this.processJob(imageId));
+      if (queued === 'added') log.info({ imageId }, 'image already downloaded; its missing process job queued');
+    } else {
+      log.debug({ imageId }, 'image not claimable (done, deleted, or another worker has it)');
+    }
+    return { outcome: 'not-claimed', imageId };
+  }
+
   /** The shared part per URL: a stored original of the same URL, else one guarded fetch. */
-  private async findSource(claim: ClaimedImage, url: CanonicalImageUrl, signal: AbortSignal): Promise<Source> {
-    const images = new ProductImageRepository(this.opts.dataSource.manager);
-    // The url_hash column hashes the URL as ingested; the canonical hash also finds rows whose
-    // ingested URL was already canonical (e.g. the original behind this thumbnail URL).
-    const hashes = [...new Set([claim.urlHash, url.urlHash])];
-    for (const hash of hashes) {
-      const row = await images.findDownloadedByUrlHash(hash, claim.id);
+  private async findSource(claim: DownloadClaim, url: CanonicalImageUrl, signal: AbortSignal): Promise<Source> {
+    // The url_hash column hashes the URL as ingested; the claim brought the newest stored
+    // original under that hash. The canonical hash also finds rows whose ingested URL was
+    // already canonical (e.g. the original behind this thumbnail URL): one more look-up, only
+    // for a URL ingested in another spelling (the ingest stores canonical URLs).
+    if (claim.sameUrl?.keyOriginal && extensionOfKey(claim.sameUrl.keyOriginal)) return { kind: 'stored', row: claim.sameUrl };
+    if (url.urlHash !== claim.urlHash) {
+      const row = await new ProductImageRepository(this.opts.dataSource.manager).findDownloadedByUrlHash(url.urlHash, claim.id);
       if (row?.keyOriginal && extensionOfKey(row.keyOriginal)) return { kind: 'stored', row };
     }
     return { kind: 'fetched', image: await this.fetchOnce(url, signal) };
@@ -138,7 +205,7 @@ export class ImageDownloadService {
   }
 
   /** Per image: its own file (a copy or the fetched bytes), its row, its processing job. */
-  private async store(claim: ClaimedImage, url: CanonicalImageUrl, source: Source, signal: AbortSignal | undefined, log: Logger): Promise<DownloadOutcome> {
+  private async store(claim: DownloadClaim, url: CanonicalImageUrl, source: Source, signal: AbortSignal | undefined, log: Logger): Promise<DownloadOutcome> {
     if (source.kind === 'stored') {
       const copied = await this.copyStored(claim, source.row, log);
       if (copied) return copied;
@@ -162,7 +229,7 @@ export class ImageDownloadService {
   }
 
   /** URL dedupe: a copy of the original another image already stored, under our own key. */
-  private async copyStored(claim: ClaimedImage, row: ImageRecord, log: Logger): Promise<DownloadOutcome | null> {
+  private async copyStored(claim: DownloadClaim, row: StoredOriginal, log: Logger): Promise<DownloadOutcome | null> {
     const ext = extensionOfKey(row.keyOriginal!)!;
     const width = row.width ?? 0;
     const height = row.height ?? 0;
@@ -230,7 +297,7 @@ export class ImageDownloadService {
     return `the image is ${width}×${height} px, below IMAGE_MIN_SIDE (${minSide} px) on a side: a spacer or icon, skipped`;
   }
 
-  private async skip(claim: ClaimedImage, reason: string, seen: Dimensions & { mime: string }, log: Logger): Promise<DownloadOutcome> {
+  private async skip(claim: DownloadClaim, reason: string, seen: Dimensions & { mime: string }, log: Logger): Promise<DownloadOutcome> {
     const images = new ProductImageRepository(this.opts.dataSource.manager);
     const recorded = await images.recordDownload(claim.id, claim.claimToken, { status: 'skipped', reason, ...seen });
     if (!recorded) return this.claimLost(claim, log);
@@ -240,18 +307,14 @@ export class ImageDownloadService {
   }
 
   private async recordDownloaded(
-    claim: ClaimedImage,
-    result: Extract<DownloadResult, { status: 'downloaded' }>,
+    claim: DownloadClaim,
+    result: DownloadedFacts,
     reused: boolean,
     log: Logger,
     detail: Record<string, string>,
   ): Promise<DownloadOutcome> {
-    const images = new ProductImageRepository(this.opts.dataSource.manager);
-    if (!(await images.recordDownload(claim.id, claim.claimToken, result))) return this.claimLost(claim, log);
-    const { settingsVersion } = this.opts.config;
-    // requeueJob, not a plain add: a finished process job kept under the same id must not swallow this one.
-    const processJob = { name: 'process' as const, data: { imageId: claim.id, settingsVersion }, jobId: processJobId(claim.id, settingsVersion) };
-    await Promise.all([requeueJob(this.opts.processQueue, processJob), this.refreshProduct(claim)]);
+    if (!(await this.downloads.add({ imageId: claim.id, claimToken: claim.claimToken, result }))) return this.claimLost(claim, log);
+    await Promise.all([this.processJobs.add(this.processJob(claim.id)), this.refreshProduct(claim)]);
     log.debug({ imageId: claim.id, key: result.keyOriginal, bytes: result.bytesOriginal, ...detail }, reused ? 'image copied from the same URL' : 'image downloaded');
     return {
       outcome: 'downloaded',
@@ -265,12 +328,17 @@ export class ImageDownloadService {
     };
   }
 
-  private claimLost(claim: ClaimedImage, log: Logger): DownloadOutcome {
+  private processJob(imageId: string): ProcessJob {
+    const { settingsVersion } = this.opts.config;
+    return { name: 'process', data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion) };
+  }
+
+  private claimLost(claim: DownloadClaim, log: Logger): DownloadOutcome {
     log.warn({ imageId: claim.id }, 'the claim expired and another worker took the image over; result not recorded');
     return { outcome: 'claim-lost', imageId: claim.id };
   }
 
-  private refreshProduct(claim: ClaimedImage): Promise<void> {
+  private refreshProduct(claim: DownloadClaim): Promise<void> {
     return this.syncStatus.refreshProduct(claim.productId);
   }
 
@@ -279,7 +347,7 @@ export class ImageDownloadService {
    * UnrecoverableError (permanent, or transient on the last attempt), RetryLaterError (the
    * server said when), or a plain Error (the factory's backoff with jitter).
    */
-  private async recordFailure(claim: ClaimedImage, err: unknown, attempt: DownloadAttempt, log: Logger): Promise<Error> {
+  private async recordFailure(claim: DownloadClaim, err: unknown, attempt: DownloadAttempt, log: Logger): Promise<Error> {
     const cancelled = attempt.signal?.aborted === true;
     const permanent = !cancelled && err instanceof PermanentDownloadError;
     const message = cancelled

@@ -1,19 +1,33 @@
 // The download worker end to end: real PostgreSQL rows, a real BullMQ queue and worker, the fs
 // storage driver on a temp dir, sharp, and the local fixture server with its hostile responses.
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
 import { ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
-import { Producers, type Redis, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
+import {
+  Producers,
+  QueueName,
+  type Redis,
+  addJobs,
+  closeRedisConnection,
+  createRedisConnection,
+  downloadJobId,
+  processJobId,
+  requeueJob,
+} from '@1688sync/queues';
 import { type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, testServerUrl, waitFor } from '@1688sync/testing';
+import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, testServerUrl, waitFor } from '@1688sync/testing';
+import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeDownloadAgents, fetchImage } from './downloader';
-import { type ImageDownloadWorker, createImageDownloadWorker } from './download-worker';
+import { type ImageDownloadWorker, JOBS_PER_DOWNLOAD_SLOT, createImageDownloadWorker } from './download-worker';
+import { HostLimiter } from './host-limiter';
+import { ImageDownloadService, imageDownloadConfig } from './image-download.service';
 import { type CanaryServer, type FixtureServer, startCanaryServer, startFixtureServer } from './fixture-server.test-helper';
 
 interface ImageRow {
@@ -104,8 +118,18 @@ afterAll(async () => {
 
 beforeEach(() => fixture.reset());
 
-/** One product per URL, its image queued for download; returns the image ids in order. */
-async function queueImages(urls: string[], attempts?: number): Promise<string[]> {
+/** One product per URL, its image queued for download (on `into`); returns the image ids in order. */
+async function queueImages(urls: string[], attempts?: number, into = producers): Promise<string[]> {
+  const ids = await insertImages(urls);
+  await addJobs(
+    into.queue('image-download'),
+    ids.map((imageId) => ({ name: 'download' as const, data: { imageId }, jobId: downloadJobId(imageId), opts: attempts ? { attempts } : undefined })),
+  );
+  return ids;
+}
+
+/** One product per URL, its image pending download but not queued; returns the image ids in order. */
+async function insertImages(urls: string[]): Promise<string[]> {
   const patches = urls.map((url) => ({ externalId: `p-${++products}`, title: `product ${products}`, images: [url] }));
   const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert(patches));
   const ids: string[] = [];
@@ -117,10 +141,6 @@ async function queueImages(urls: string[], attempts?: number): Promise<string[]>
     ids.push(row.id);
   }
   expect(outcome.imagesToDownload).toHaveLength(urls.length);
-  await addJobs(
-    producers.queue('image-download'),
-    ids.map((imageId) => ({ name: 'download' as const, data: { imageId }, jobId: downloadJobId(imageId), opts: attempts ? { attempts } : undefined })),
-  );
   return ids;
 }
 
@@ -292,6 +312,110 @@ describe('image-download worker', () => {
     const outcome = await worker.service.downloadImage(id, { attemptsMade: 0, attempts: 5 });
     expect(outcome).toEqual({ outcome: 'not-claimed', imageId: id });
     expect(fixture.hits('/photos/chelsea-detail-750w.jpg')).toBe(1);
+  });
+
+  it('claims twice IMAGE_DOWNLOAD_CONCURRENCY images at once, but fetches only IMAGE_DOWNLOAD_CONCURRENCY', async () => {
+    expect(JOBS_PER_DOWNLOAD_SLOT).toBe(2);
+    // Its own queue prefix and worker: 2 download slots, no per-host limit below them.
+    const own = createTestQueuePrefix('images-worker-slots');
+    const ownProducers = new Producers(redis, own.prefix);
+    const slotted = createImageDownloadWorker({
+      config: { ...config, redis: { ...config.redis, queuePrefix: own.prefix }, images: { ...config.images, downloadConcurrency: 2, perHostConcurrency: 10 } },
+      logger: createLogger({ app: 'image-download-worker', level: 'silent' }),
+      metrics,
+      db: { dataSource: ds, ready: async () => ds },
+      storage,
+      producers: ownProducers,
+    });
+    try {
+      const ids = await queueImages(
+        Array.from({ length: 6 }, (_, i) => fixture.url(`/photos/chelsea-800x800.jpg?delay=300&slots=${i}`)),
+        undefined,
+        ownProducers,
+      );
+      // Two fetch while two more have claimed their rows and wait for a slot.
+      await waitFor('four claims at once', async () => {
+        const [{ downloading }] = await ds.query(`SELECT count(*)::int AS downloading FROM product_images WHERE id = ANY($1::uuid[]) AND download_status = 'downloading'`, [ids]);
+        return downloading === 4;
+      });
+      const rows = await settled(ids);
+      expect(rows.every((r) => r.download_status === 'downloaded')).toBe(true);
+      expect(fixture.hits('/photos/chelsea-800x800.jpg')).toBe(6);
+      expect(fixture.maxConcurrent()).toBe(2);
+      for (const id of ids) expect(await ownProducers.queue('image-process').getJob(processJobId(id, config.settingsVersion))).toBeDefined();
+    } finally {
+      await slotted.close();
+      await ownProducers.close();
+      await own.cleanup();
+    }
+  });
+
+  it('queues the processing when the job runs again for an image whose process job could not be queued (Redis unreachable)', async () => {
+    const [id] = await insertImages([fixture.url('/photos/hubble-800x800.jpg?lost=1')]);
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${await closedPort()}`, 'producer');
+    const stranded = new Producers(unreachable, queues.prefix);
+    try {
+      const cutOff = new ImageDownloadService({
+        dataSource: ds,
+        storage,
+        producers: stranded,
+        config: imageDownloadConfig(config),
+        logger: createLogger({ app: 'image-download-worker', level: 'silent' }),
+        metrics,
+        hostLimiter: new HostLimiter(3, 10),
+      });
+      await expect(cutOff.downloadImage(id, { attemptsMade: 0, attempts: 5 })).rejects.toThrow();
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+    }
+    // The download is recorded, its processing is not queued: the job failed and will be retried.
+    expect(await imageRow(id)).toMatchObject({ download_status: 'downloaded', process_status: 'pending' });
+    const processQueue = producers.queue('image-process');
+    expect(await processQueue.getJob(processJobId(id, config.settingsVersion))).toBeUndefined();
+
+    // The retry: nothing to download, but the processing is queued now, and nothing is fetched again.
+    expect(await worker.service.downloadImage(id, { attemptsMade: 1, attempts: 5 })).toEqual({ outcome: 'not-claimed', imageId: id });
+    const job = await processQueue.getJob(processJobId(id, config.settingsVersion));
+    expect(await job?.getState()).toBe('waiting');
+    expect(job?.data).toEqual({ imageId: id, settingsVersion: config.settingsVersion });
+    expect(fixture.hits('/photos/hubble-800x800.jpg')).toBe(1);
+  });
+
+  it('queues the processing again when a finished process job with the same id is still kept', async () => {
+    // A hand-driven process consumer: nothing else takes process jobs in this file.
+    const handConnection = createRedisConnection(queues.redisUrl, 'worker');
+    const hand = new Worker(QueueName.ImageProcess, undefined, { connection: handConnection, prefix: queues.prefix, autorun: false });
+    const processQueue = producers.queue('image-process');
+    const takeAndComplete = async () => {
+      const token = randomUUID();
+      const job = await hand.getNextJob(token, { block: false });
+      await job?.moveToCompleted('processed', token, false);
+      return job;
+    };
+    try {
+      while (await takeAndComplete()); // earlier tests' process jobs out of the way
+      const [id] = await queueImages([fixture.url('/photos/astronaut-800x800.jpg?again=1')]);
+      await settled([id]);
+      const jobId = processJobId(id, config.settingsVersion);
+      expect((await takeAndComplete())?.id).toBe(jobId);
+      expect(await (await processQueue.getJob(jobId))?.getState()).toBe('completed');
+
+      // Its original went missing: the consistency fix sends it back to download, and queues it.
+      await ds.query(`UPDATE product_images SET download_status = 'pending', key_original = NULL WHERE id = $1`, [id]);
+      await requeueJob(producers.queue('image-download'), { name: 'download', data: { imageId: id }, jobId: downloadJobId(id) });
+      await waitFor('the second download to be recorded', async () => (await imageRow(id)).key_original !== null);
+
+      // A plain add would have been swallowed by the completed job kept under the same id.
+      const again = await waitFor('the process job to be queued again', async () => {
+        const job = await processQueue.getJob(jobId);
+        return job && (await job.getState()) === 'waiting' ? job : null;
+      });
+      expect(again.finishedOn).toBeFalsy();
+    } finally {
+      await hand.close();
+      await closeRedisConnection(handConnection);
+    }
   });
 
   it('stores a real photo whose bytes sharp reads back with the recorded size', async () => {

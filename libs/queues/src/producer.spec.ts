@@ -13,6 +13,7 @@ import {
   addJobs,
   defaultJobOptions,
   requeueJob,
+  requeueJobs,
   type JobToAdd,
 } from './producer';
 import { JobName, QUEUE_NAMES, QueueName } from './queue-names';
@@ -220,6 +221,68 @@ describe('requeueJob', () => {
 
   it('rejects an invalid id before touching the queue', async () => {
     await expect(requeueJob(downloads, { ...downloadOf(), jobId: 'a:b' })).rejects.toThrow(InvalidJobIdError);
+  });
+});
+
+describe('requeueJobs', () => {
+  it('adds jobs that are not in the queue with one addBulk and no per-job look-up', async () => {
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+    const getJob = vi.spyOn(downloads, 'getJob');
+    const jobs = [downloadOf(), downloadOf(), downloadOf()];
+
+    await expect(requeueJobs(downloads, producerConnection, jobs)).resolves.toEqual(['added', 'added', 'added']);
+
+    expect(addBulk).toHaveBeenCalledTimes(1);
+    expect(getJob).not.toHaveBeenCalled();
+    expect(await downloads.getWaitingCount()).toBe(3);
+  });
+
+  it('leaves a waiting and a running job, re-adds a completed and a failed one, and adds a new one, in one call', async () => {
+    const [waiting, running, completed, fresh] = [downloadOf(), downloadOf(), downloadOf(), downloadOf()];
+    const failed = { ...downloadOf(), opts: { attempts: 1 } };
+    await addJobs(downloads, [completed, failed]);
+    const done = await takeNext(downloadHand);
+    await done.job.moveToCompleted('done', done.token, false);
+    const broken = await takeNext(downloadHand);
+    await broken.job.moveToFailed(new Error('gone'), broken.token, false);
+    await addJobs(downloads, [running]);
+    const active = await takeNext(downloadHand);
+    await addJobs(downloads, [waiting]);
+    const finished = new Set([done.job.id, broken.job.id]);
+    expect(finished).toEqual(new Set([completed.jobId, failed.jobId]));
+    expect(active.job.id).toBe(running.jobId);
+
+    const outcomes = await requeueJobs(downloads, producerConnection, [waiting, running, completed, failed, fresh]);
+
+    expect(outcomes).toEqual(['already-queued', 'already-queued', 'added', 'added', 'added']);
+    for (const job of [waiting, completed, failed, fresh]) expect(await downloads.getJobState(job.jobId)).toBe('waiting');
+    expect(await active.job.getState()).toBe('active');
+    expect(await downloads.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({ waiting: 4, active: 1, completed: 0, failed: 0 });
+    await active.job.moveToCompleted('done', active.token, false);
+  });
+
+  it('sends nothing when one payload or id of the list is invalid, and nothing for an empty list', async () => {
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+    const bad = { name: JobName.Download, data: { imageId: 'not-a-uuid' }, jobId: 'download-not-a-uuid' } as const;
+
+    await expect(requeueJobs(downloads, producerConnection, [downloadOf(), bad])).rejects.toThrow(InvalidPayloadError);
+    await expect(requeueJobs(downloads, producerConnection, [downloadOf(), { ...downloadOf(), jobId: 'a:b' }])).rejects.toThrow(InvalidJobIdError);
+    await expect(requeueJobs(downloads, producerConnection, [])).resolves.toEqual([]);
+
+    expect(addBulk).not.toHaveBeenCalled();
+    expect(await downloads.getWaitingCount()).toBe(0);
+  });
+
+  it('fails as a whole when Redis is unreachable, so the caller retries', async () => {
+    const port = await closedPort();
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
+    const stranded = new Producers(unreachable, testQueues.prefix);
+    try {
+      await expect(stranded.requeueJobs(QueueName.ImageDownload, [downloadOf()])).rejects.toThrow();
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+    }
   });
 });
 

@@ -75,6 +75,33 @@ export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAd
   return 'added';
 }
 
+/**
+ * requeueJob for a list, in two round trips when none of its ids is taken: one EXISTS per id
+ * (pipelined), then one addBulk of the free ones. Only a taken id goes through requeueJob's
+ * check (a waiting, delayed or active job is left; a finished one is removed and added again).
+ * Every payload and id is checked before anything is sent. `connection` is the queue's own
+ * producer connection. Outcomes come back in the order of `jobs`.
+ */
+export async function requeueJobs<Q extends QueueName>(
+  queue: Queue,
+  connection: Redis,
+  jobs: JobToAdd<Q>[],
+): Promise<('added' | 'already-queued')[]> {
+  const checked = jobs.map((j) => ({ ...j, data: parsePayload(j.name, j.data), jobId: assertJobId(j.jobId) }));
+  if (!checked.length) return [];
+  const exists = connection.pipeline();
+  for (const job of checked) exists.exists(queue.toKey(job.jobId));
+  const replies = await exists.exec();
+  if (!replies) throw new Error('Redis discarded the EXISTS pipeline');
+  const taken = replies.map(([err, count]) => {
+    if (err) throw err;
+    return count === 1;
+  });
+  // An id taken between the EXISTS and the add is swallowed by the addBulk: that job is queued.
+  await addJobs(queue, checked.filter((_, i) => !taken[i]) as JobToAdd<Q>[]);
+  return Promise.all(checked.map((job, i) => (taken[i] ? requeueJob(queue, job as JobToAdd<Q>) : ('added' as const))));
+}
+
 /** One Queue per name on a shared producer connection. */
 export class Producers {
   private readonly queues = new Map<QueueName, Queue>();
@@ -91,6 +118,11 @@ export class Producers {
       this.queues.set(name, q);
     }
     return q;
+  }
+
+  /** requeueJobs on this connection's queue `name`. */
+  requeueJobs<Q extends QueueName>(name: Q, jobs: JobToAdd<Q>[]): Promise<('added' | 'already-queued')[]> {
+    return requeueJobs(this.queue(name), this.connection, jobs);
   }
 
   all(): Queue[] {

@@ -395,6 +395,58 @@ describe('recording results', () => {
     expect(await repo.recordDownload(id, again!.claimToken, downloadedFacts(id))).toBe(false);
   });
 
+  it('records many downloads in one statement, each under its own claim, as recordDownload would', async () => {
+    const { productId, imageIds } = await productWithImages(4);
+    const [a, b, lost, unknown] = [...imageIds, randomUUID()];
+    const claims = new Map<string, string>();
+    for (const id of imageIds) claims.set(id, (await repo.claimForDownload(id, 60_000))!.claimToken);
+    await setColumns([lost], `claimed_until = now() - interval '1 second'`);
+    const successor = await repo.claimForDownload(lost, 60_000); // `lost`'s first holder lost its claim
+
+    const { result: written, statements } = await countingStatements((images) =>
+      images.recordDownloads([
+        { imageId: a, claimToken: claims.get(a)!, result: downloadedFacts(a) },
+        { imageId: b, claimToken: claims.get(b)!, result: { ...downloadedFacts(b), width: 1024, mime: 'image/webp' } },
+        { imageId: lost, claimToken: claims.get(lost)!, result: downloadedFacts(lost) },
+        { imageId: unknown, claimToken: randomUUID(), result: downloadedFacts(unknown) },
+        { imageId: 'not-a-uuid', claimToken: 'nor-this', result: downloadedFacts(a) },
+      ]),
+    );
+
+    expect(statements).toBe(1);
+    expect(written).toEqual(new Set([a, b]));
+    const rows = new Map((await repo.findByProduct(productId)).map((r) => [r.id, r]));
+    expect(rows.get(a)).toMatchObject({ downloadStatus: 'downloaded', processStatus: 'pending', width: 800, mime: 'image/jpeg', bytesOriginal: 123_456, keyOriginal: `products/ab/${a}/original/${a}.jpg`, claimToken: null, claimedUntil: null, attempts: 0, lastError: null });
+    expect(rows.get(b)).toMatchObject({ downloadStatus: 'downloaded', width: 1024, mime: 'image/webp', contentSha256: sha256(b) });
+    expect(rows.get(b)!.downloadedAt).toBeInstanceOf(Date);
+    expect(rows.get(lost)).toMatchObject({ downloadStatus: 'downloading', claimToken: successor!.claimToken, keyOriginal: null });
+    expect(await repo.recordDownloads([])).toEqual(new Set());
+  });
+
+  it('skips a row another transaction has locked instead of waiting for it; recordDownload then settles it', async () => {
+    const { imageIds: [free, locked] } = await productWithImages(2);
+    const tokens = [(await repo.claimForDownload(free, 60_000))!.claimToken, (await repo.claimForDownload(locked, 60_000))!.claimToken];
+    const other = await connectedRunner();
+    try {
+      await other.startTransaction();
+      await other.query(`SELECT id FROM product_images WHERE id = $1 FOR UPDATE`, [locked]);
+
+      const written = await repo.recordDownloads([
+        { imageId: free, claimToken: tokens[0], result: downloadedFacts(free) },
+        { imageId: locked, claimToken: tokens[1], result: downloadedFacts(locked) },
+      ]);
+
+      expect(written).toEqual(new Set([free]));
+      const waiting = repo.recordDownload(locked, tokens[1], downloadedFacts(locked));
+      await other.commitTransaction();
+      expect(await waiting).toBe(true);
+    } finally {
+      if (other.isTransactionActive) await other.rollbackTransaction();
+      await other.release();
+    }
+    expect((await imageById(locked)).downloadStatus).toBe('downloaded');
+  });
+
   it('records skipped (nothing to process), failed (permanent) and retry (back to pending)', async () => {
     const { productId, imageIds: [skipped, failed, retried] } = await productWithImages(3);
     const token = async (id: string) => (await repo.claimForDownload(id, 60_000))!.claimToken;
@@ -476,6 +528,129 @@ describe('findDownloadedByUrlHash', () => {
     expect(await repo.findDownloadedByUrlHash(sha256(shared), asking)).toMatchObject({ id: newer, keyOriginal: `products/ab/${newer}/original/${newer}.jpg` });
     expect(await repo.findDownloadedByUrlHash(sha256(shared), newer)).toMatchObject({ id: older });
     expect(await repo.findDownloadedByUrlHash(sha256('https://elsewhere.test/none.jpg'))).toBeNull();
+  });
+});
+
+describe('claimForDownloadWithSameUrl', () => {
+  it('claims like claimForDownload and finds what findDownloadedByUrlHash finds, in one statement', async () => {
+    const shared = imageUrl(unique('shared'));
+    const [p1, p2, p3, p4] = await createProducts(4);
+    const ids: string[] = [];
+    for (const productId of [p1, p2, p3, p4]) ids.push((await repo.diffImages([{ productId, images: imageList(shared) }])).inserted[0].id);
+    const [older, newer, asking, last] = ids;
+    await finish(older);
+    await finish(newer);
+    await setColumns([older], `downloaded_at = now() - interval '1 hour'`);
+    await repo.diffImages([{ productId: p2, images: [] }]); // the newer one's product dropped it: its file is still there
+
+    const { result: claim, statements } = await countingStatements((images) => images.claimForDownloadWithSameUrl(asking, 30_000));
+
+    expect(statements).toBe(1);
+    expect(claim).toMatchObject({ id: asking, productId: p3, sourceUrl: shared, urlHash: sha256(shared), attempts: 1 });
+    expect(claim!.claimToken).toMatch(/^[0-9a-f-]{36}$/);
+    expect(claim!.claimedUntil.getTime()).toBeGreaterThan(Date.now() + 25_000);
+    const expected = await repo.findDownloadedByUrlHash(sha256(shared), asking);
+    expect(claim!.sameUrl).toEqual({
+      id: newer,
+      keyOriginal: expected!.keyOriginal,
+      contentSha256: expected!.contentSha256,
+      mime: 'image/jpeg',
+      width: 800,
+      height: 600,
+    });
+    // The claim is a real one: its token records the result, and nobody else can claim meanwhile.
+    expect(await repo.claimForDownloadWithSameUrl(asking, 30_000)).toBeNull();
+    expect(await repo.claimForDownload(asking, 30_000)).toBeNull();
+    expect(await repo.recordDownload(asking, claim!.claimToken, downloadedFacts(asking))).toBe(true);
+
+    // A URL nobody downloaded yet: the claim, with nothing to copy.
+    const { imageIds: [alone] } = await productWithImages(1);
+    expect(await repo.claimForDownloadWithSameUrl(alone, 30_000)).toMatchObject({ id: alone, sameUrl: null });
+    // The image asking is never its own source, even once downloaded: `last` sees `asking` now.
+    expect((await repo.claimForDownloadWithSameUrl(last, 30_000))?.sameUrl?.id).toBe(asking);
+  });
+
+  it('lets exactly one of two concurrent claims win, and claims no deleted, finished, unknown or malformed image', async () => {
+    const { imageIds } = await productWithImages(10);
+    const [one, two] = await Promise.all([connectedRunner(), connectedRunner()]);
+    try {
+      for (const id of imageIds) {
+        const claims = await Promise.all([
+          new ProductImageRepository(one.manager).claimForDownloadWithSameUrl(id, 60_000),
+          new ProductImageRepository(two.manager).claimForDownloadWithSameUrl(id, 60_000),
+        ]);
+        expect(claims.filter((c) => c !== null)).toHaveLength(1);
+      }
+    } finally {
+      await Promise.all([one.release(), two.release()]);
+    }
+    const { imageIds: [deleted, done, failed, expired] } = await productWithImages(4);
+    await finish(done);
+    await setColumns([failed], `download_status = 'failed'`);
+    await setColumns([deleted], `deleted_at = now()`);
+    for (const id of [deleted, done, failed, randomUUID(), 'not-a-uuid']) expect(await repo.claimForDownloadWithSameUrl(id, 60_000)).toBeNull();
+    await expect(repo.claimForDownloadWithSameUrl(expired, 0)).rejects.toThrow(InvalidInputError);
+    // An expired lease is taken over, one attempt more.
+    await repo.claimForDownloadWithSameUrl(expired, 60_000);
+    await setColumns([expired], `claimed_until = now() - interval '1 second'`);
+    expect(await repo.claimForDownloadWithSameUrl(expired, 60_000)).toMatchObject({ id: expired, attempts: 2 });
+  });
+});
+
+describe('claimForDownloadsWithSameUrl', () => {
+  it('claims many images in one statement, each with its same-URL original, and leaves out what is not claimable', async () => {
+    const shared = imageUrl(unique('shared'));
+    const [p1, p2] = await createProducts(2);
+    const [stored] = (await repo.diffImages([{ productId: p1, images: imageList(shared) }])).inserted.map((i) => i.id);
+    await finish(stored);
+    const [sharing] = (await repo.diffImages([{ productId: p2, images: imageList(shared) }])).inserted.map((i) => i.id);
+    const { imageIds: [a, b, done, deleted] } = await productWithImages(4);
+    await finish(done);
+    await setColumns([deleted], `deleted_at = now()`);
+
+    const { result: claims, statements } = await countingStatements((images) =>
+      images.claimForDownloadsWithSameUrl([a, b.toUpperCase(), sharing, done, deleted, randomUUID(), 'not-a-uuid', a], 30_000),
+    );
+
+    expect(statements).toBe(1);
+    expect([...claims.keys()].sort()).toEqual([a, b, sharing].sort());
+    expect(claims.get(a)).toMatchObject({ id: a, attempts: 1, sameUrl: null });
+    expect(claims.get(sharing)?.sameUrl?.id).toBe(stored);
+    expect(new Set([...claims.values()].map((c) => c.claimToken)).size).toBe(3);
+    // Claimed for real: a second claim finds nothing, and each token records its result.
+    expect(await repo.claimForDownloadWithSameUrl(a, 30_000)).toBeNull();
+    expect(await repo.recordDownload(b, claims.get(b)!.claimToken, downloadedFacts(b))).toBe(true);
+    expect(await repo.claimForDownloadsWithSameUrl([], 30_000)).toEqual(new Map());
+  });
+
+  it('skips a row another transaction has locked instead of waiting for it; claimForDownloadWithSameUrl then settles it', async () => {
+    const { imageIds: [free, locked] } = await productWithImages(2);
+    const other = await connectedRunner();
+    try {
+      await other.startTransaction();
+      await other.query(`SELECT id FROM product_images WHERE id = $1 FOR UPDATE`, [locked]);
+
+      const claims = await repo.claimForDownloadsWithSameUrl([free, locked], 30_000);
+
+      expect([...claims.keys()]).toEqual([free]);
+      const waiting = repo.claimForDownloadWithSameUrl(locked, 30_000);
+      await other.commitTransaction();
+      expect(await waiting).toMatchObject({ id: locked, attempts: 1 });
+    } finally {
+      if (other.isTransactionActive) await other.rollbackTransaction();
+      await other.release();
+    }
+  });
+});
+
+describe('findById', () => {
+  it('finds one image, live or deleted, and nothing for an unknown or malformed id', async () => {
+    const { productId, imageIds: [live, deleted] } = await productWithImages(2);
+    await setColumns([deleted], `deleted_at = now()`);
+    expect(await repo.findById(live)).toMatchObject({ id: live, productId, downloadStatus: 'pending', deletedAt: null });
+    expect((await repo.findById(deleted))?.deletedAt).toBeInstanceOf(Date);
+    expect(await repo.findById(randomUUID())).toBeNull();
+    expect(await repo.findById('not-a-uuid')).toBeNull();
   });
 });
 

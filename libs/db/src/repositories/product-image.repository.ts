@@ -7,8 +7,9 @@
 // The indexes each query relies on are in the initial migration, next to a comment naming the
 // query: product_images_product_url_live_key (one live row per URL per product),
 // product_images_download_work_idx / product_images_process_work_idx (streamUnfinished),
-// product_images_url_hash_idx (findDownloadedByUrlHash), product_images_failed_idx (failed
-// filters and retries), product_images_product_id_position_idx (a product's images in order).
+// product_images_url_hash_idx (findDownloadedByUrlHash and the claims WithSameUrl),
+// product_images_failed_idx (failed filters and retries), product_images_product_id_position_idx
+// (a product's images in order).
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { queryResult, queryRows } from '../sql';
@@ -30,6 +31,17 @@ export type ImageRecord = Omit<ProductImage, 'product'>;
 
 /** An image a worker now holds: its lease and the token its result must carry. */
 export type ClaimedImage = ImageRecord & { claimToken: string; claimedUntil: Date };
+
+/** What URL dedupe copies from an image already downloaded: its stored original and facts. */
+export type StoredOriginal = Pick<ImageRecord, 'id' | 'keyOriginal' | 'contentSha256' | 'mime' | 'width' | 'height'>;
+
+/** The download worker's claim (claimForDownloadWithSameUrl): what the download needs, nothing more. */
+export type DownloadClaim = Pick<ImageRecord, 'id' | 'productId' | 'sourceUrl' | 'urlHash' | 'attempts'> & {
+  claimToken: string;
+  claimedUntil: Date;
+  /** What findDownloadedByUrlHash(urlHash, id) finds: another image of the same URL already stored. */
+  sameUrl: StoredOriginal | null;
+};
 
 export interface WantedImage {
   url: string;
@@ -77,6 +89,9 @@ export type DownloadResult =
   | { status: 'failed'; error: string }
   /** Transient: back to pending, so the next job (or reconcile) tries again. */
   | { status: 'retry'; error: string };
+
+/** The facts of a successful download (what recordDownloads writes). */
+export type DownloadedFacts = Extract<DownloadResult, { status: 'downloaded' }>;
 
 export type ProcessingResult =
   | {
@@ -388,6 +403,89 @@ export class ProductImageRepository {
   }
 
   /**
+   * claimForDownload and findDownloadedByUrlHash(url_hash, id) in one statement, the download
+   * worker's first step: the same claim rule (one winner, a lease, a token), and the newest other
+   * downloaded image of the same url_hash, whose stored original the worker copies instead of
+   * fetching. Only the columns the download uses come back. The look-up reads the snapshot the
+   * statement started with, as a separate SELECT right after the claim would.
+   */
+  async claimForDownloadWithSameUrl(imageId: string, leaseMs: number): Promise<DownloadClaim | null> {
+    assertLease(leaseMs);
+    if (!isUuid(imageId)) return null;
+    const [claim] = (await this.claimWithSameUrl([imageId], leaseMs, 'wait')).values();
+    return claim ?? null;
+  }
+
+  /**
+   * claimForDownloadWithSameUrl for many images in one statement (the download worker batches
+   * the claims of jobs starting together), keyed by id (lower case). An id missing from the
+   * answer is not claimable, or its row was locked by another transaction at that moment: like
+   * recordDownloads, the statement skips locked rows instead of waiting while it holds the
+   * others. The caller claims a missing one with claimForDownloadWithSameUrl, which waits.
+   */
+  async claimForDownloadsWithSameUrl(imageIds: string[], leaseMs: number): Promise<Map<string, DownloadClaim>> {
+    assertLease(leaseMs);
+    const ids = [...new Set(imageIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    return ids.length ? this.claimWithSameUrl(ids, leaseMs, 'skip-locked') : new Map();
+  }
+
+  private async claimWithSameUrl(ids: string[], leaseMs: number, locked: 'wait' | 'skip-locked'): Promise<Map<string, DownloadClaim>> {
+    // claimed_until IS NULL: a 'downloading' row without a lease (written by hand) is not stuck.
+    const claimable = `deleted_at IS NULL
+      AND (download_status = 'pending' OR (download_status = 'downloading' AND (claimed_until IS NULL OR claimed_until < now())))`;
+    const rows = await this.rows<Record<string, unknown>>(
+      `WITH held AS (
+         SELECT id FROM product_images WHERE id = ANY($1::uuid[]) AND ${claimable}
+         FOR UPDATE${locked === 'skip-locked' ? ' SKIP LOCKED' : ''}
+       ), claimed AS (
+         UPDATE product_images
+         SET download_status = 'downloading', claimed_until = now() + $2::float8 * interval '1 millisecond',
+             claim_token = gen_random_uuid(), attempts = attempts + 1, updated_at = now(), version = version + 1
+         WHERE id IN (SELECT id FROM held) AND ${claimable}
+         RETURNING id, product_id, source_url, url_hash, attempts, claim_token, claimed_until
+       )
+       SELECT c.id, c.product_id AS "productId", c.source_url AS "sourceUrl", c.url_hash AS "urlHash", c.attempts,
+              c.claim_token AS "claimToken", c.claimed_until AS "claimedUntil",
+              s.id AS "sameUrlId", s.key_original AS "sameUrlKey", s.content_sha256 AS "sameUrlSha256",
+              s.mime AS "sameUrlMime", s.width AS "sameUrlWidth", s.height AS "sameUrlHeight"
+       FROM claimed c
+       LEFT JOIN LATERAL (
+         SELECT d.id, d.key_original, d.content_sha256, d.mime, d.width, d.height
+         FROM product_images d
+         WHERE d.url_hash = c.url_hash AND d.download_status = 'downloaded' AND d.key_original IS NOT NULL AND d.id <> c.id
+         ORDER BY d.downloaded_at DESC NULLS LAST, d.id DESC
+         LIMIT 1
+       ) s ON true`,
+      [ids, leaseMs],
+    );
+    const claims = new Map<string, DownloadClaim>();
+    for (const row of rows) {
+      const sameUrl: StoredOriginal | null =
+        row.sameUrlId === null
+          ? null
+          : {
+              id: row.sameUrlId as string,
+              keyOriginal: row.sameUrlKey as string,
+              contentSha256: row.sameUrlSha256 as string | null,
+              mime: row.sameUrlMime as string | null,
+              width: row.sameUrlWidth as number | null,
+              height: row.sameUrlHeight as number | null,
+            };
+      claims.set(row.id as string, {
+        id: row.id as string,
+        productId: row.productId as string,
+        sourceUrl: row.sourceUrl as string,
+        urlHash: row.urlHash as string,
+        attempts: row.attempts as number,
+        claimToken: row.claimToken as string,
+        claimedUntil: row.claimedUntil as Date,
+        sameUrl,
+      });
+    }
+    return claims;
+  }
+
+  /**
    * Records the outcome of a download, only while the claim is still this worker's (status
    * 'downloading' and the same token): false when the lease expired and another worker took
    * the image over, or it was reset meanwhile. Clears the lease either way it lands.
@@ -430,6 +528,54 @@ export class ProductImageRepository {
     }
     const { affected } = await this.run(sql, [imageId, claimToken, ...params]);
     return affected === 1;
+  }
+
+  /**
+   * recordDownload of many successful downloads in one statement (the download worker batches
+   * the results of jobs finishing together), under the same rule: a row is written only while
+   * its claim is still the one given. Returns the ids written.
+   *
+   * An id missing from the answer lost its claim, or its row was locked by another transaction
+   * at that moment: the statement skips locked rows (SKIP LOCKED) instead of waiting for them,
+   * so it never waits while holding the other rows of the batch, and cannot deadlock with a
+   * transaction writing several image rows in another order (the ingest's image-list diff).
+   * The caller records a missing one with recordDownload, which waits and gives the answer.
+   */
+  async recordDownloads(downloads: { imageId: string; claimToken: string; result: DownloadedFacts }[]): Promise<Set<string>> {
+    const valid = new Map<string, { imageId: string; claimToken: string; result: DownloadedFacts }>();
+    for (const d of downloads) if (isUuid(d.imageId) && isUuid(d.claimToken) && !valid.has(d.imageId.toLowerCase())) valid.set(d.imageId.toLowerCase(), d);
+    if (!valid.size) return new Set();
+    const rows = [...valid.values()];
+    const written = await this.rows<{ id: string }>(
+      `WITH facts AS (
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::varchar[], $4::varchar[], $5::int[], $6::int[], $7::bigint[], $8::varchar[])
+           AS f(id, claim_token, content_sha256, mime, width, height, bytes_original, key_original)
+       ), held AS (
+         SELECT i.id FROM product_images i JOIN facts f ON f.id = i.id
+         WHERE i.download_status = 'downloading' AND i.claim_token = f.claim_token
+         FOR UPDATE OF i SKIP LOCKED
+       )
+       UPDATE product_images AS i
+       SET download_status = 'downloaded', process_status = 'pending', attempts = 0, last_error = NULL,
+           content_sha256 = f.content_sha256, mime = f.mime, width = f.width, height = f.height,
+           bytes_original = f.bytes_original, key_original = f.key_original, downloaded_at = now(),
+           claimed_until = NULL, claim_token = NULL, updated_at = now(), version = i.version + 1
+       FROM facts f
+       WHERE i.id = f.id AND i.id IN (SELECT id FROM held)
+         AND i.download_status = 'downloading' AND i.claim_token = f.claim_token
+       RETURNING i.id`,
+      [
+        rows.map((r) => r.imageId),
+        rows.map((r) => r.claimToken),
+        rows.map((r) => r.result.contentSha256),
+        rows.map((r) => r.result.mime),
+        rows.map((r) => r.result.width),
+        rows.map((r) => r.result.height),
+        rows.map((r) => r.result.bytesOriginal),
+        rows.map((r) => r.result.keyOriginal),
+      ],
+    );
+    return new Set(written.map((r) => r.id));
   }
 
   /**
@@ -653,6 +799,13 @@ export class ProductImageRepository {
       params,
     );
     return rows.map((r) => r.id).sort();
+  }
+
+  /** One image by id, live or soft-deleted; null when there is none (or the id is not a UUID). */
+  async findById(imageId: string): Promise<ImageRecord | null> {
+    if (!isUuid(imageId)) return null;
+    const [row] = await this.rows<Record<string, unknown>>(`SELECT ${IMAGE_COLUMNS} FROM product_images WHERE id = $1`, [imageId]);
+    return row ? toImage(row) : null;
   }
 
   /** A product's images in position order (live ones unless asked for the deleted too). */
