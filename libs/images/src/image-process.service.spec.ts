@@ -474,7 +474,7 @@ describe('image-process worker', () => {
     const service = new ImageProcessService({
       dataSource: ds,
       storage,
-      processQueue: processQueue(),
+      producers,
       config: imageProcessConfig(configFor({ IMAGE_EXTRA_FORMATS: '' })),
       logger,
       metrics,

@@ -37,12 +37,10 @@ import {
   QueueName,
   type QueueWorker,
   UnrecoverableError,
-  addJobs,
   createQueueWorker,
   processJobId,
 } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
-import type { Queue } from 'bullmq';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
 import { HostLimiter } from './host-limiter';
@@ -71,8 +69,8 @@ export type ImageProcessConfig = Pick<Config, 'settingsVersion'> & {
 export interface ImageProcessServiceOptions {
   dataSource: DataSource;
   storage: StorageDriver;
-  /** The image-process queue: the reprocess fan-out adds its process jobs here. */
-  processQueue: Queue;
+  /** The reprocess fan-out adds its process jobs to their queue through these. */
+  producers: Producers;
   config: ImageProcessConfig;
   logger: Logger;
   metrics: Pick<Metrics, 'imageBytes'>;
@@ -196,23 +194,15 @@ export class ImageProcessService {
   }
 
   /**
-   * Adds one chunk of process jobs. A finished job kept under the same id (a failed one is kept
-   * for 7 days; a completed one when settings went back and forth) would swallow the add, so
-   * those are removed first — requeueJob's rule, for a whole chunk in a few round trips.
+   * Adds one chunk of process jobs (requeueJobs: a finished job kept under the same id — a failed
+   * one is kept for 7 days; a completed one when settings went back and forth — would swallow a
+   * plain add, so it is replaced). Returns how many are now queued.
    */
   private async queueProcessJobs(imageIds: string[]): Promise<number> {
-    const queue = this.opts.processQueue;
     const settingsVersion = this.opts.config.settingsVersion;
     const jobs = imageIds.map((imageId) => ({ name: 'process' as const, data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion) }));
-    const existing = await Promise.all(jobs.map((j) => queue.getJob(j.jobId)));
-    await Promise.all(
-      existing.map(async (job) => {
-        if (!job) return;
-        const state = await job.getState();
-        if (state === 'completed' || state === 'failed') await job.remove();
-      }),
-    );
-    return addJobs(queue, jobs);
+    await this.opts.producers.requeueJobs(QueueName.ImageProcess, jobs);
+    return jobs.length;
   }
 
   private images() {
@@ -386,7 +376,7 @@ export function createImageProcessWorker(opts: ImageProcessWorkerOptions): Image
   const service = new ImageProcessService({
     dataSource: db.dataSource,
     storage: opts.storage,
-    processQueue: opts.producers.queue(QueueName.ImageProcess),
+    producers: opts.producers,
     config: imageProcessConfig(config),
     logger,
     metrics,
