@@ -75,6 +75,7 @@ describe('1688sync backup', () => {
     await addProduct('offer-a');
     const { code, stdout, stderr } = await run(['backup', 'create', '--kind', 'db']);
     expect(code, stderr).toBe(0);
+    expect(stderr).toBe(''); // info log lines stay out of the operator's way (LOG_LEVEL=debug shows them)
     expect(stdout).toMatch(new RegExp(`backup (${UUID.source}) db: succeeded`));
     backupId = UUID.exec(stdout)![0];
     const [listed] = await listBackups();
@@ -147,6 +148,12 @@ describe('1688sync backup', () => {
     expect(after.find((b) => b.id === before[0].id)?.status).toBe('succeeded');
     expect(existsSync(path.join(backupDir, oldest.name))).toBe(false);
     expect(existsSync(path.join(backupDir, before[0].name))).toBe(true);
+  });
+
+  it('shows the log lines of the work on stderr when LOG_LEVEL asks for debug', async () => {
+    const debug = await run(['backup', 'create', '--kind', 'db'], { LOG_LEVEL: 'debug' });
+    expect(debug.code, debug.stderr).toBe(0);
+    expect(debug.stderr).toContain('"msg":"backup succeeded"');
   });
 });
 

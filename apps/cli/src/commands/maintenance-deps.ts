@@ -9,6 +9,16 @@ import { createStorageDriver } from '@1688sync/storage';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
+/**
+ * The level of a command's log lines on stderr: warnings and errors (info lines would break up the
+ * progress bar and repeat what the command prints), fewer when LOG_LEVEL asks for fewer, and
+ * debug or trace when LOG_LEVEL asks for them.
+ */
+export function cliLogLevel(logLevel: string): string {
+  if (logLevel === 'debug' || logLevel === 'trace') return logLevel;
+  return LOG_LEVELS.indexOf(logLevel) > LOG_LEVELS.indexOf('warn') ? logLevel : 'warn';
+}
+
 /** A dependency that cannot be reached: one line saying which and where, exit 1. */
 export class UnreachableError extends Error {
   readonly code = 'unreachable';
@@ -46,7 +56,7 @@ export interface MaintenanceRunOptions {
 /** Runs `work` with live dependencies and closes them afterwards, whatever happens. */
 export async function withMaintenanceDeps<T>(config: Config, { needsRedis }: MaintenanceRunOptions, work: (deps: MaintenanceDeps) => Promise<T>): Promise<T> {
   // Warnings and errors only (or more, when LOG_LEVEL asks for debug or trace), on stderr.
-  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf('warn') ? config.logLevel : 'warn';
+  const level = cliLogLevel(config.logLevel);
   const logger = createLogger({ app: 'cli', level, destination: process.stderr });
   const db = Database.create({ url: config.database.url, poolMax: 4, app: 'cli' });
   const connection = createRedisConnection(config.redis.url, 'producer');
