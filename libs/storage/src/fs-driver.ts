@@ -1,5 +1,5 @@
 // The local-filesystem StorageDriver (STORAGE_DRIVER=fs): one file per key at <root>/<key>.
-// Writes are atomic (temp file in the same directory, fsync, rename), keys are checked before any
+// Writes are atomic (temp file in the same directory, fdatasync, rename), keys are checked before any
 // path is built, and nothing reached through a symlink is ever read, written or deleted: the
 // driver never makes symlinks, so one in the tree was put there by someone else.
 import { createHash, randomBytes } from 'node:crypto';
@@ -273,8 +273,9 @@ class FsStorageDriver implements StorageDriver {
       // Cost, measured (20 puts of 105 KB at once, 2 cores, ext4): 4.5 → 9.5 ms a put, still
       // about 2,000 puts/s, and no more CPU. The download worker fetches other images meanwhile,
       // so the fsync costs it latency, not throughput (`npm run bench -- download`: the same
-      // ratio with and without it, within the run-to-run noise).
-      await handle.sync();
+      // ratio with and without it, within the run-to-run noise). fdatasync, not fsync: it flushes
+      // the bytes and the metadata needed to read them back (size, blocks), not the timestamps.
+      await handle.datasync();
       open = false;
       await handle.close();
       await fsp.rename(temp, target);
