@@ -247,8 +247,8 @@ describe('parseRetryAfter', () => {
 });
 
 describe('HostLimiter', () => {
-  it('runs at most N tasks per host at once, and other hosts freely', async () => {
-    const limiter = new HostLimiter(2);
+  /** Tasks that each run until released (oldest first, one turn of the event loop apart), counting how many ran at once. */
+  function gatedTasks() {
     let active = 0;
     let peak = 0;
     const release: (() => void)[] = [];
@@ -261,44 +261,39 @@ describe('HostLimiter', () => {
           resolve();
         });
       });
+    const releaseAll = async () => {
+      while (release.length) {
+        release.shift()!();
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    return { task, peak: () => peak, releaseAll };
+  }
+
+  it('runs at most N tasks per host at once, and other hosts freely', async () => {
+    const limiter = new HostLimiter(2);
+    const { task, peak, releaseAll } = gatedTasks();
     const runs = [1, 2, 3, 4, 5].map(() => limiter.run('a.example', task));
     const other = limiter.run('b.example', async () => 'b');
     expect(await other).toBe('b');
     await new Promise((r) => setImmediate(r));
     expect(limiter.active('a.example')).toBe(2);
-    while (release.length) {
-      release.shift()!();
-      await new Promise((r) => setImmediate(r));
-    }
+    await releaseAll();
     await Promise.all(runs);
-    expect(peak).toBe(2);
+    expect(peak()).toBe(2);
     expect(limiter.active('a.example')).toBe(0);
   });
 
   it('runs at most `total` tasks at once over all hosts, and a host slot waits for a process-wide one', async () => {
     const limiter = new HostLimiter(2, 3);
-    let active = 0;
-    let peak = 0;
-    const release: (() => void)[] = [];
-    const task = () =>
-      new Promise<void>((resolve) => {
-        active++;
-        peak = Math.max(peak, active);
-        release.push(() => {
-          active--;
-          resolve();
-        });
-      });
+    const { task, peak, releaseAll } = gatedTasks();
     const runs = ['a', 'a', 'a', 'b', 'b', 'c'].map((host) => limiter.run(host, task));
     await new Promise((r) => setImmediate(r));
     expect(limiter.activeTotal()).toBe(3);
     expect([limiter.active('a'), limiter.active('b'), limiter.active('c')]).toEqual([2, 2, 1]);
-    while (release.length) {
-      release.shift()!();
-      await new Promise((r) => setImmediate(r));
-    }
+    await releaseAll();
     await Promise.all(runs);
-    expect(peak).toBe(3);
+    expect(peak()).toBe(3);
     expect(limiter.activeTotal()).toBe(0);
     expect(() => new HostLimiter(2, 0)).toThrow(/total concurrency/);
   });

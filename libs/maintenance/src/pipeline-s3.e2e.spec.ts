@@ -7,41 +7,28 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { queryRows } from '@1688sync/db';
-import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
 import { IngestService } from '@1688sync/ingest';
-import type { QueueWorker } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL } from '@1688sync/storage';
-import { FIXTURES_DIR, type PhotoServer, type TestS3Server, loadCatalogue, startPhotoServer, startS3Server, waitFor } from '@1688sync/testing';
+import { FIXTURES_DIR, type TestS3Server, loadCatalogue, startS3Server, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConsistencyCheck } from './consistency/consistency-check';
-import { type MaintenanceEnv, createMaintenanceEnv } from './maintenance-env.test-helper';
+import { type PipelineEnv, createPipelineEnv } from './pipeline.test-helper';
 
 let s3: TestS3Server;
-let env: MaintenanceEnv;
-let photoServer: PhotoServer;
+let env: PipelineEnv;
 let base: string;
 let raw: S3Client;
-const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  photoServer = await startPhotoServer();
-  base = photoServer.base;
   s3 = await startS3Server({ label: 'pipeline-s3' });
-  env = await createMaintenanceEnv('pipeline_s3', {
-    ...s3.env,
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
-    IMAGE_DOWNLOAD_CONCURRENCY: '8',
-    IMAGE_PROCESS_CONCURRENCY: '2',
-  });
+  env = await createPipelineEnv('pipeline_s3', { ...s3.env, IMAGE_DOWNLOAD_CONCURRENCY: '8' });
+  base = env.photos.base;
   raw = s3.client();
 });
 afterAll(async () => {
-  for (const w of workers) await w.close();
-  closeDownloadAgents();
   raw?.destroy();
   await env?.close();
   await s3?.stop();
-  await photoServer?.close();
 });
 
 interface ImageRow {
@@ -71,9 +58,7 @@ describe('the image pipeline with STORAGE_DRIVER=s3', () => {
     expect(ingested.status).toBe(200);
     expect(ingested.body.imagesQueued).toBeGreaterThan(100);
 
-    const db = { dataSource: env.dataSource, ready: async () => env.dataSource };
-    const common = { config: env.config, logger: env.deps.logger, metrics: env.deps.metrics, db, storage: env.storage, producers: env.producers, backoffBaseDelayMs: 50 };
-    workers.push(createImageDownloadWorker(common), createImageProcessWorker(common));
+    env.startWorkers();
 
     const rows = () =>
       queryRows<ImageRow>(

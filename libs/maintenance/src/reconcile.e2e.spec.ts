@@ -5,33 +5,23 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { queryRows } from '@1688sync/db';
-import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
-import { JobName, QueueName, type QueueWorker, addJobs, downloadJobId } from '@1688sync/queues';
+import { JobName, QueueName, addJobs, downloadJobId } from '@1688sync/queues';
 import { imageKey, productPrefix } from '@1688sync/storage';
-import { PHOTOS_DIR, type PhotoServer, deleteKeysWithPrefix, startPhotoServer, waitFor } from '@1688sync/testing';
+import { PHOTOS_DIR, deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MaintenanceEnv, createMaintenanceEnv, seedProduct, storedKeys } from './maintenance-env.test-helper';
+import { seedProduct, storedKeys } from './maintenance-env.test-helper';
+import { type PipelineEnv, createPipelineEnv } from './pipeline.test-helper';
 import { reconcile } from './reconcile';
 
-let env: MaintenanceEnv;
-let photoServer: PhotoServer;
+let env: PipelineEnv;
 let base: string;
-const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  photoServer = await startPhotoServer();
-  base = photoServer.base;
-  env = await createMaintenanceEnv('reconcile_e2e', {
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
-    IMAGE_DOWNLOAD_CONCURRENCY: '4',
-    IMAGE_PROCESS_CONCURRENCY: '2',
-  });
+  env = await createPipelineEnv('reconcile_e2e');
+  base = env.photos.base;
 });
 afterAll(async () => {
-  for (const w of workers) await w.close();
-  closeDownloadAgents();
   await env?.close();
-  await photoServer?.close();
 });
 
 describe('reconcile, end to end', () => {
@@ -70,9 +60,7 @@ describe('reconcile, end to end', () => {
     );
     expect(await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix)).toBeGreaterThan(0);
 
-    const db = { dataSource: env.dataSource, ready: async () => env.dataSource };
-    const common = { config: env.config, logger: env.deps.logger, metrics: env.deps.metrics, db, storage: env.storage, producers: env.producers, backoffBaseDelayMs: 50 };
-    workers.push(createImageDownloadWorker(common), createImageProcessWorker(common));
+    env.startWorkers();
 
     const result = await reconcile(env.deps);
     expect(result).toMatchObject({ scanned: all.length, queued: all.length, alreadyQueued: 0 });

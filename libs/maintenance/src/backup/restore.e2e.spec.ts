@@ -5,38 +5,26 @@
 // The workers keep running throughout: the restore pauses their queues.
 import path from 'node:path';
 import { ProductRepository, SupplierRepository, type ProductPatch, type SupplierPatch, queryRows, transaction } from '@1688sync/db';
-import { closeDownloadAgents, createImageDownloadWorker, createImageProcessWorker } from '@1688sync/images';
-import type { QueueWorker } from '@1688sync/queues';
-import { type PhotoServer, loadCatalogue, startPhotoServer, waitFor } from '@1688sync/testing';
+import { loadCatalogue, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MaintenanceEnv, createMaintenanceEnv, storedKeys } from '../maintenance-env.test-helper';
+import { storedKeys } from '../maintenance-env.test-helper';
+import { type PipelineEnv, createPipelineEnv } from '../pipeline.test-helper';
 import { reconcile } from '../reconcile';
 import { createBackup } from './backup.service';
 import { fileDigests, tableDigests } from './backup.test-helper';
 import { archiveKeys } from './file-archive';
 import { type RestoreResult, restoreBackup } from './restore.service';
 
-let env: MaintenanceEnv;
-let photoServer: PhotoServer;
+let env: PipelineEnv;
 let base: string;
-const workers: QueueWorker[] = [];
 
 beforeAll(async () => {
-  photoServer = await startPhotoServer();
-  base = photoServer.base;
-  env = await createMaintenanceEnv('restore_e2e', {
-    IMAGE_DOWNLOAD_ALLOW_HOSTS: photoServer.host,
-    IMAGE_DOWNLOAD_CONCURRENCY: '4',
-    IMAGE_PROCESS_CONCURRENCY: '2',
-  });
-  const common = { config: env.config, logger: env.deps.logger, metrics: env.deps.metrics, db: { dataSource: env.dataSource, ready: async () => env.dataSource }, storage: env.storage, producers: env.producers, backoffBaseDelayMs: 50 };
-  workers.push(createImageDownloadWorker(common), createImageProcessWorker(common));
+  env = await createPipelineEnv('restore_e2e');
+  base = env.photos.base;
+  env.startWorkers();
 });
 afterAll(async () => {
-  for (const w of workers) await w.close();
-  closeDownloadAgents();
   await env?.close();
-  await photoServer?.close();
 });
 
 /** Upserts catalogue products (and their suppliers), queues their downloads, waits until every image is done. */
