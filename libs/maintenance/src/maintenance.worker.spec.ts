@@ -121,17 +121,20 @@ describe('the maintenance worker', () => {
 });
 
 describe('the job schedulers', () => {
+  /** One per SCHEDULE_* variable (SPEC §3), by scheduler id. */
+  const EVERY_SCHEDULER = [
+    'schedule-backup',
+    'schedule-consistency-check',
+    'schedule-prune-backups',
+    'schedule-purge-deleted',
+    'schedule-reconcile',
+    'schedule-vacuum-analyze',
+  ];
+
   it('has one per scheduled job, with the SCHEDULE_* cron in UTC and the job template', async () => {
     const schedulers = await queue.getJobSchedulers(0, -1, true);
     const byId = Object.fromEntries(schedulers.map((s) => [s.key, s]));
-    expect(Object.keys(byId).sort()).toEqual([
-      'schedule-backup',
-      'schedule-consistency-check',
-      'schedule-prune-backups',
-      'schedule-purge-deleted',
-      'schedule-reconcile',
-      'schedule-vacuum-analyze',
-    ]);
+    expect(Object.keys(byId).sort()).toEqual(EVERY_SCHEDULER);
     expect(byId['schedule-consistency-check']).toMatchObject({ name: 'consistency-check', pattern: '0 3 * * *', tz: 'UTC', template: { data: { fix: false } } });
     expect(byId['schedule-reconcile']).toMatchObject({ name: 'reconcile', pattern: '*/15 * * * *', tz: 'UTC' });
     expect(byId['schedule-vacuum-analyze']).toMatchObject({ name: 'vacuum-analyze', pattern: '0 4 * * 0' });
@@ -159,14 +162,7 @@ describe('the job schedulers', () => {
     expect(await restoreMissingSchedulers(queue, schedules)).toEqual([]);
     await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
     expect(await queue.getJobSchedulersCount()).toBe(0);
-    expect((await restoreMissingSchedulers(queue, schedules)).sort()).toEqual([
-      'schedule-backup',
-      'schedule-consistency-check',
-      'schedule-prune-backups',
-      'schedule-purge-deleted',
-      'schedule-reconcile',
-      'schedule-vacuum-analyze',
-    ]);
+    expect((await restoreMissingSchedulers(queue, schedules)).sort()).toEqual(EVERY_SCHEDULER);
     expect(await queue.getJobSchedulersCount()).toBe(6);
   });
 

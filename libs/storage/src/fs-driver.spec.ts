@@ -7,7 +7,7 @@ import { loadConfig } from '@1688sync/config';
 import { createFsDriver } from './fs-driver';
 import { createBackupCopyTarget, createStorageDriver } from './storage';
 import { InvalidStorageKeyError, type StorageDriver, StorageObjectNotFoundError } from './storage-driver';
-import { describeStorageDriverContract } from './storage-driver.contract';
+import { describeStorageDriverContract, failureOf } from './storage-driver.contract';
 
 const BASE_URL = 'http://127.0.0.1:3000/files';
 const JPEG = { contentType: 'image/jpeg' };
@@ -22,14 +22,6 @@ async function tree(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).map((p) => p.split(path.sep).join('/')).sort();
 }
 
-async function failureOf(operation: () => unknown): Promise<unknown> {
-  try {
-    await operation();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 describe('the fs storage driver on disk', () => {
   let sandbox: string;

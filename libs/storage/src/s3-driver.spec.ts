@@ -10,8 +10,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IMMUTABLE_CACHE_CONTROL, imageKey } from './keys';
 import { MIN_PART_SIZE_BYTES, S3StorageError, createS3Client, createS3Driver } from './s3-driver';
 import { createStorageDriver } from './storage';
-import { type StorageDriver, StorageObjectNotFoundError, type StoredObject } from './storage-driver';
-import { describeStorageDriverContract } from './storage-driver.contract';
+import { type StorageDriver, StorageObjectNotFoundError } from './storage-driver';
+import { collect, describeStorageDriverContract, failureOf, readAll } from './storage-driver.contract';
 
 const JPEG = { contentType: 'image/jpeg' };
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -43,26 +43,8 @@ describeStorageDriverContract('s3', async () => {
   return { driver, cleanup: async () => undefined };
 });
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
 
-async function collect(objects: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
-  const out: StoredObject[] = [];
-  for await (const object of objects) out.push(object);
-  return out;
-}
 
-async function failureOf(operation: () => unknown): Promise<unknown> {
-  try {
-    await operation();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 const head = (key: string) => raw.send(new HeadObjectCommand({ Bucket: server.bucket, Key: key }));
 

@@ -14,13 +14,13 @@ export interface StorageDriverUnderTest {
 const JPEG = { contentType: 'image/jpeg' };
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-async function readAll(stream: Readable): Promise<Buffer> {
+export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
 }
 
-async function collect(objects: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
+export async function collect(objects: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
   for await (const object of objects) out.push(object);
   return out;
@@ -31,7 +31,7 @@ async function keysOf(objects: AsyncIterable<StoredObject>): Promise<string[]> {
 }
 
 /** The error an operation fails with, whether it throws at once or rejects later. */
-async function failureOf(operation: () => unknown): Promise<unknown> {
+export async function failureOf(operation: () => unknown): Promise<unknown> {
   try {
     await operation();
   } catch (err) {

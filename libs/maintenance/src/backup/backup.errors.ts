@@ -3,6 +3,11 @@
 
 export abstract class BackupError extends Error {
   abstract readonly code: string;
+  constructor(message: string) {
+    super(message);
+    // Each subclass is named after itself (CorruptBackupError, …) without saying so again.
+    this.name = new.target.name;
+  }
 }
 
 /** No backup with this id (or the id is not a UUID). */
@@ -10,7 +15,6 @@ export class BackupNotFoundError extends BackupError {
   readonly code = 'backup_not_found';
   constructor(readonly id: string) {
     super(`no backup ${id}; \`1688sync backup list\` shows the ones there are`);
-    this.name = 'BackupNotFoundError';
   }
 }
 
@@ -19,17 +23,12 @@ export class BackupInProgressError extends BackupError {
   readonly code = 'backup_in_progress';
   constructor(what: string) {
     super(`${what}: another backup, restore or prune is running on this database; try again when it has finished`);
-    this.name = 'BackupInProgressError';
   }
 }
 
 /** pg_dump or pg_restore is older than the server (or than the pg_dump that made the archive). */
 export class PgToolVersionError extends BackupError {
   readonly code = 'pg_tool_version';
-  constructor(message: string) {
-    super(message);
-    this.name = 'PgToolVersionError';
-  }
 }
 
 /** pg_dump or pg_restore is not installed (not on PATH). */
@@ -37,7 +36,6 @@ export class PgToolNotFoundError extends BackupError {
   readonly code = 'pg_tool_not_found';
   constructor(readonly tool: string) {
     super(`${tool} was not found on PATH: install the PostgreSQL client tools (e.g. Debian's postgresql-client) of the server's major version or newer`);
-    this.name = 'PgToolNotFoundError';
   }
 }
 
@@ -47,17 +45,12 @@ export class PgToolFailedError extends BackupError {
   constructor(tool: string, exit: string, stderr: string) {
     const tail = stderr.trim().split('\n').slice(-5).join(' | ');
     super(`${tool} ${exit}${tail ? `: ${tail}` : ''}`);
-    this.name = 'PgToolFailedError';
   }
 }
 
 /** The backup cannot be restored as it stands: not succeeded, pruned, artifacts missing. */
 export class BackupNotRestorableError extends BackupError {
   readonly code = 'backup_not_restorable';
-  constructor(message: string) {
-    super(message);
-    this.name = 'BackupNotRestorableError';
-  }
 }
 
 /**
@@ -71,17 +64,12 @@ export class CorruptBackupError extends BackupError {
     readonly problems: string[],
   ) {
     super(`backup ${backupId} is corrupt, nothing was restored: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`);
-    this.name = 'CorruptBackupError';
   }
 }
 
 /** The backup's schema is newer than this version of 1688sync knows (restore it with a newer one). */
 export class IncompatibleBackupError extends BackupError {
   readonly code = 'backup_incompatible';
-  constructor(message: string) {
-    super(message);
-    this.name = 'IncompatibleBackupError';
-  }
 }
 
 /** Jobs were still running in the queues the restore paused, after the wait. Nothing was changed. */
@@ -92,7 +80,6 @@ export class QueuesBusyError extends BackupError {
       `jobs still running after ${Math.round(waitedMs / 1000)} s with the queues paused (${active.slice(0, 5).join(', ')}${active.length > 5 ? ', …' : ''}); ` +
         'nothing was restored and the queues were resumed; try again, or stop the workers first',
     );
-    this.name = 'QueuesBusyError';
   }
 }
 
@@ -101,7 +88,6 @@ export class SafetyBackupFailedError extends BackupError {
   readonly code = 'safety_backup_failed';
   constructor(reason: string) {
     super(`the safety backup failed, so nothing was restored (the queues were resumed): ${reason}`);
-    this.name = 'SafetyBackupFailedError';
   }
 }
 
@@ -118,6 +104,5 @@ export class RestoreFailedError extends BackupError {
     readonly safetyBackupId: string | null,
   ) {
     super(message);
-    this.name = 'RestoreFailedError';
   }
 }
