@@ -1,0 +1,30 @@
+// The one rule for "a dependency is down right now" (PostgreSQL restarting, Redis unreachable, a
+// pool that could not hand out a connection in time). Such a failure says nothing about the work
+// itself: the API answers it with 503 + Retry-After, and a worker puts the job back (delayed)
+// without spending one of its attempts, so an outage never fails a job for good (SPEC §14).
+
+/** Node socket errors that mean the peer is unreachable or went away. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+/**
+ * PostgreSQL SQLSTATEs of an outage: class 08 (connection exception), 57P01–57P03 (admin or crash
+ * shutdown, "the database system is starting up"), 53300 (too many connections).
+ */
+const POSTGRES_CODES = /^(08\d{3}|57P0[123]|53300)$/;
+
+/** Messages of the pg and ioredis clients that carry no code. */
+const CLIENT_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|Stream isn't writeable|the database system is (starting up|shutting down|in recovery mode)|Reached the max retries per request limit/i;
+
+/**
+ * True when `err` (or an error it wraps: TypeORM's driverError, an Error's cause, an
+ * AggregateError's errors) means PostgreSQL or Redis could not be reached or went away.
+ */
+export function isDependencyUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && (SOCKET_CODES.has(e.code) || POSTGRES_CODES.test(e.code))) return true;
+  if (typeof e.message === 'string' && CLIENT_MESSAGES.test(e.message)) return true;
+  const inner = [e.driverError, e.cause, ...(Array.isArray(e.errors) ? e.errors : [])];
+  return inner.some((i) => isDependencyUnavailable(i, depth + 1));
+}
