@@ -31,7 +31,7 @@ describe('loadConfig', () => {
     expect(c.images).toMatchObject({
       downloadConcurrency: 20,
       perHostConcurrency: 8,
-      claimLeaseMs: 300000,
+      claimLeaseMs: 30000,
       downloadTimeoutMs: 15000,
       maxBytes: 20971520,
       maxPixels: 40000000,

@@ -3,7 +3,7 @@
 // them per source host. The app wires it; tests and the benchmark start exactly this.
 import type { Config } from '@1688sync/config';
 import type { Logger, Metrics } from '@1688sync/observability';
-import { type Producers, QueueName, type QueueWorker, createQueueWorker } from '@1688sync/queues';
+import { type Producers, QueueName, type QueueWorker, createQueueWorker, lockDurationForLease } from '@1688sync/queues';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 import type { fetchImage } from './downloader';
@@ -67,7 +67,12 @@ export function createImageDownloadWorker(opts: ImageDownloadWorkerOptions): Ima
     logger,
     metrics,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    lockDurationMs: lockDurationForLease(config.images.claimLeaseMs),
     backoffBaseDelayMs: opts.backoffBaseDelayMs,
   });
-  return { ...worker, worker: worker.worker, close: worker.close, service };
+  const close = async () => {
+    await worker.close();
+    service.stop();
+  };
+  return { ...worker, worker: worker.worker, close, service };
 }

@@ -10,7 +10,10 @@
 // one batch (Batcher): one statement or round trip per batch instead of one per image.
 // A permanent failure is recorded as failed and thrown as UnrecoverableError; a transient one
 // goes back to pending and is thrown for the worker factory's backoff (or the server's
-// Retry-After); on the last attempt it is recorded as failed instead.
+// Retry-After); on the last attempt it is recorded as failed instead. PostgreSQL or Redis being
+// down is never the last attempt: the factory puts the job back without spending one.
+// The claim is renewed while the job works (ClaimRenewer); a job delivered again while another
+// claim still holds its image (its worker died a moment ago) waits for that lease to end.
 import type { Config } from '@1688sync/config';
 import {
   type DownloadClaim,
@@ -20,8 +23,8 @@ import {
   ProductRepository,
   type StoredOriginal,
 } from '@1688sync/db';
-import type { Logger, Metrics } from '@1688sync/observability';
-import { type JobToAdd, type Producers, QueueName, RetryLaterError, UnrecoverableError, processJobId } from '@1688sync/queues';
+import { type Logger, type Metrics, isDependencyUnavailable } from '@1688sync/observability';
+import { DeferJobError, type JobToAdd, type Producers, QueueName, RetryLaterError, UnrecoverableError, processJobId } from '@1688sync/queues';
 import {
   CONTENT_TYPES,
   IMMUTABLE_CACHE_CONTROL,
@@ -35,6 +38,7 @@ import sharp, { type Metadata } from 'sharp';
 import type { DataSource } from 'typeorm';
 import { PermanentDownloadError, TransientDownloadError } from './download-errors';
 import { Batcher } from './batcher';
+import { ClaimRenewer, claimWaitMs } from './claim-renewer';
 import { type FetchImageOptions, type FetchedImage, fetchImage } from './downloader';
 import type { HostLimiter } from './host-limiter';
 import { InFlight } from './in-flight';
@@ -114,12 +118,15 @@ export class ImageDownloadService {
   private readonly claims: Batcher<string, DownloadClaim | null>;
   /** Successful downloads, recorded together; true when the claim still held (see recordDownloads). */
   private readonly downloads: Batcher<DownloadToRecord, boolean>;
+  /** Keeps the claims of the downloads in flight alive. */
+  private readonly renewer: ClaimRenewer;
 
   constructor(private readonly opts: ImageDownloadServiceOptions) {
     this.fetch = opts.fetch ?? fetchImage;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
     this.processJobs = new Batcher((jobs) => opts.producers.requeueJobs(QueueName.ImageProcess, jobs));
     const leaseMs = opts.config.images.claimLeaseMs;
+    this.renewer = new ClaimRenewer((claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms), leaseMs, opts.logger);
     this.claims = new Batcher(async (ids) => {
       const images = new ProductImageRepository(opts.dataSource.manager);
       const claimed = await images.claimForDownloadsWithSameUrl(ids, leaseMs);
@@ -147,6 +154,7 @@ export class ImageDownloadService {
     const log = attempt.logger ?? this.opts.logger;
     const claim = await this.claims.add(imageId);
     if (!claim) return this.notClaimed(imageId, log);
+    const release = this.renewer.hold({ imageId: claim.id, claimToken: claim.claimToken });
     try {
       const url = canonicaliseImageUrl(claim.sourceUrl);
       return await this.inFlight.run(
@@ -157,7 +165,14 @@ export class ImageDownloadService {
       );
     } catch (err) {
       throw await this.recordFailure(claim, err, attempt, log);
+    } finally {
+      release();
     }
+  }
+
+  /** Stops renewing claims (on shutdown, once no job runs: leases then end by themselves). */
+  stop(): void {
+    this.renewer.stop();
   }
 
   /**
@@ -168,7 +183,14 @@ export class ImageDownloadService {
    * it is queued already), so no processing is lost with the failed add.
    */
   private async notClaimed(imageId: string, log: Logger): Promise<DownloadOutcome> {
-    const row = await new ProductImageRepository(this.opts.dataSource.manager).findById(imageId);
+    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    // Still claimed: this job was delivered again after its worker died (or another job of the
+    // image runs). Completing now would leave the image to a reconcile; it waits for the lease.
+    const heldForMs = await images.claimHeldForMs(imageId, 'download');
+    if (heldForMs !== null) {
+      throw new DeferJobError(`image ${imageId} is still claimed by another download for ${heldForMs} ms; waiting for that claim to end`, claimWaitMs(heldForMs, this.opts.config.images.claimLeaseMs));
+    }
+    const row = await images.findById(imageId);
     if (row && row.deletedAt === null && row.downloadStatus === 'downloaded' && row.processStatus === 'pending') {
       const queued = await this.processJobs.add(this.processJob(imageId));
       if (queued === 'added') log.info({ imageId }, 'image already downloaded; its missing process job queued');
@@ -350,14 +372,16 @@ export class ImageDownloadService {
   private async recordFailure(claim: DownloadClaim, err: unknown, attempt: DownloadAttempt, log: Logger): Promise<Error> {
     const cancelled = attempt.signal?.aborted === true;
     const permanent = !cancelled && err instanceof PermanentDownloadError;
+    // PostgreSQL, Redis or the store went away under us: not the image's fault, no attempt spent.
+    const outage = !cancelled && !permanent && !(err instanceof TransientDownloadError) && isDependencyUnavailable(err);
     const message = cancelled
       ? `cancelled (${String((attempt.signal?.reason as Error)?.message ?? attempt.signal?.reason)}) before the download finished; it goes back to the queue`
       : err instanceof Error
         ? err.message
         : String(err);
     const attemptNo = attempt.attemptsMade + 1;
-    // A job released on shutdown does not spend an attempt: it is never the last one.
-    const lastAttempt = !cancelled && !permanent && attemptNo >= attempt.attempts;
+    // A job released on shutdown or put back in an outage does not spend an attempt: never the last one.
+    const lastAttempt = !cancelled && !permanent && !outage && attemptNo >= attempt.attempts;
     const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
     const result: DownloadResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
     try {
@@ -369,6 +393,7 @@ export class ImageDownloadService {
       log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the download failure');
     }
     if (permanent || lastAttempt) return new UnrecoverableError(error);
+    if (outage) return err as Error; // the worker factory recognises it and defers the job
     if (err instanceof TransientDownloadError && err.retryAfterMs !== undefined) return new RetryLaterError(error, err.retryAfterMs);
     return err instanceof Error ? err : new Error(error);
   }

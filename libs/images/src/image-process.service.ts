@@ -6,6 +6,10 @@
 // A bad original (corrupt, truncated, a bomb, a missing file) is recorded as failed and thrown
 // as UnrecoverableError; anything else (storage or database hiccups) goes back to pending and is
 // thrown for the worker factory's backoff; on the last attempt it is recorded as failed instead.
+// PostgreSQL or Redis being down is never the last attempt: the factory puts the job back
+// without spending one. The claim is renewed while the job works (ClaimRenewer); a job delivered
+// again while another claim still holds its image (its worker died a moment ago) waits for that
+// lease to end, then does the work or finds it done.
 // Images whose download was skipped carry process_status 'skipped' and are never claimed.
 //
 // And the `reprocess` fan-out after a settings change: images processed (or failed) under
@@ -31,18 +35,21 @@
 // so that database, queue and storage round trips overlap the pixel work.
 import type { Config } from '@1688sync/config';
 import { type ClaimedImage, type ProcessingResult, ProductImageRepository, ProductRepository } from '@1688sync/db';
-import type { Logger, Metrics } from '@1688sync/observability';
+import { type Logger, type Metrics, isDependencyUnavailable } from '@1688sync/observability';
 import {
+  DeferJobError,
   type Producers,
   QueueName,
   type QueueWorker,
   UnrecoverableError,
   createQueueWorker,
+  lockDurationForLease,
   processJobId,
 } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
+import { ClaimRenewer, claimWaitMs } from './claim-renewer';
 import { HostLimiter } from './host-limiter';
 import { SyncStatusRefresher } from './sync-status-refresher';
 import { type DerivedImage, type DerivedImages, ImageRejectedError, type PipelineSettings, configureSharp, deriveImages, pipelineSettings } from './image-pipeline';
@@ -140,12 +147,24 @@ export class ImageProcessService {
   private readonly sharpSlots: HostLimiter | null;
   /** One sync_status statement per round of finished images, not one per image. */
   private readonly syncStatus: SyncStatusRefresher;
+  /** Keeps the claims of the images in flight alive. */
+  private readonly renewer: ClaimRenewer;
 
   constructor(private readonly opts: ImageProcessServiceOptions) {
     this.settings = pipelineSettings(opts.config);
     this.derive = opts.derive ?? deriveImages;
     this.sharpSlots = opts.sharpSlots ? new HostLimiter(opts.sharpSlots) : null;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
+    this.renewer = new ClaimRenewer(
+      (claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms),
+      opts.config.images.claimLeaseMs,
+      opts.logger,
+    );
+  }
+
+  /** Stops renewing claims (on shutdown, once no job runs: leases then end by themselves). */
+  stop(): void {
+    this.renewer.stop();
   }
 
   /** The `process` job. `requestedVersion` is the job's; the work is always done under ours. */
@@ -159,9 +178,16 @@ export class ImageProcessService {
     }
     const claim = await this.images().claimForProcessing(imageId, config.images.claimLeaseMs, config.settingsVersion);
     if (!claim) {
-      log.debug({ imageId }, 'image not claimable (processed under these settings, skipped, failed, deleted, not downloaded, or another worker has it)');
+      // Still claimed: this job was delivered again after its worker died (or another job of the
+      // image runs). Completing now would leave the image to a reconcile; it waits for the lease.
+      const heldForMs = await this.images().claimHeldForMs(imageId, 'process');
+      if (heldForMs !== null) {
+        throw new DeferJobError(`image ${imageId} is still claimed by another processing for ${heldForMs} ms; waiting for that claim to end`, claimWaitMs(heldForMs, this.opts.config.images.claimLeaseMs));
+      }
+      log.debug({ imageId }, 'image not claimable (processed under these settings, skipped, failed, deleted or not downloaded)');
       return { outcome: 'not-claimed', imageId };
     }
+    const release = this.renewer.hold({ imageId: claim.id, claimToken: claim.claimToken });
     try {
       const original = await this.readOriginal(claim);
       const derive = () => this.derive(original, this.settings);
@@ -170,6 +196,8 @@ export class ImageProcessService {
       return await this.store(claim, derived, log);
     } catch (err) {
       throw await this.recordFailure(claim, err, attempt, log);
+    } finally {
+      release();
     }
   }
 
@@ -323,10 +351,12 @@ export class ImageProcessService {
   private async recordFailure(claim: ClaimedImage, err: unknown, attempt: ProcessAttempt, log: Logger): Promise<Error> {
     const cancelled = attempt.signal?.aborted === true;
     const permanent = !cancelled && (err instanceof ImageRejectedError || err instanceof PermanentProcessingError);
+    // PostgreSQL, Redis or the store went away under us: not the image's fault, no attempt spent.
+    const outage = !cancelled && !permanent && isDependencyUnavailable(err);
     const message = err instanceof Error ? err.message : String(err);
     const attemptNo = attempt.attemptsMade + 1;
-    // A job released on shutdown does not spend an attempt: it is never the last one.
-    const lastAttempt = !cancelled && !permanent && attemptNo >= attempt.attempts;
+    // A job released on shutdown or put back in an outage does not spend an attempt: never the last one.
+    const lastAttempt = !cancelled && !permanent && !outage && attemptNo >= attempt.attempts;
     const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
     const result: ProcessingResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
     try {
@@ -337,6 +367,7 @@ export class ImageProcessService {
       log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the processing failure');
     }
     if (permanent || lastAttempt) return new UnrecoverableError(error);
+    if (outage) return err as Error; // the worker factory recognises it and defers the job
     return err instanceof Error ? err : new Error(error);
   }
 }
@@ -401,7 +432,12 @@ export function createImageProcessWorker(opts: ImageProcessWorkerOptions): Image
     logger,
     metrics,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    lockDurationMs: lockDurationForLease(config.images.claimLeaseMs),
     backoffBaseDelayMs: opts.backoffBaseDelayMs,
   });
-  return { ...worker, worker: worker.worker, close: worker.close, service };
+  const close = async () => {
+    await worker.close();
+    service.stop();
+  };
+  return { ...worker, worker: worker.worker, close, service };
 }

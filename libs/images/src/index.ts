@@ -4,6 +4,7 @@ export * from './ssrf-guard';
 export * from './image-type';
 export * from './downloader';
 export * from './host-limiter';
+export * from './claim-renewer';
 export * from './in-flight';
 export * from './image-download.service';
 export * from './download-worker';

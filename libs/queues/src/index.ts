@@ -4,4 +4,4 @@ export * from './job-ids';
 export * from './connection';
 export * from './producer';
 export * from './worker-factory';
-export { settlesWithin } from './timing';
+export { settlesWithin, succeedsWithin } from './timing';

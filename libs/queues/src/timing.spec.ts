@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { settlesWithin } from './timing';
+import { settlesWithin, succeedsWithin } from './timing';
 
 describe('settlesWithin', () => {
   it('is true for a promise that resolves in time', async () => {
@@ -16,5 +16,13 @@ describe('settlesWithin', () => {
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(45);
     expect(elapsed).toBeLessThan(1000);
+  });
+});
+
+describe('succeedsWithin', () => {
+  it('is true only for a promise that fulfils in time', async () => {
+    await expect(succeedsWithin(Promise.resolve('ok'), 1000)).resolves.toBe(true);
+    await expect(succeedsWithin(Promise.reject(new Error('Connection is closed.')), 1000)).resolves.toBe(false);
+    await expect(succeedsWithin(new Promise(() => undefined), 50)).resolves.toBe(false);
   });
 });

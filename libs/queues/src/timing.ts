@@ -12,3 +12,12 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   clearTimeout(timer);
   return result;
 }
+
+/** Resolves true when `promise` fulfils within `ms`; false when it rejects or takes longer (it keeps running). */
+export async function succeedsWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const fulfilled = promise.then(
+    () => true,
+    () => false,
+  );
+  return (await settlesWithin(fulfilled, ms)) && fulfilled;
+}

@@ -1,18 +1,23 @@
 // The one worker factory: every queue gets the same retries with backoff, payload validation,
 // logging with job ids, the §9 job metrics, and a graceful close that never hangs.
 //
+// Outages and held claims: a job whose handler failed because PostgreSQL or Redis is down right
+// now (isDependencyUnavailable), or that asks to come back later (DeferJobError: its image is
+// still claimed by a worker that may be dead), is moved to the delayed set without spending one
+// of its attempts, so a database restart never fails a job for good (SPEC §14).
+//
 // Close: stop taking jobs and give in-flight ones most of SHUTDOWN_TIMEOUT_MS; then cancel them
 // (their handlers see the AbortSignal), move them back to waiting so another worker retries
 // them without spending an attempt. If Redis is down even that cannot be
 // written: the job's lock then expires and BullMQ's stalled-job check returns it to the queue.
-import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Metrics } from '@1688sync/observability';
+import { type Metrics, isDependencyUnavailable } from '@1688sync/observability';
 import { createRedisConnection, closeRedisConnection } from './connection';
 import { type PayloadOf, parsePayload } from './payloads';
 import { BACKOFF_BASE_DELAY_MS, BACKOFF_MAX_DELAY_MS, BACKOFF_TYPE } from './producer';
 import { type JobNameOf, QUEUE_JOBS, type QueueName } from './queue-names';
-import { settlesWithin } from './timing';
+import { settlesWithin, succeedsWithin } from './timing';
 
 export { UnrecoverableError } from 'bullmq';
 
@@ -26,6 +31,34 @@ export class RetryLaterError extends Error {
     super(message);
     this.name = 'RetryLaterError';
   }
+}
+
+/**
+ * Thrown by a handler whose job cannot run yet but must not complete as a no-op either (e.g. its
+ * image is still claimed under a live lease): the job comes back after `delayMs`, with no attempt
+ * spent.
+ */
+export class DeferJobError extends Error {
+  readonly code = 'deferred';
+  constructor(
+    message: string,
+    readonly delayMs: number,
+  ) {
+    super(message);
+    this.name = 'DeferJobError';
+  }
+}
+
+/** Longest wait of a job put back because a dependency is down (it is tried again after it). */
+export const OUTAGE_MAX_DELAY_MS = 30_000;
+
+/**
+ * BullMQ's job lock for a given claim lease: at most half of it, so a dead worker's job is back
+ * in the queue (lock expired, then found by the stalled check that runs as often) within about
+ * one lease (SPEC §14). Never below a second, so a busy event loop does not lose live locks.
+ */
+export function lockDurationForLease(leaseMs: number): number {
+  return Math.max(1000, Math.floor(leaseMs / 2));
 }
 
 /** Thrown into a handler's race when the worker releases its job on shutdown. */
@@ -57,7 +90,10 @@ export interface QueueWorkerOptions<Q extends QueueName> {
   metrics: Metrics;
   /** In-flight jobs get (most of) this long on close; see the module comment. */
   shutdownTimeoutMs: number;
-  /** How long a job's lock lasts without renewal (BullMQ renews at half of it). */
+  /**
+   * How long a job's lock lasts without renewal (BullMQ renews at half of it); the stalled-job
+   * check runs as often. Image workers derive it from their claim lease (lockDurationForLease).
+   */
   lockDurationMs?: number;
   /** Base delay of the exponential backoff (tests make it small). */
   backoffBaseDelayMs?: number;
@@ -75,6 +111,19 @@ export function backoffDelay(attemptsMade: number, baseDelayMs: number, err?: Er
     return Math.min(Math.max((err as RetryLaterError).retryAfterMs, baseDelayMs), BACKOFF_MAX_DELAY_MS);
   }
   const ceiling = Math.min(baseDelayMs * 2 ** Math.max(0, attemptsMade - 1), BACKOFF_MAX_DELAY_MS);
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** The lock of jobs that hold no image claim (ingest, maintenance): renewed while they run. */
+export const DEFAULT_LOCK_DURATION_MS = 30_000;
+
+/**
+ * The wait of a job put back during an outage: exponential in how often it was put back already
+ * (attempts started but not spent), with jitter, at most OUTAGE_MAX_DELAY_MS.
+ */
+function outageDelay(job: Job, baseDelayMs: number): number {
+  const deferrals = Math.max(0, (job.attemptsStarted ?? 1) - job.attemptsMade - 1);
+  const ceiling = Math.min(baseDelayMs * 2 ** Math.min(deferrals, 16), OUTAGE_MAX_DELAY_MS);
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
@@ -155,6 +204,16 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
         if (moved) throw new WaitingError();
         throw error;
       }
+      if (!(error instanceof UnrecoverableError) && (error instanceof DeferJobError || isDependencyUnavailable(error))) {
+        const delayMs = error instanceof DeferJobError ? error.delayMs : outageDelay(job, baseDelay);
+        const deferred = token ? await succeedsWithin(job.moveToDelayed(Date.now() + delayMs, token), 2000) : false;
+        if (deferred) {
+          metrics.jobs.inc({ ...labels, status: 'deferred' });
+          log.info({ delayMs, reason: error.message }, error instanceof DeferJobError ? 'job deferred' : 'a dependency is down; job put back without spending an attempt');
+          throw new DelayedError();
+        }
+        // Redis is down too: the job's lock expires and the stalled-job check hands it out again.
+      }
       const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       metrics.jobs.inc({ ...labels, status: final ? 'failed' : 'retried' });
       const fields = { err: { message: error.message, name: error.name }, durationMs: Math.round(seconds() * 1000) };
@@ -164,11 +223,13 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
     }
   };
 
+  const lockDuration = opts.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
   const worker = new Worker(queue, processor, {
     connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
-    lockDuration: opts.lockDurationMs ?? 60_000,
+    lockDuration,
+    stalledInterval: lockDuration,
     maxStalledCount: 3,
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>

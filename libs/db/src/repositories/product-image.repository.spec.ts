@@ -367,6 +367,62 @@ describe('claims', () => {
   });
 });
 
+describe('claim leases', () => {
+  const leaseLeft = async (id: string) =>
+    Number((await ds.query(`SELECT extract(epoch FROM claimed_until - now()) * 1000 AS ms FROM product_images WHERE id = $1`, [id]))[0].ms);
+
+  it('are renewed in one statement while their tokens hold, without a new version', async () => {
+    const { imageIds: [a, b, lost] } = await productWithImages(3);
+    const claimA = await repo.claimForDownload(a, 1000);
+    await finish(b, 'v1'); // b is claimed for processing (under other settings) below
+    const claimBProcessing = await repo.claimForProcessing(b, 1000, 'v2');
+    const claimLost = await repo.claimForDownload(lost, 1000);
+    await setColumns([lost], `claimed_until = now() - interval '1 second'`);
+    const successor = await repo.claimForDownload(lost, 1000);
+    const [{ version: versionBefore }] = await ds.query('SELECT version FROM product_images WHERE id = $1', [a]);
+
+    const { result: renewed, statements } = await countingStatements((images) =>
+      images.renewClaims(
+        [
+          { imageId: a, claimToken: claimA!.claimToken },
+          { imageId: b, claimToken: claimBProcessing!.claimToken },
+          { imageId: lost, claimToken: claimLost!.claimToken },
+          { imageId: b, claimToken: randomUUID() }, // not b's token: not renewed
+          { imageId: 'not-a-uuid', claimToken: 'x' },
+        ],
+        60_000,
+      ),
+    );
+
+    expect(statements).toBe(1);
+    expect(renewed).toEqual(new Set([a, b]));
+    expect(await leaseLeft(a)).toBeGreaterThan(50_000);
+    expect(await leaseLeft(b)).toBeGreaterThan(50_000);
+    expect(await leaseLeft(lost)).toBeLessThanOrEqual(1000); // the successor's lease, untouched
+    expect(successor).not.toBeNull();
+    const [{ version: versionAfter }] = await ds.query('SELECT version FROM product_images WHERE id = $1', [a]);
+    expect(versionAfter).toBe(versionBefore);
+    expect(await repo.renewClaims([], 60_000)).toEqual(new Set());
+  });
+
+  it('tell how long a live claim still holds a stage, and nothing for a free, expired or finished image', async () => {
+    const { imageIds: [held, expired, free, done] } = await productWithImages(4);
+    await repo.claimForDownload(held, 30_000);
+    await repo.claimForDownload(expired, 30_000);
+    await setColumns([expired], `claimed_until = now() - interval '1 second'`);
+    await finish(done);
+
+    const left = await repo.claimHeldForMs(held, 'download');
+    expect(left).toBeGreaterThan(25_000);
+    expect(left).toBeLessThanOrEqual(30_000);
+    expect(await repo.claimHeldForMs(held, 'process')).toBeNull();
+    for (const id of [expired, free, done, randomUUID(), 'not-a-uuid']) expect(await repo.claimHeldForMs(id, 'download')).toBeNull();
+
+    await repo.claimForProcessing(done, 30_000, 'v1');
+    expect(await repo.claimHeldForMs(done, 'process')).toBeGreaterThan(25_000);
+  });
+});
+
 describe('recording results', () => {
   it('records a download with its facts, clears the lease and opens the processing stage', async () => {
     const { productId, imageIds: [id] } = await productWithImages(1);

@@ -579,6 +579,46 @@ export class ProductImageRepository {
   }
 
   /**
+   * Extends the leases of claims a worker still works on (SPEC §14: a claim lives as long as its
+   * worker), all in one statement. Only a claim that still carries its token is extended: one
+   * lost to a successor stays lost. The version is not bumped: a longer lease is not a change of
+   * the image. Returns the ids whose lease was extended (lower case).
+   */
+  async renewClaims(claims: { imageId: string; claimToken: string }[], leaseMs: number): Promise<Set<string>> {
+    assertLease(leaseMs);
+    const valid = claims.filter((c) => isUuid(c.imageId) && isUuid(c.claimToken));
+    if (!valid.length) return new Set();
+    const rows = await this.rows<{ id: string }>(
+      `UPDATE product_images i
+       SET claimed_until = now() + $3::float8 * interval '1 millisecond'
+       FROM unnest($1::uuid[], $2::uuid[]) AS c(id, claim_token)
+       WHERE i.id = c.id AND i.claim_token = c.claim_token
+         AND (i.download_status = 'downloading' OR i.process_status = 'processing')
+       RETURNING i.id`,
+      [valid.map((c) => c.imageId), valid.map((c) => c.claimToken), leaseMs],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * How long the live claim on an image's `stage` still holds, in milliseconds (by the database's
+   * clock, the one that set it), or null when no live claim holds it. A job delivered again while
+   * its image is still claimed (its worker died, or another job of the same image runs) waits
+   * this long instead of completing as a no-op.
+   */
+  async claimHeldForMs(imageId: string, stage: WorkStage): Promise<number | null> {
+    if (!isUuid(imageId)) return null;
+    const status = stage === 'download' ? `download_status = 'downloading'` : `process_status = 'processing'`;
+    const [row] = await this.rows<{ ms: number }>(
+      `SELECT ceil(extract(epoch FROM claimed_until - now()) * 1000)::float8 AS ms
+       FROM product_images
+       WHERE id = $1 AND deleted_at IS NULL AND ${status} AND claimed_until > now()`,
+      [imageId],
+    );
+    return row ? Number(row.ms) : null;
+  }
+
+  /**
    * Claims a live, downloaded image for processing: pending, abandoned under an expired lease,
    * or processed under other settings than `settingsVersion`. Same lease and token as downloads.
    */

@@ -1,0 +1,53 @@
+import { createLogger } from '@1688sync/observability';
+import { waitFor } from '@1688sync/testing';
+import { describe, expect, it } from 'vitest';
+import { ClaimRenewer, type HeldClaim, claimWaitMs } from './claim-renewer';
+
+const silent = createLogger({ app: 'test', level: 'silent' });
+
+describe('ClaimRenewer', () => {
+  it('renews every held claim in one call per tick, and stops once none is held', async () => {
+    const calls: HeldClaim[][] = [];
+    const renewer = new ClaimRenewer(async (claims) => {
+      calls.push(claims);
+      return new Set(claims.map((c) => c.imageId));
+    }, 300, silent);
+    const releaseA = renewer.hold({ imageId: 'a', claimToken: 'token-a' });
+    const releaseB = renewer.hold({ imageId: 'b', claimToken: 'token-b' });
+
+    await waitFor('two renewals', async () => calls.length >= 2, { timeoutMs: 5000, intervalMs: 20 });
+    expect(calls[0].map((c) => c.imageId).sort()).toEqual(['a', 'b']);
+
+    releaseA();
+    releaseB();
+    const after = calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(calls.length).toBe(after);
+    expect(renewer.size).toBe(0);
+  });
+
+  it('keeps trying after a failed renewal (PostgreSQL restarting)', async () => {
+    let failures = 2;
+    let renewed = 0;
+    const renewer = new ClaimRenewer(async (claims) => {
+      if (failures-- > 0) throw Object.assign(new Error('the database system is starting up'), { code: '57P03' });
+      renewed += 1;
+      return new Set(claims.map((c) => c.imageId));
+    }, 150, silent);
+    const release = renewer.hold({ imageId: 'a', claimToken: 'token-a' });
+    try {
+      await waitFor('a renewal after two failures', async () => renewed > 0, { timeoutMs: 5000, intervalMs: 20 });
+    } finally {
+      release();
+    }
+  });
+});
+
+describe('claimWaitMs', () => {
+  it('waits until just after a dead holder’s lease, but at most a sixth of the lease', () => {
+    expect(claimWaitMs(1000, 30_000)).toBe(1250);
+    expect(claimWaitMs(29_000, 30_000)).toBe(5000);
+    expect(claimWaitMs(4000, 5000)).toBe(833);
+    expect(claimWaitMs(0, 1000)).toBe(250);
+  });
+});
