@@ -3,7 +3,7 @@
 // them per source host. The app wires it; tests and the benchmark start exactly this.
 import type { Config } from '@1688sync/config';
 import type { Logger, Metrics } from '@1688sync/observability';
-import { type Producers, QueueName, type QueueWorker, createQueueWorker, lockDurationForLease } from '@1688sync/queues';
+import { type Producers, QueueName, type QueueWorker, createQueueWorker, lockDurationForLease, workPriorityOf } from '@1688sync/queues';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 import type { fetchImage } from './downloader';
@@ -58,7 +58,13 @@ export function createImageDownloadWorker(opts: ImageDownloadWorkerOptions): Ima
     handlers: {
       download: async ({ imageId }, { job, logger: log, signal }) => {
         await db.ready();
-        return service.downloadImage(imageId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, signal, logger: log });
+        return service.downloadImage(imageId, {
+          attemptsMade: job.attemptsMade,
+          attempts: job.opts.attempts ?? 1,
+          signal,
+          logger: log,
+          priority: workPriorityOf(job.opts.priority),
+        });
       },
     },
     redisUrl: config.redis.url,

@@ -24,7 +24,7 @@ import {
   type StoredOriginal,
 } from '@1688sync/db';
 import { type Logger, type Metrics, isDependencyUnavailable } from '@1688sync/observability';
-import { DeferJobError, type JobToAdd, type Producers, QueueName, RetryLaterError, UnrecoverableError, processJobId } from '@1688sync/queues';
+import { DeferJobError, type ProcessJob, type Producers, QueueName, RetryLaterError, UnrecoverableError, type WorkPriority, processJob } from '@1688sync/queues';
 import {
   CONTENT_TYPES,
   IMMUTABLE_CACHE_CONTROL,
@@ -74,6 +74,8 @@ export interface DownloadAttempt {
   attempts: number;
   signal?: AbortSignal;
   logger?: Logger;
+  /** The download job's priority, passed on to the process job it leads to (fresh work stays first). */
+  priority?: WorkPriority;
 }
 
 export type DownloadOutcome =
@@ -87,7 +89,6 @@ export type DownloadOutcome =
 /** What one URL's shared work found: a stored original to copy, or fresh bytes. */
 type Source = { kind: 'stored'; row: StoredOriginal } | { kind: 'fetched'; image: FetchedImage };
 
-type ProcessJob = JobToAdd<typeof QueueName.ImageProcess>;
 
 interface DownloadToRecord {
   imageId: string;
@@ -153,14 +154,14 @@ export class ImageDownloadService {
   async downloadImage(imageId: string, attempt: DownloadAttempt): Promise<DownloadOutcome> {
     const log = attempt.logger ?? this.opts.logger;
     const claim = await this.claims.add(imageId);
-    if (!claim) return this.notClaimed(imageId, log);
+    if (!claim) return this.notClaimed(imageId, attempt, log);
     const release = this.renewer.hold({ imageId: claim.id, claimToken: claim.claimToken });
     try {
       const url = canonicaliseImageUrl(claim.sourceUrl);
       return await this.inFlight.run(
         url.url,
         (signal) => this.findSource(claim, url, signal),
-        (source) => this.store(claim, url, source, attempt.signal, log),
+        (source) => this.store(claim, url, source, attempt, log),
         attempt.signal,
       );
     } catch (err) {
@@ -182,7 +183,7 @@ export class ImageDownloadService {
    * worker died in between) and the job was retried. Its process job is queued now (a no-op when
    * it is queued already), so no processing is lost with the failed add.
    */
-  private async notClaimed(imageId: string, log: Logger): Promise<DownloadOutcome> {
+  private async notClaimed(imageId: string, attempt: DownloadAttempt, log: Logger): Promise<DownloadOutcome> {
     const images = new ProductImageRepository(this.opts.dataSource.manager);
     // Still claimed: this job was delivered again after its worker died (or another job of the
     // image runs). Completing now would leave the image to a reconcile; it waits for the lease.
@@ -192,7 +193,7 @@ export class ImageDownloadService {
     }
     const row = await images.findById(imageId);
     if (row && row.deletedAt === null && row.downloadStatus === 'downloaded' && row.processStatus === 'pending') {
-      const queued = await this.processJobs.add(this.processJob(imageId));
+      const queued = await this.processJobs.add(this.processJob(imageId, attempt.priority));
       if (queued === 'added') log.info({ imageId }, 'image already downloaded; its missing process job queued');
     } else {
       log.debug({ imageId }, 'image not claimable (done, deleted, or another worker has it)');
@@ -227,12 +228,12 @@ export class ImageDownloadService {
   }
 
   /** Per image: its own file (a copy or the fetched bytes), its row, its processing job. */
-  private async store(claim: DownloadClaim, url: CanonicalImageUrl, source: Source, signal: AbortSignal | undefined, log: Logger): Promise<DownloadOutcome> {
+  private async store(claim: DownloadClaim, url: CanonicalImageUrl, source: Source, attempt: DownloadAttempt, log: Logger): Promise<DownloadOutcome> {
     if (source.kind === 'stored') {
-      const copied = await this.copyStored(claim, source.row, log);
+      const copied = await this.copyStored(claim, source.row, attempt, log);
       if (copied) return copied;
       // The other image's file is gone (purged meanwhile): fetch for ourselves.
-      source = { kind: 'fetched', image: await this.fetchOnce(url, signal ?? new AbortController().signal) };
+      source = { kind: 'fetched', image: await this.fetchOnce(url, attempt.signal ?? new AbortController().signal) };
     }
     const image = source.image;
     const size = await this.dimensions(image.bytes, url.url);
@@ -245,13 +246,14 @@ export class ImageDownloadService {
       claim,
       { status: 'downloaded', contentSha256: image.sha256, mime: image.mime, width: size.width, height: size.height, bytesOriginal: image.bytes.length, keyOriginal: key },
       false,
+      attempt,
       log,
       { finalUrl: image.finalUrl },
     );
   }
 
   /** URL dedupe: a copy of the original another image already stored, under our own key. */
-  private async copyStored(claim: DownloadClaim, row: StoredOriginal, log: Logger): Promise<DownloadOutcome | null> {
+  private async copyStored(claim: DownloadClaim, row: StoredOriginal, attempt: DownloadAttempt, log: Logger): Promise<DownloadOutcome | null> {
     const ext = extensionOfKey(row.keyOriginal!)!;
     const width = row.width ?? 0;
     const height = row.height ?? 0;
@@ -285,6 +287,7 @@ export class ImageDownloadService {
         keyOriginal: key,
       },
       true,
+      attempt,
       log,
       { copiedFrom: row.id },
     );
@@ -332,11 +335,12 @@ export class ImageDownloadService {
     claim: DownloadClaim,
     result: DownloadedFacts,
     reused: boolean,
+    attempt: DownloadAttempt,
     log: Logger,
     detail: Record<string, string>,
   ): Promise<DownloadOutcome> {
     if (!(await this.downloads.add({ imageId: claim.id, claimToken: claim.claimToken, result }))) return this.claimLost(claim, log);
-    await Promise.all([this.processJobs.add(this.processJob(claim.id)), this.refreshProduct(claim)]);
+    await Promise.all([this.processJobs.add(this.processJob(claim.id, attempt.priority)), this.refreshProduct(claim)]);
     log.debug({ imageId: claim.id, key: result.keyOriginal, bytes: result.bytesOriginal, ...detail }, reused ? 'image copied from the same URL' : 'image downloaded');
     return {
       outcome: 'downloaded',
@@ -350,9 +354,8 @@ export class ImageDownloadService {
     };
   }
 
-  private processJob(imageId: string): ProcessJob {
-    const { settingsVersion } = this.opts.config;
-    return { name: 'process', data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion) };
+  private processJob(imageId: string, priority: WorkPriority = 'fresh'): ProcessJob {
+    return processJob(imageId, this.opts.config.settingsVersion, priority);
   }
 
   private claimLost(claim: DownloadClaim, log: Logger): DownloadOutcome {

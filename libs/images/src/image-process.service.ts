@@ -44,7 +44,7 @@ import {
   UnrecoverableError,
   createQueueWorker,
   lockDurationForLease,
-  processJobId,
+  processJob,
 } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
 import type { Readable } from 'node:stream';
@@ -228,7 +228,8 @@ export class ImageProcessService {
    */
   private async queueProcessJobs(imageIds: string[]): Promise<number> {
     const settingsVersion = this.opts.config.settingsVersion;
-    const jobs = imageIds.map((imageId) => ({ name: 'process' as const, data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion) }));
+    // Backfill priority: a reprocess of every image never delays a new product's (SPEC §14).
+    const jobs = imageIds.map((imageId) => processJob(imageId, settingsVersion, 'backfill'));
     await this.opts.producers.requeueJobs(QueueName.ImageProcess, jobs);
     return jobs.length;
   }

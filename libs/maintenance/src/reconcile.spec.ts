@@ -1,5 +1,5 @@
 import { SyncRecordRepository } from '@1688sync/db';
-import { JobName, Producers, QueueName, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
+import { BACKFILL_PRIORITY, JobName, Producers, QueueName, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
 import { closedPort, deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -24,8 +24,8 @@ beforeEach(async () => {
   await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
 });
 
-/** Every job of a queue as [id, name, data], sorted by id. */
-async function jobsOf(queue: Queue, states: ('waiting' | 'completed' | 'failed')[] = ['waiting']) {
+/** Every job of a queue as [id, name, data], sorted by id (reconcile queues at backfill priority: 'prioritized'). */
+async function jobsOf(queue: Queue, states: ('waiting' | 'prioritized' | 'completed' | 'failed')[] = ['prioritized']) {
   const jobs = await queue.getJobs(states);
   return jobs.map((j) => [j.id, j.name, j.data]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
 }
@@ -68,6 +68,7 @@ describe('reconcile', () => {
     expect(await jobsOf(processing)).toEqual(unfinished.process.map((id) => processJob(id, sv)).sort((x, y) => String(x[0]).localeCompare(String(y[0]))));
     const job = await downloads.getJob(downloadJobId(unfinished.download[0]));
     expect(job?.opts.attempts).toBe(5); // the queue's usual retry policy
+    expect(job?.opts.priority).toBe(BACKFILL_PRIORITY); // fresh work of new products goes first
     expect(progress.at(-1)).toEqual({ stage: 'process', done: 2, total: 2 });
     expect(progress.filter((p) => p.stage === 'download').map((p) => p.done)).toEqual([0, 2, 4]);
 
@@ -89,7 +90,7 @@ describe('reconcile', () => {
     await reconcile(env.deps);
     const deletedKeys = await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
     expect(deletedKeys).toBeGreaterThan(0);
-    expect(await downloads.getJobCounts('waiting')).toEqual({ waiting: 0 });
+    expect(await downloads.getJobCounts('waiting', 'prioritized')).toEqual({ waiting: 0, prioritized: 0 });
 
     const result = await reconcile(env.deps);
     expect(result).toMatchObject({ scanned: 6, alreadyQueued: 0, queued: 6 });
@@ -126,9 +127,11 @@ describe('reconcile', () => {
 
     const result = await reconcile(env.deps);
     expect(result).toMatchObject({ scanned: 3, alreadyQueued: 1, queued: 2, replaced: 2 });
-    expect(await downloads.getJobCounts('waiting', 'completed', 'failed')).toEqual({ waiting: 3, completed: 0, failed: 0 });
-    expect(await downloads.getJobState(downloadJobId(completedOne))).toBe('waiting');
-    expect(await downloads.getJobState(downloadJobId(failedOne))).toBe('waiting');
+    // The job that was waiting stays as it was; the replaced ones wait at backfill priority.
+    expect(await downloads.getJobCounts('waiting', 'prioritized', 'completed', 'failed')).toEqual({ waiting: 1, prioritized: 2, completed: 0, failed: 0 });
+    expect(await downloads.getJobState(downloadJobId(waitingOne))).toBe('waiting');
+    expect(await downloads.getJobState(downloadJobId(completedOne))).toBe('prioritized');
+    expect(await downloads.getJobState(downloadJobId(failedOne))).toBe('prioritized');
   });
 
   it('queues processing under the current settings version, whatever version a job of another one has', async () => {
@@ -137,7 +140,7 @@ describe('reconcile', () => {
     await addJobs(processing, [{ name: JobName.Process, data: { imageId: imageIds[0], settingsVersion: '0000000000' }, jobId: processJobId(imageIds[0], '0000000000') }]);
     const result = await reconcile(env.deps);
     expect(result.stages.process).toMatchObject({ scanned: 1, queued: 1 });
-    expect(await processing.getJobState(processJobId(imageIds[0], env.config.settingsVersion))).toBe('waiting');
+    expect(await processing.getJobState(processJobId(imageIds[0], env.config.settingsVersion))).toBe('prioritized');
   });
 
   it('records a failed run when Redis cannot be reached, and throws so the job is retried', async () => {

@@ -4,15 +4,7 @@
 // again — after Redis lost its data, after a job was dropped, or after a job finished (failed,
 // or completed by a worker that crashed before recording) while the row still says "not done".
 import { ProductImageRepository, type UnfinishedImage, type WorkStage, queryRows } from '@1688sync/db';
-import {
-  type JobToAdd,
-  JobName,
-  QueueName,
-  addJobs,
-  downloadJobId,
-  processJobId,
-  requeueJob,
-} from '@1688sync/queues';
+import { type DownloadJob, type JobToAdd, type ProcessJob, QueueName, addJobs, imageJob, requeueJob } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
@@ -56,12 +48,11 @@ const UNFINISHED_COUNT: Record<WorkStage, string> = {
             WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`,
 };
 
-type ImageJob = JobToAdd<typeof QueueName.ImageDownload> | JobToAdd<typeof QueueName.ImageProcess>;
+type ImageJob = DownloadJob | ProcessJob;
 
+/** Reconcile is backfill: fresh work of new products goes before it (SPEC §14). */
 function jobFor(stage: WorkStage, image: UnfinishedImage, settingsVersion: string): ImageJob {
-  return stage === 'download'
-    ? { name: JobName.Download, data: { imageId: image.id }, jobId: downloadJobId(image.id) }
-    : { name: JobName.Process, data: { imageId: image.id, settingsVersion }, jobId: processJobId(image.id, settingsVersion) };
+  return imageJob(stage, image.id, settingsVersion, 'backfill').job;
 }
 
 /** Re-queues the jobs of one page that are not pending; returns what it did. */

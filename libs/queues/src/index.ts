@@ -3,5 +3,6 @@ export * from './payloads';
 export * from './job-ids';
 export * from './connection';
 export * from './producer';
+export * from './image-jobs';
 export * from './worker-factory';
 export { settlesWithin, succeedsWithin } from './timing';

@@ -62,12 +62,19 @@ export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<
 /**
  * Adds a job even when a finished (completed or failed) job with the same id is still kept:
  * that one is removed first. Used for retries and reconciliation, where the row says there is
- * work and an old finished job must not swallow the new one. A waiting or active job is left.
+ * work and an old finished job must not swallow the new one. A waiting or active job is left;
+ * one waiting at a backfill priority is raised when the new job is fresh (has no priority).
  */
 export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<'added' | 'already-queued'> {
   const existing = await queue.getJob(assertJobId(job.jobId));
   if (existing) {
     const state = await existing.getState();
+    // Fresh work (no priority) meets the same job still waiting at a backfill priority: it is
+    // raised to the front rather than left behind the sweep (SPEC §14).
+    if (state === 'prioritized' && !(job.opts?.priority ?? 0)) {
+      await existing.changePriority({ priority: 0 });
+      return 'already-queued';
+    }
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already-queued';
     await existing.remove();
   }
@@ -78,7 +85,8 @@ export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAd
 /**
  * requeueJob for a list, in two round trips when none of its ids is taken: one EXISTS per id
  * (pipelined), then one addBulk of the free ones. Only a taken id goes through requeueJob's
- * check (a waiting, delayed or active job is left; a finished one is removed and added again).
+ * check (a waiting, delayed or active job is left, a backfill one raised by fresh work; a
+ * finished one is removed and added again).
  * Every payload and id is checked before anything is sent. `connection` is the queue's own
  * producer connection. Outcomes come back in the order of `jobs`.
  */

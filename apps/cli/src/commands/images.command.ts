@@ -3,15 +3,7 @@
 import type { Config } from '@1688sync/config';
 import { ProductImageRepository, transaction } from '@1688sync/db';
 import type { MaintenanceDeps } from '@1688sync/maintenance';
-import {
-  type JobToAdd,
-  JobName,
-  QueueName,
-  downloadJobId,
-  processJobId,
-  reprocessJobId,
-  requeueJob,
-} from '@1688sync/queues';
+import { BACKFILL_PRIORITY, type JobToAdd, JobName, QueueName, imageJob, reprocessJobId, requeueJob } from '@1688sync/queues';
 import type { Output } from '../output';
 import { UsageError } from '../usage-error';
 import { withMaintenanceDeps } from './maintenance-deps';
@@ -50,15 +42,11 @@ async function retry(deps: MaintenanceDeps, out: Output, options: ImagesOptions)
   try {
     for (let i = 0; i < reset.length; i += REQUEUE_CHUNK) {
       await Promise.all(
-        reset.slice(i, i + REQUEUE_CHUNK).map((image) =>
-          image.stage === 'download'
-            ? requeueJob(deps.producers.queue(QueueName.ImageDownload), { name: JobName.Download, data: { imageId: image.id }, jobId: downloadJobId(image.id) })
-            : requeueJob(deps.producers.queue(QueueName.ImageProcess), {
-                name: JobName.Process,
-                data: { imageId: image.id, settingsVersion: sv },
-                jobId: processJobId(image.id, sv),
-              } as JobToAdd<typeof QueueName.ImageProcess>),
-        ),
+        reset.slice(i, i + REQUEUE_CHUNK).map((image) => {
+          // A bulk retry is backfill: fresh work of new products goes first (SPEC §14).
+          const { queue, job } = imageJob(image.stage, image.id, sv, 'backfill');
+          return requeueJob(deps.producers.queue(queue), job);
+        }),
       );
       queued = Math.min(reset.length, i + REQUEUE_CHUNK);
       progress?.update({ stage: 'queueing', done: queued, total: reset.length });
@@ -85,6 +73,7 @@ async function reprocess(deps: MaintenanceDeps, out: Output, options: ImagesOpti
     name: JobName.Reprocess,
     data: { ...(productId ? { productId } : {}), settingsVersion: sv },
     jobId: reprocessJobId(productId, sv),
+    opts: { priority: BACKFILL_PRIORITY },
   };
   // A finished fan-out of the same scope and version is replaced: the operator asked again.
   const outcome = await requeueJob(deps.producers.queue(QueueName.ImageProcess), job);

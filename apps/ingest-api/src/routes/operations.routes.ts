@@ -10,7 +10,7 @@ import {
   transaction,
 } from '@1688sync/db';
 import { QUEUE_STATES } from '@1688sync/observability';
-import { JobName, QUEUE_NAMES, QueueName, downloadJobId, processJobId, requeueJob, settlesWithin } from '@1688sync/queues';
+import { QUEUE_NAMES, type WorkPriority, imageJob, requeueJob, settlesWithin } from '@1688sync/queues';
 import type { RouteTable } from '../http/route-spec';
 import { imageSchema, page, presentImage, presentSyncRecord, syncRecordSchema } from '../presenters';
 import { type ApiContext, ds, limit, notFound, uuidParam } from './context';
@@ -25,23 +25,18 @@ const retryResultSchema = z
   .meta({ id: 'RetryResult' });
 
 export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
-  /** Queues download/process jobs for reset images; a Redis outage is reported, never a 500. */
-  async function queueRetries(reset: { id: string; stage: 'download' | 'process' }[]) {
+  /**
+   * Queues download/process jobs for reset images; a Redis outage is reported, never a 500. One
+   * image an operator retries is fresh work; a bulk retry is backfill (SPEC §14).
+   */
+  async function queueRetries(reset: { id: string; stage: 'download' | 'process' }[], priority: WorkPriority) {
     const warnings: { code: string; message: string }[] = [];
     let queued = 0;
     try {
       for (const item of reset) {
-        const job =
-          item.stage === 'download'
-            ? { queue: QueueName.ImageDownload, name: JobName.Download, data: { imageId: item.id }, jobId: downloadJobId(item.id) }
-            : {
-                queue: QueueName.ImageProcess,
-                name: JobName.Process,
-                data: { imageId: item.id, settingsVersion: ctx.config.settingsVersion },
-                jobId: processJobId(item.id, ctx.config.settingsVersion),
-              };
+        const { queue, job } = imageJob(item.stage, item.id, ctx.config.settingsVersion, priority);
         // A failed job of the same id is still kept: requeueJob replaces it instead of being ignored.
-        await requeueJob(ctx.producers.queue(job.queue), { name: job.name as never, data: job.data as never, jobId: job.jobId });
+        await requeueJob(ctx.producers.queue(queue), job);
         queued += 1;
       }
     } catch (err) {
@@ -142,7 +137,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
       const [image] = await dataSource.query('SELECT id FROM product_images WHERE id = $1 AND deleted_at IS NULL', [params.id]);
       if (!image) notFound('image', params.id);
       const reset = await transaction(dataSource, (tx) => new ProductImageRepository(tx).resetForRetry({ ids: [params.id] }));
-      return queueRetries(reset);
+      return queueRetries(reset, 'fresh');
     },
   });
   routes.add(app, {
@@ -162,7 +157,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema } },
     async handler({ body }) {
       const reset = await transaction(await ds(ctx), (tx) => new ProductImageRepository(tx).resetForRetry(body));
-      return queueRetries(reset);
+      return queueRetries(reset, 'backfill');
     },
   });
 }

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ProductRepository } from '@1688sync/db';
-import { JobName, QueueName, reprocessJobId, requeueJob, settlesWithin } from '@1688sync/queues';
+import { BACKFILL_PRIORITY, JobName, QueueName, reprocessJobId, requeueJob, settlesWithin } from '@1688sync/queues';
 import { HttpError } from '../http/errors';
 import type { RouteTable } from '../http/route-spec';
 import { type ApiContext, ds, notFound } from './context';
@@ -38,6 +38,7 @@ export function registerReprocessRoutes(app: FastifyInstance, routes: RouteTable
         name: JobName.Reprocess,
         data: productId === undefined ? { settingsVersion } : { productId, settingsVersion },
         jobId,
+        opts: { priority: BACKFILL_PRIORITY },
       }).catch((err: Error) => {
         failure = err;
       });

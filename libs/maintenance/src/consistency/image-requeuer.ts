@@ -3,7 +3,7 @@
 // the new one. The row already says "pending", and PostgreSQL is the truth: when Redis refuses a
 // job, the image is not lost — reconcile queues it later — so a failed add is counted, not thrown.
 import type { Logger } from '@1688sync/observability';
-import { JobName, type Producers, QueueName, downloadJobId, processJobId, requeueJob } from '@1688sync/queues';
+import { type Producers, imageJob, requeueJob } from '@1688sync/queues';
 import type { WorkStage } from './consistency-scan.repository';
 import { mapBounded } from './bounded';
 
@@ -31,18 +31,9 @@ export class ImageRequeuer {
     const outcome: RequeueOutcome = { queued: 0, alreadyQueued: 0, failed: 0 };
     await mapBounded(imageIds, REQUEUE_CONCURRENCY, async (imageId) => {
       try {
-        const result =
-          stage === 'download'
-            ? await requeueJob(this.producers.queue(QueueName.ImageDownload), {
-                name: JobName.Download,
-                data: { imageId },
-                jobId: downloadJobId(imageId),
-              })
-            : await requeueJob(this.producers.queue(QueueName.ImageProcess), {
-                name: JobName.Process,
-                data: { imageId, settingsVersion: this.settingsVersion },
-                jobId: processJobId(imageId, this.settingsVersion),
-              });
+        // Backfill: the consistency fix never delays fresh work (SPEC §14).
+        const { queue, job } = imageJob(stage, imageId, this.settingsVersion, 'backfill');
+        const result = await requeueJob(this.producers.queue(queue), job);
         if (result === 'added') outcome.queued++;
         else outcome.alreadyQueued++;
       } catch (err) {

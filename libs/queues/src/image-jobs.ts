@@ -1,0 +1,51 @@
+// The jobs of the image pipeline, built in one place: a download job, a process job, either one
+// for a stage, each under its deterministic id (SPEC §6) and with its priority (SPEC §14).
+//
+// Fresh work first: BullMQ serves jobs that have no priority before prioritized ones, and those
+// by lowest number. Image jobs of new or changed products (the ingest, and the processing that a
+// fresh download leads to) go without one; backfill work — reprocess fan-outs, retry-all,
+// reconcile and the consistency fix — goes at BACKFILL_PRIORITY. A reprocess of every image then
+// never delays a new product's images, and when fresh work meets a same-id job still waiting at
+// backfill priority, requeueJob raises it (changePriority).
+import { downloadJobId, processJobId } from './job-ids';
+import type { JobToAdd } from './producer';
+import { JobName, QueueName } from './queue-names';
+
+/** The BullMQ priority of backfill work (lower numbers are served first; none before all). */
+export const BACKFILL_PRIORITY = 10;
+
+/** Whose work an image job is: a new or changed product's, or a sweep over the catalogue. */
+export type WorkPriority = 'fresh' | 'backfill';
+
+/** The pipeline stages that have a job per image. */
+export type ImageStage = 'download' | 'process';
+
+export type DownloadJob = JobToAdd<typeof QueueName.ImageDownload>;
+export type ProcessJob = JobToAdd<typeof QueueName.ImageProcess>;
+
+const priorityOpts = (priority: WorkPriority) => (priority === 'backfill' ? { opts: { priority: BACKFILL_PRIORITY } } : {});
+
+/** The priority a job was added with (a fresh job has none), to pass on to the work it leads to. */
+export function workPriorityOf(jobPriority: number | undefined): WorkPriority {
+  return jobPriority && jobPriority > 0 ? 'backfill' : 'fresh';
+}
+
+export function downloadJob(imageId: string, priority: WorkPriority = 'fresh'): DownloadJob {
+  return { name: JobName.Download, data: { imageId }, jobId: downloadJobId(imageId), ...priorityOpts(priority) };
+}
+
+export function processJob(imageId: string, settingsVersion: string, priority: WorkPriority = 'fresh'): ProcessJob {
+  return { name: JobName.Process, data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion), ...priorityOpts(priority) };
+}
+
+/** The job of an image at a stage, on the queue of that stage. */
+export function imageJob(
+  stage: ImageStage,
+  imageId: string,
+  settingsVersion: string,
+  priority: WorkPriority = 'fresh',
+): { queue: typeof QueueName.ImageDownload; job: DownloadJob } | { queue: typeof QueueName.ImageProcess; job: ProcessJob } {
+  return stage === 'download'
+    ? { queue: QueueName.ImageDownload, job: downloadJob(imageId, priority) }
+    : { queue: QueueName.ImageProcess, job: processJob(imageId, settingsVersion, priority) };
+}
