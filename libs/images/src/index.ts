@@ -5,6 +5,7 @@ export * from './image-type';
 export * from './downloader';
 export * from './host-limiter';
 export * from './claim-renewer';
+export * from './lost-work-watch';
 export * from './in-flight';
 export * from './image-download.service';
 export * from './download-worker';

@@ -186,6 +186,17 @@ function errorText(message: string): string {
   return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS - 1)}…` : clean;
 }
 
+/**
+ * The live images whose download or processing is not done: the predicates of the partial indexes
+ * product_images_download_work_idx and product_images_process_work_idx, written out literally so
+ * the planner can prove them and walk those small indexes.
+ */
+function unfinishedWork(kind: WorkStage): string {
+  if (kind === 'download') return `deleted_at IS NULL AND download_status IN ('pending', 'downloading')`;
+  if (kind === 'process') return `deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`;
+  throw new InvalidInputError('kind', "must be 'download' or 'process'");
+}
+
 function assertLease(leaseMs: number): void {
   if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new InvalidInputError('leaseMs', 'must be a positive number of milliseconds');
 }
@@ -710,11 +721,7 @@ export class ProductImageRepository {
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_STREAM_PAGE) {
       throw new InvalidInputError('pageSize', `must be an integer in 1..${MAX_STREAM_PAGE}`);
     }
-    if (kind !== 'download' && kind !== 'process') throw new InvalidInputError('kind', "must be 'download' or 'process'");
-    const work =
-      kind === 'download'
-        ? `deleted_at IS NULL AND download_status IN ('pending', 'downloading')`
-        : `deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`;
+    const work = unfinishedWork(kind);
     let after = NIL_UUID;
     for (;;) {
       const page = await this.rows<UnfinishedImage>(
@@ -730,6 +737,15 @@ export class ProductImageRepository {
       if (page.length < pageSize) return;
       after = page[page.length - 1].id;
     }
+  }
+
+  /**
+   * Whether any live image still needs the work of `kind` (one probe of the partial work index).
+   * A worker that finds its queue empty while this is true knows Redis lost its jobs.
+   */
+  async hasUnfinished(kind: WorkStage): Promise<boolean> {
+    const [row] = await this.rows<{ found: boolean }>(`SELECT EXISTS (SELECT 1 FROM product_images WHERE ${unfinishedWork(kind)}) AS found`, []);
+    return row.found === true;
   }
 
   /** GET /v1/images: live images by status and/or product, keyset pages by id. */
