@@ -23,6 +23,7 @@ export default [
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:data', 'type:util'] },
             { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:util'] },
             { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:feature', 'type:data', 'type:util', 'type:testing'] },
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:feature', 'type:data', 'type:util', 'type:testing'] },
           ],
         },
       ],
@@ -34,7 +35,7 @@ export default [
   },
   {
     // Build and test configuration files sit outside the project graph.
-    files: ['**/vitest.config.mts', 'vitest.shared.mjs', 'eslint.config.mjs'],
+    files: ['**/vitest.config.mts', '**/vitest.e2e.config.mts', 'vitest.shared.mjs', 'eslint.config.mjs'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
   },
   {

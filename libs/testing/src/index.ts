@@ -5,3 +5,4 @@ export * from './app-process';
 export * from './fixtures';
 export * from './s3-server';
 export * from './photo-server';
+export * from './private-servers';

@@ -14,8 +14,14 @@ export interface PhotoServer {
   close(): Promise<void>;
 }
 
-export async function startPhotoServer(): Promise<PhotoServer> {
+export interface PhotoServerOptions {
+  /** Added before each answer, as a CDN's round trip (and to keep downloads in flight for a while). */
+  latencyMs?: number;
+}
+
+export async function startPhotoServer({ latencyMs = 0 }: PhotoServerOptions = {}): Promise<PhotoServer> {
   const server = http.createServer(async (req, res) => {
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     const name = path.basename(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     try {
       const body = await readFile(path.join(PHOTOS_DIR, name));
