@@ -339,6 +339,75 @@ describe('the /v1 API', () => {
       expect((await api.app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' })).statusCode).toBe(200);
     });
   });
+
+  // SPEC §14: PostgreSQL refuses \u0000 in text and jsonb, and jsonb refuses a lone surrogate
+  // (\ud800 without its pair): such items must fail alone, naming the field, and their error must
+  // still be recorded in sync_records without taking the batch (and the record) down with it.
+  describe('bad input never answers 500 (SPEC §14)', () => {
+    /** The body exactly as a producer's JSON encoder writes it: \u0000 and \ud800 arrive as escapes. */
+    const putJson = (url: string, body: unknown) =>
+      api.app.inject({ method: 'PUT', url, headers: { ...bearer(INGEST_KEY), 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    const recordStatus = async (id: string) => (await (await api.db.ready()).query(`SELECT status FROM sync_records WHERE id = $1`, [id]))[0]?.status;
+    const runningRecords = async () => (await (await api.db.ready()).query(`SELECT count(*)::int AS n FROM sync_records WHERE status = 'running'`))[0].n;
+
+    it.each([
+      ['a NUL in a product externalId', '/v1/products', 'products', { externalId: 'a\u0000b', title: '杯子' }, 'externalId'],
+      ['a lone surrogate in a product externalId', '/v1/products', 'products', { externalId: 'a\ud800b', title: '杯子' }, 'externalId'],
+      ['a lone surrogate in an attribute key', '/v1/products', 'products', { externalId: 'bad-attr-key', title: '杯子', attributes: { '颜\ud800色': '红' } }, 'attributes'],
+      ['a lone surrogate in raw', '/v1/products', 'products', { externalId: 'bad-raw', title: '杯子', raw: { offer: { note: 'x\ud800' } } }, 'raw'],
+      ['a NUL in a supplier externalId', '/v1/suppliers', 'suppliers', { externalId: 'a\u0000b', name: '店' }, 'externalId'],
+      ['a lone surrogate in a supplier raw key', '/v1/suppliers', 'suppliers', { externalId: 'bad-raw-key', name: '店', raw: { 'k\udc00': 1 } }, 'raw'],
+      ['a lone surrogate in a sku attribute value', '/v1/products', 'products', { externalId: 'bad-sku', title: '杯子', skus: [{ attributes: { 颜色: '红\udc00' } }] }, 'skus'],
+      ['a lone surrogate in an embedded supplier', '/v1/products', 'products', { externalId: 'bad-embedded', title: '杯子', supplier: { externalId: 'b2b-embedded', name: '店\ud800' } }, 'supplier.name'],
+      // Values zod would pass but PostgreSQL's columns cannot hold, failing the whole statement.
+      ['a price numeric(14,4) cannot hold', '/v1/products', 'products', { externalId: 'huge-price', title: '杯子', priceMax: 1e10 }, 'priceMax'],
+      ['a sourceUpdatedAt in the year 0', '/v1/products', 'products', { externalId: 'year-0', title: '杯子', sourceUpdatedAt: '0000-01-01T00:00:00Z' }, 'sourceUpdatedAt'],
+      ['a sourceUpdatedAt in the year 10000 UTC', '/v1/products', 'products', { externalId: 'year-10000', title: '杯子', sourceUpdatedAt: '9999-12-31T23:59:59-23:59' }, 'sourceUpdatedAt'],
+    ])('fails only the item with %s, naming the field, and finishes the sync record', async (_what, url, list, bad, field) => {
+      const good = list === 'products' ? { externalId: 'good-next-to-bad', title: '好杯子' } : { externalId: 'good-shop-next-to-bad', name: '好店' };
+      const mixed = await putJson(url, { source: 'spec', [list]: [good, bad] });
+      expect(mixed.statusCode).toBe(207);
+      expect(mixed.json().items[0].result).not.toBe('failed');
+      expect(mixed.json().items[1]).toMatchObject({ index: 1, result: 'failed' });
+      expect(mixed.json().items[1].error).toMatch(new RegExp(`^${field}\\b`));
+      expect(await recordStatus(mixed.json().syncRecordId)).toBe('partial');
+
+      const alone = await putJson(url, { [list]: [bad] });
+      expect(alone.statusCode).toBe(422);
+      expect(alone.json().items[0].error).toMatch(new RegExp(`^${field}\\b`));
+      expect(await recordStatus(alone.json().syncRecordId)).toBe('failed');
+      expect(await runningRecords()).toBe(0);
+    });
+
+    it('keeps the refused externalId readable in the sync record, with what PostgreSQL cannot hold replaced', async () => {
+      const res = await putJson('/v1/products', { products: [{ externalId: 'a\u0000b\ud800c', title: '杯子' }] });
+      expect(res.statusCode).toBe(422);
+      // The answer echoes what was sent (JSON escapes it); the record keeps a storable copy.
+      expect(res.json().items[0].externalId).toBe('a\u0000b\ud800c');
+      const record = (await get(`/v1/sync-records/${res.json().syncRecordId}`, ADMIN_KEY)).json();
+      expect(record.status).toBe('failed');
+      expect(record.errors[0]).toMatchObject({ index: 0, externalId: 'a\ufffdb\ufffdc' });
+      expect(record.errors[0].message).toContain('externalId');
+    });
+
+    it('fails only the item whose raw nests 100,000 levels deep, naming raw', async () => {
+      const depth = 100_000; // far past any recursive walk's stack: the body is built as text
+      const payload = `{"products":[{"externalId":"deep-ok","title":"杯子"},{"externalId":"deep-raw","title":"杯子","raw":${'{"d":'.repeat(depth)}1${'}'.repeat(depth)}}]}`;
+      const res = await api.app.inject({ method: 'PUT', url: '/v1/products', headers: { ...bearer(INGEST_KEY), 'content-type': 'application/json' }, payload });
+      expect(res.statusCode).toBe(207);
+      expect(res.json().items[1].error).toMatch(/^raw: is nested too deeply \(at most 32 levels\)/);
+      expect(await recordStatus(res.json().syncRecordId)).toBe('partial');
+    });
+
+    it('answers 400 naming `source` when the batch label holds a NUL or a lone surrogate', async () => {
+      for (const source of ['crawler\u0000', 'crawler\ud800']) {
+        const res = await putJson('/v1/products', { source, products: [{ externalId: 'src-ok', title: '杯子' }] });
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toMatchObject({ error: 'validation_failed', details: [{ field: 'body.source' }] });
+      }
+      expect(await runningRecords()).toBe(0);
+    });
+  });
 });
 
 describe('the API while Redis is down', () => {

@@ -7,6 +7,7 @@ export * from './transaction';
 export * from './errors';
 export * from './cursor';
 export * from './sql';
+export * from './pg-text';
 export * from './repositories/content';
 export * from './repositories/supplier.repository';
 export * from './repositories/product.repository';

@@ -2,25 +2,39 @@
 // product-ingest jobs), and the per-item rules. The envelope decides 400; an item that breaks
 // its rules fails alone (207/422) — one bad item never sinks the batch. These zod schemas are the
 // one source of validation, of the TypeScript types and of the OpenAPI document.
+//
+// Every string an item carries — object keys included, down to the leaves of `raw` — must be text
+// PostgreSQL can store (no NUL, no lone surrogate; see isPgSafeText in @1688sync/db): one such
+// string would otherwise fail the whole batch's statements with a 500 (SPEC §14).
+import { isPgSafeText, pgTextProblem } from '@1688sync/db';
 import { z } from 'zod';
 
 export const MAX_ITEMS = 1000;
 
-const NUL = /\u0000/;
+/** How deep `raw` and its size may go (SPEC §5); past these an item fails naming the field. */
+export const RAW_MAX_DEPTH = 32;
+export const RAW_MAX_BYTES = 256 * 1024;
+const RAW_MAX_NODES = 50_000;
 
-/** Text with a length bound and no NUL character (PostgreSQL rejects \u0000). */
+/** Adds the issue PostgreSQL's text rules raise for `s`, if any (as a zod check, with its own message). */
+const storable = (s: string, ctx: z.RefinementCtx) => {
+  const problem = pgTextProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
+
+/** Text with a length bound that PostgreSQL can store (no NUL, no lone surrogate). */
 export const text = (max: number, min = 0) =>
   z
     .string()
     .min(min, min === 1 ? 'must not be empty' : `must be at least ${min} characters`)
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !NUL.test(s), 'must not contain the NUL character (\\u0000)');
+    .superRefine(storable);
 
 /** An http(s) URL (crawlers send protocol-relative `//host/…` too: taken as https). */
 export const httpUrl = z
   .string()
   .max(2048, 'must be at most 2048 characters')
-  .refine((s) => !NUL.test(s), 'must not contain the NUL character (\\u0000)')
+  .superRefine(storable)
   .refine((s) => {
     try {
       const u = new URL(s.startsWith('//') ? `https:${s}` : s);
@@ -30,7 +44,9 @@ export const httpUrl = z
     }
   }, 'must be an http(s) URL');
 
-const money = z.number().finite().min(0, 'must not be negative').max(1e10, 'must be at most 1e10');
+// Prices are stored as numeric(14,4): below 10^10 after rounding to 4 places, or PostgreSQL
+// refuses the whole statement ("numeric field overflow").
+const money = z.number().finite().min(0, 'must not be negative').max(9_999_999_999.9999, 'must be at most 9999999999.9999');
 const count = (max = 2_000_000_000) => z.number().int('must be a whole number').min(0, 'must not be negative').max(max);
 const externalId = text(128, 1).regex(/^[\w.:@-]+$/, 'may contain only letters, digits and . _ : @ -');
 const rate = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
@@ -41,23 +57,36 @@ const attributes = z
   .record(text(200, 1), attributeValue)
   .refine((o) => Object.keys(o).length <= 200, 'must have at most 200 entries');
 
-/** Any JSON as received (kept in `raw`), bounded, without NUL characters anywhere. */
+/**
+ * Any JSON as received (kept in `raw`): at most RAW_MAX_DEPTH levels and RAW_MAX_BYTES, every
+ * string and key storable. The message says where inside `raw` the first problem is.
+ */
 const rawJson = z.unknown().superRefine((value, ctx) => {
   let nodes = 0;
-  const walk = (v: unknown, depth: number): string | null => {
-    if (++nodes > 50_000) return 'is too large';
-    if (depth > 32) return 'is nested too deeply';
-    if (typeof v === 'string') return NUL.test(v) ? 'must not contain the NUL character (\\u0000)' : null;
+  const at = (where: string) => (where ? ` (at ${where.length > 200 ? `${where.slice(0, 200)}…` : where})` : '');
+  const walk = (v: unknown, depth: number, where: string): string | null => {
+    if (++nodes > RAW_MAX_NODES) return `is too large (more than ${RAW_MAX_NODES} values)`;
+    if (depth > RAW_MAX_DEPTH) return `is nested too deeply (at most ${RAW_MAX_DEPTH} levels)${at(where)}`;
+    if (typeof v === 'string') {
+      const problem = pgTextProblem(v);
+      return problem && `${problem}${at(where)}`;
+    }
     if (v === null || typeof v !== 'object') return null;
+    const isArray = Array.isArray(v);
     for (const [k, child] of Object.entries(v)) {
-      if (NUL.test(k)) return 'must not contain the NUL character (\\u0000)';
-      const problem = walk(child, depth + 1);
-      if (problem) return problem;
+      const problem = pgTextProblem(k);
+      if (problem) return `${problem} in a key${at(where)}`;
+      const found = walk(child, depth + 1, isArray ? `${where}[${k}]` : where ? `${where}.${k}` : k);
+      if (found) return found;
     }
     return null;
   };
-  const problem = walk(value, 0);
+  const problem = walk(value, 0, '');
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  // Bounded above (depth, values, storable), so serialising it here is cheap and safe.
+  else if (value !== undefined && Buffer.byteLength(JSON.stringify(value) ?? '') > RAW_MAX_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${RAW_MAX_BYTES / 1024} KB as JSON` });
+  }
 });
 
 export const supplierInputSchema = z
@@ -91,6 +120,17 @@ export const supplierInputSchema = z
     raw: rawJson.optional(),
   })
   .meta({ id: 'SupplierInput' });
+
+/**
+ * An ISO 8601 date-time whose instant lies in the years 1..9999 UTC: it is stored via
+ * toISOString(), and PostgreSQL refuses year 0 and the six-digit years past 9999 ("+010000-…").
+ */
+const sourceDateTime = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time with an offset' })
+  .refine((s) => {
+    const year = new Date(s).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  }, 'must lie between the years 1 and 9999 (UTC)');
 
 const imageRef = z.union([
   httpUrl,
@@ -131,7 +171,7 @@ export const productInputSchema = z
     detailUrl: httpUrl.nullish(),
     status: z.enum(['active', 'inactive']).nullish(),
     salesCount: count().nullish(),
-    sourceUpdatedAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with an offset' }).nullish(),
+    sourceUpdatedAt: sourceDateTime.nullish(),
     raw: rawJson.optional(),
   })
   .superRefine((p, ctx) => {
@@ -162,9 +202,17 @@ export const productBatchSchema = z.object({ source, products: items('products')
 export const supplierBatchDocSchema = z.object({ source, suppliers: z.array(supplierInputSchema).min(1).max(MAX_ITEMS) }).meta({ id: 'SupplierBatch' });
 export const productBatchDocSchema = z.object({ source, products: z.array(productInputSchema).min(1).max(MAX_ITEMS) }).meta({ id: 'ProductBatch' });
 
-/** One line naming every problem of an item: "priceMin: must not be greater than priceMax; …". */
+/**
+ * One line naming every problem of an item: "priceMin: must not be greater than priceMax; …". A
+ * path segment that is itself not storable text (a hostile attribute key) is written as a JSON
+ * string, `attributes["k\\u0000"]`, so the field is named without carrying the bad character on.
+ */
 export function describeIssues(issues: z.core.$ZodIssue[]): string {
+  const segment = (p: PropertyKey) =>
+    typeof p === 'number' ? `[${p}]` : typeof p === 'string' && isPgSafeText(p) ? p : `[${JSON.stringify(String(p))}]`;
+  // zod reports a bad record key as "Invalid key in record" around the key schema's own issues.
+  const message = (i: z.core.$ZodIssue) => (i.code === 'invalid_key' && i.issues.length ? `key ${i.issues.map((k) => k.message).join(', ')}` : i.message);
   return issues
-    .map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[') : '(item)'}: ${i.message}`)
+    .map((i) => `${i.path.length ? i.path.map(segment).join('.').replace(/\.\[/g, '[') : '(item)'}: ${message(i)}`)
     .join('; ');
 }

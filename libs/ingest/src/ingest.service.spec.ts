@@ -61,4 +61,40 @@ describe('IngestService', () => {
     expect(record.errors[0].message).toContain('priceMin: must not be greater than priceMax');
     expect(record.metrics).toMatchObject({ origin: 'queue' });
   });
+
+  // The product-ingest consumer runs this service on job data BullMQ stored as JSON: the same NULs
+  // and lone surrogates a PUT can carry, but with no one to answer a 400 to.
+  it('takes NULs and lone surrogates from queued jobs as per-item failures and finishes the sync record', async () => {
+    const asQueued = <T>(data: T): T => JSON.parse(JSON.stringify(data));
+    const products = await service.ingestProducts(
+      asQueued({
+        source: 'crawler\u0000\ud800',
+        products: [
+          { externalId: 'q-ok', title: '杯子', supplierExternalId: 'b2b-q' },
+          { externalId: 'q\u0000nul', title: '杯子' },
+          { externalId: 'q-raw', title: '杯子', raw: { offer: { 'k\ud800': 1 } } },
+          { externalId: 'q-attr', title: '杯子', attributes: { '颜\udc00': '红' } },
+        ],
+      }),
+      'queue',
+    );
+    expect(products.status).toBe(207);
+    expect(products.body.items.map((i) => [i.result, i.error?.split(':')[0]])).toEqual([
+      ['created', undefined],
+      ['failed', 'externalId'],
+      ['failed', 'raw'],
+      ['failed', 'attributes["颜\\udc00"]'],
+    ]);
+    const ds = await db.ready();
+    const [record] = await ds.query(`SELECT * FROM sync_records WHERE id = $1`, [products.body.syncRecordId]);
+    // A queued job's source label is cleaned (there is no 400 to give); the API refuses it instead.
+    expect(record).toMatchObject({ source: 'crawler\ufffd\ufffd', status: 'partial', failed: 3 });
+    expect(record.errors[0]).toMatchObject({ index: 1, externalId: 'q\ufffdnul' });
+
+    const suppliers = await service.ingestSuppliers(asQueued({ suppliers: [{ externalId: 's\u0000', name: '店' }] }), 'queue');
+    expect(suppliers.status).toBe(422);
+    const [supplierRecord] = await ds.query(`SELECT status FROM sync_records WHERE id = $1`, [suppliers.body.syncRecordId]);
+    expect(supplierRecord.status).toBe('failed');
+    expect((await ds.query(`SELECT count(*)::int AS n FROM sync_records WHERE status = 'running'`))[0].n).toBe(0);
+  });
 });

@@ -102,25 +102,29 @@ export class IngestService {
     const record = await records.start({ kind: `ingest-${entity}s`, source: source ?? origin, received: rawItems.length });
     const log = logger.child({ syncRecordId: record.id, entity, origin });
 
-    // Per-item validation: failures are answered, the rest go on.
-    const items: ItemResult[] = new Array(rawItems.length);
-    const valid: { index: number; patch: unknown }[] = [];
-    rawItems.forEach((raw, index) => {
-      const externalId = typeof (raw as { externalId?: unknown })?.externalId === 'string' ? (raw as { externalId: string }).externalId : '';
-      const parsed = schema.safeParse(raw);
-      if (!parsed.success) {
-        items[index] = { index, externalId, result: 'failed', error: describeIssues(parsed.error.issues) };
-        return;
-      }
-      try {
-        valid.push({ index, patch: prepare(parsed.data as never) });
-      } catch (err) {
-        items[index] = { index, externalId, result: 'failed', error: (err as Error).message };
-      }
-    });
-
-    let imagesToDownload: { id: string }[] = [];
+    // From here on the record is `running`: whatever throws, it is finished as failed before the
+    // error goes on (SPEC §14: nothing leaves a sync record running). Once the upsert committed,
+    // the items keep their real results in it.
+    let committed: IngestSummary | null = null;
     try {
+      // Per-item validation: failures are answered, the rest go on.
+      const items: ItemResult[] = new Array(rawItems.length);
+      const valid: { index: number; patch: unknown }[] = [];
+      rawItems.forEach((raw, index) => {
+        const externalId = typeof (raw as { externalId?: unknown })?.externalId === 'string' ? (raw as { externalId: string }).externalId : '';
+        const parsed = schema.safeParse(raw);
+        if (!parsed.success) {
+          items[index] = { index, externalId, result: 'failed', error: describeIssues(parsed.error.issues) };
+          return;
+        }
+        try {
+          valid.push({ index, patch: prepare(parsed.data as never) });
+        } catch (err) {
+          items[index] = { index, externalId, result: 'failed', error: (err as Error).message };
+        }
+      });
+
+      let imagesToDownload: { id: string }[] = [];
       if (valid.length) {
         const out = await upsert(valid.map((v) => v.patch));
         for (const item of out.items) {
@@ -129,37 +133,39 @@ export class IngestService {
         }
         imagesToDownload = out.imagesToDownload;
       }
+      const summary = summarise(items);
+      committed = summary;
+
+      const { imagesQueued, warnings } = await this.enqueueDownloads(imagesToDownload, log);
+      for (const result of ['created', 'updated', 'unchanged', 'failed'] as const) {
+        if (summary[result]) metrics.itemsUpserted.inc({ entity, result }, summary[result]);
+      }
+      const errors = items.filter((i) => i.result === 'failed').map((i) => ({ index: i.index, externalId: i.externalId, message: i.error ?? 'failed' }));
+      await records.finish(record.id, {
+        counts: summary,
+        errors,
+        metrics: { imagesQueued, imagesNotQueued: imagesToDownload.length - imagesQueued, origin },
+      });
+      log.info({ ...summary, imagesQueued }, `ingested ${summary.received} ${entity}s`);
+      const body: IngestResponse = {
+        syncRecordId: record.id,
+        summary,
+        items,
+        imagesQueued,
+        imagesNotQueued: imagesToDownload.length - imagesQueued,
+        warnings,
+      };
+      const status = summary.failed === 0 ? 200 : summary.failed === summary.received ? 422 : 207;
+      return { status, body };
     } catch (err) {
       const message = (err as Error).message;
-      log.error({ err }, 'ingest batch failed');
+      log.error({ err }, committed ? 'ingest batch stored, but recording it failed' : 'ingest batch failed');
+      const counts = committed ?? { received: rawItems.length, created: 0, updated: 0, unchanged: 0, failed: rawItems.length };
       await records
-        .finish(record.id, { counts: { received: rawItems.length, created: 0, updated: 0, unchanged: 0, failed: rawItems.length }, error: `batch failed: ${message}` })
+        .finish(record.id, { counts, error: committed ? `recording the stored batch failed: ${message}` : `batch failed: ${message}` })
         .catch((e) => log.error({ err: e }, 'could not finish the sync record'));
       throw err;
     }
-
-    const { imagesQueued, warnings } = await this.enqueueDownloads(imagesToDownload, log);
-    const summary = summarise(items);
-    for (const result of ['created', 'updated', 'unchanged', 'failed'] as const) {
-      if (summary[result]) metrics.itemsUpserted.inc({ entity, result }, summary[result]);
-    }
-    const errors = items.filter((i) => i.result === 'failed').map((i) => ({ index: i.index, externalId: i.externalId, message: i.error ?? 'failed' }));
-    await records.finish(record.id, {
-      counts: summary,
-      errors,
-      metrics: { imagesQueued, imagesNotQueued: imagesToDownload.length - imagesQueued, origin },
-    });
-    log.info({ ...summary, imagesQueued }, `ingested ${summary.received} ${entity}s`);
-    const body: IngestResponse = {
-      syncRecordId: record.id,
-      summary,
-      items,
-      imagesQueued,
-      imagesNotQueued: imagesToDownload.length - imagesQueued,
-      warnings,
-    };
-    const status = summary.failed === 0 ? 200 : summary.failed === summary.received ? 422 : 207;
-    return { status, body };
   }
 
   /** After commit: one download job per new image; a Redis outage is reported, not thrown. */

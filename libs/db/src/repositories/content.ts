@@ -1,7 +1,7 @@
-// Helpers the upserts share: content hashes over canonical JSON, and the NUL check PostgreSQL
-// needs (text and jsonb reject \u0000; we answer with the field's name instead of a 500).
+// Helpers the upserts share: content hashes over canonical JSON, and the check that PostgreSQL
+// can store every string of an item (see pg-text.ts; we answer with the field's name, not a 500).
 import { createHash } from 'node:crypto';
-import { InvalidInputError } from '../errors';
+import { assertPgSafe } from '../pg-text';
 
 /** JSON with object keys sorted at every level, so equal content hashes equally. */
 export function canonicalJson(value: unknown): string {
@@ -18,23 +18,6 @@ export function canonicalJson(value: unknown): string {
 
 export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
-}
-
-/** Throws InvalidInputError naming the first field (dotted path) whose text holds a NUL character. */
-export function assertNoNul(value: unknown, path: string): void {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) throw new InvalidInputError(path, 'must not contain the NUL character (\\u0000)');
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => assertNoNul(v, `${path}[${i}]`));
-    return;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) throw new InvalidInputError(`${path}`, 'must not contain the NUL character (\\u0000) in a key');
-    assertNoNul(v, `${path}.${k}`);
-  }
 }
 
 /** Whether a patch object carries a field (present, even as null) — SPEC §5 merge semantics. */
@@ -55,15 +38,17 @@ export function mergeByExternalId<T extends { externalId: string }>(items: { ind
 }
 
 /**
- * The start of every bulk upsert: items with a NUL character fail alone (naming the field), the
- * rest are merged by external id in batch order; keys come sorted (the order rows are locked in).
+ * The start of every bulk upsert: items PostgreSQL cannot store (a NUL or a lone surrogate in any
+ * string or key) fail alone, naming the field — validation upstream refuses them first; this keeps
+ * one such item from failing the batch's shared statements. The rest are merged by external id in
+ * batch order; keys come sorted (the order rows are locked in).
  */
 export function prepareBatch<T extends { externalId: string }>(patches: T[], label: string) {
   const failed: UpsertItemResult[] = [];
   const valid: { index: number; patch: T }[] = [];
   patches.forEach((patch, index) => {
     try {
-      assertNoNul(patch, `${label}[${index}]`);
+      assertPgSafe(patch, `${label}[${index}]`);
       valid.push({ index, patch });
     } catch (err) {
       failed.push({ index, externalId: patch.externalId, result: 'failed', error: (err as Error).message });

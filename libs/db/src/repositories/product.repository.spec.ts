@@ -132,6 +132,18 @@ describe('ProductRepository', () => {
     expect(out.items[1]).toMatchObject({ result: 'failed', error: 'products[1].attributes.颜色: must not contain the NUL character (\\u0000)' });
   });
 
+  it('fails only the item with a lone surrogate that jsonb would refuse, instead of the whole statement', async () => {
+    const out = await upsert([
+      { externalId: 'sur-a', supplierExternalId: 'b2b-sur', title: 'ok', raw: { note: '😀' } },
+      { externalId: 'sur-b', supplierExternalId: 'b2b-sur', title: 'ok', raw: { offer: { 'k\ud800': 1 } } },
+      { externalId: 'sur-c', supplierExternalId: 'b2b-sur', title: 'ok', skus: [{ attributes: { 颜色: '红\udc00' } }] },
+    ]);
+    expect(out.items.map((i) => i.result)).toEqual(['created', 'failed', 'failed']);
+    expect(out.items[1].error).toBe('products[1].raw.offer: must not contain a lone UTF-16 surrogate (\\ud800-\\udfff); send well-formed Unicode in a key');
+    expect(out.items[2].error).toContain('products[2].skus[0].attributes.颜色: must not contain a lone UTF-16 surrogate');
+    expect(await product('sur-a')).toMatchObject({ raw: { note: '😀' } });
+  });
+
   it('soft-deletes a product with its images and restores exactly them', async () => {
     const created = await upsert([{ externalId: 'del-1', supplierExternalId: 'b2b-del', title: '待删除', images: [`${BASE}/x.jpg`, `${BASE}/y.jpg`] }]);
     const id = created.items[0].id!;

@@ -60,4 +60,34 @@ describe('SyncRecordRepository', () => {
     await expect(records.list({ cursor: page.nextCursor! })).rejects.toThrow(/cursor is invalid/);
     await expect(records.list({ limit: 500 })).rejects.toThrow(/limit/);
   });
+
+  // The errors of a bad batch quote the bad input; jsonb refuses \u0000 and lone surrogates, and a
+  // record that cannot be finished stays `running` and turns a 422 into a 500 (SPEC §14).
+  it('records errors quoting a NUL or a lone surrogate with those replaced by U+FFFD', async () => {
+    const r = await records.start({ kind: 'ingest-products', received: 2 });
+    const done = await records.finish(r.id, {
+      counts: { received: 2, created: 0, updated: 0, unchanged: 0, failed: 2 },
+      errors: [
+        { index: 0, externalId: 'a\u0000b', message: 'externalId: must not contain the NUL character (\\u0000)' },
+        { index: 1, externalId: 'a\ud800b', message: 'raw: bad value "x\udc00\u0000"' },
+      ],
+      metrics: { origin: 'queue', ['note\u0000']: 'k\ud800' },
+    });
+    expect(done.status).toBe('failed');
+    expect(done.errors).toEqual([
+      { index: 0, externalId: 'a\ufffdb', message: 'externalId: must not contain the NUL character (\\u0000)' },
+      { index: 1, externalId: 'a\ufffdb', message: 'raw: bad value "x\ufffd\ufffd"' },
+    ]);
+    expect(done.metrics).toEqual({ origin: 'queue', 'note\ufffd': 'k\ufffd' });
+  });
+
+  it('finishes a failed run whose error message holds a lone surrogate', async () => {
+    const r = await records.start({ kind: 'ingest-products', received: 1 });
+    const done = await records.finish(r.id, { counts: { received: 1, created: 0, updated: 0, unchanged: 0, failed: 1 }, error: 'batch failed: "\ud83d"' });
+    expect(done).toMatchObject({ status: 'failed', errors: [{ message: 'batch failed: "\ufffd"' }] });
+  });
+
+  it('starts a record for a source label holding a NUL or a lone surrogate (a queued job has no one to answer 400 to)', async () => {
+    expect((await records.start({ kind: 'ingest-products', source: 'crawler\u0000\ud800' })).source).toBe('crawler\ufffd\ufffd');
+  });
 });

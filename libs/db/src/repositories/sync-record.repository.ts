@@ -1,10 +1,15 @@
 // Sync records: one per ingest batch or maintenance run, started as running and finished with
 // counts, the first 100 errors and a status derived from them.
+//
+// What a record keeps often comes from the input that went wrong (the externalId a bad item
+// carried, a message quoting it, a producer's source label), so every string is made storable
+// (pgSafeText/pgSafeJson: NUL and lone surrogates become U+FFFD) instead of checked: refusing
+// to record a bad batch would answer 500 and leave the record `running` (SPEC §14).
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { type SyncRecordError, type SyncRecordStatus, SyncRecord } from '../entities';
 import { NotFoundError } from '../errors';
-import { assertNoNul } from './content';
+import { pgSafeJson, pgSafeText } from '../pg-text';
 import { type Page, keysetPage } from './keyset';
 
 export const MAX_RECORDED_ERRORS = 100;
@@ -21,11 +26,10 @@ export class SyncRecordRepository {
   constructor(private readonly manager: EntityManager) {}
 
   async start({ kind, source, received = 0 }: { kind: string; source?: string | null; received?: number }): Promise<SyncRecord> {
-    assertNoNul(source, 'source');
     const [row]: { id: string }[] = await queryRows(
       this.manager,
       `INSERT INTO sync_records (kind, source, status, received) VALUES ($1, $2, 'running', $3) RETURNING id`,
-      [kind, source ?? null, received],
+      [pgSafeText(kind), source == null ? null : pgSafeText(source), received],
     );
     return (await this.get(row.id))!;
   }
@@ -43,10 +47,7 @@ export class SyncRecordRepository {
       : counts.failed > 0
         ? 'partial'
         : 'succeeded';
-    const kept = [...(error ? [{ message: error }] : []), ...errors].slice(0, MAX_RECORDED_ERRORS).map((e) => ({
-      ...e,
-      message: e.message.replace(/\u0000/g, ''),
-    }));
+    const kept = pgSafeJson([...(error ? [{ message: error }] : []), ...errors].slice(0, MAX_RECORDED_ERRORS));
     const rows = await queryRows<{ id: string }>(
       this.manager,
       `UPDATE sync_records SET status = $2, finished_at = now(),
@@ -54,7 +55,7 @@ export class SyncRecordRepository {
          received = $3, created = $4, updated = $5, unchanged = $6, failed = $7,
          errors = $8::jsonb, metrics = $9::jsonb, updated_at = now(), version = version + 1
        WHERE id = $1 RETURNING id`,
-      [id, status, counts.received, counts.created, counts.updated, counts.unchanged, counts.failed, JSON.stringify(kept), JSON.stringify(metrics)],
+      [id, status, counts.received, counts.created, counts.updated, counts.unchanged, counts.failed, JSON.stringify(kept), JSON.stringify(pgSafeJson(metrics))],
     );
     if (!rows.length) throw new NotFoundError('sync record', id);
     return (await this.get(id))!;
