@@ -5,6 +5,7 @@ import { ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync
 import { Database } from '@1688sync/db';
 import { Producers, createRedisConnection } from '@1688sync/queues';
 import { HttpError } from './http/errors';
+import { uploadFromAnotherThread } from './http/upload-client.test-helper';
 import { buildApiServer } from './server';
 
 async function build(readiness = new ReadinessChecks(), env: Record<string, string> = {}) {
@@ -108,5 +109,34 @@ describe('the API server', () => {
     expect(ready.json()).toMatchObject({ error: 'unavailable', details: [{ check: 'postgresql' }] });
     expect(ready.json().message).toContain('postgresql is unreachable (connect ECONNREFUSED');
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});
+
+// RFC 9112 §9.6: a server that answers before reading the whole request must not close the
+// connection at once, or the client, still uploading, gets a reset instead of the answer.
+describe('a body over API_BODY_LIMIT_BYTES sent to a listening server', () => {
+  const LIMIT = 16 * 1024 * 1024;
+  const SENT = 17 * 1024 * 1024;
+  /** An early close loses the answer only some of the time: every one of several uploads must get it. */
+  const UPLOADS = 6;
+  const TOO_LARGE = { status: 413, body: JSON.stringify({ error: 'payload_too_large', message: 'request body is larger than API_BODY_LIMIT_BYTES allows', details: [] }) };
+
+  async function listen() {
+    ({ app } = await build(undefined, { API_BODY_LIMIT_BYTES: String(LIMIT) }));
+    return `${await app.listen({ port: 0, host: '127.0.0.1' })}/v1/products`;
+  }
+
+  it('answers 413 payload_too_large that a fetch client reads, for a 17 MB body with a content-length', async () => {
+    const url = await listen();
+    for (let i = 0; i < UPLOADS; i++) {
+      expect(await uploadFromAnotherThread(url, { headers: { 'content-type': 'application/json' }, bytes: SENT }), `upload ${i + 1}`).toEqual(TOO_LARGE);
+    }
+  });
+
+  it('answers 413 payload_too_large that a fetch client reads, for a 17 MB body streamed without a content-length', async () => {
+    const url = await listen();
+    for (let i = 0; i < UPLOADS; i++) {
+      expect(await uploadFromAnotherThread(url, { headers: { 'content-type': 'application/json' }, bytes: SENT, streamed: true }), `upload ${i + 1}`).toEqual(TOO_LARGE);
+    }
   });
 });

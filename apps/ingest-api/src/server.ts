@@ -12,7 +12,9 @@ import { registerFileRoutes } from './http/files.routes';
 import { createAuthenticator, registerAuth } from './http/auth';
 import { registerBullBoard } from './http/bull-board';
 import { registerDocs } from './http/docs';
-import { ERROR_CODES, errorBody, registerErrorHandling } from './http/errors';
+import { ERROR_CODES, type ShedReason, errorBody, registerErrorHandling } from './http/errors';
+import { drainBoundsFor, registerLingeringClose } from './http/lingering-close';
+import { registerLoadShedding } from './http/overload';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
 import { registerIngestRoutes } from './routes/ingest.routes';
@@ -68,8 +70,17 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  registerErrorHandling(app);
+  // A 413 (or any answer sent before the body has arrived) reaches a client that is still uploading.
+  registerLingeringClose(app, drainBoundsFor(config.api.bodyLimitBytes));
+
+  // SPEC §14: a request that cannot start within the overload bounds gets 503 + Retry-After. A retry
+  // after one wait bound finds the queue that made us shed at least that much further along.
+  const onShed = (reason: ShedReason) => deps.metrics.httpShed.inc({ reason });
+  const shedRetryAfterSeconds = Math.max(1, Math.ceil(config.api.maxWaitMs / 1000));
+  registerErrorHandling(app, { onShed, shedRetryAfterSeconds });
   registerHttpMetrics(app, deps.metrics);
+  // Before auth and the routes, so a shed request costs next to nothing.
+  await registerLoadShedding(app, { maxEventLoopDelayMs: config.api.maxEventLoopDelayMs, retryAfterSeconds: shedRetryAfterSeconds });
   registerServiceRoutes(app, deps);
 
   // Stored images, public (browsers and CDNs fetch them), fs driver only.

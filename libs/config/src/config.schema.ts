@@ -193,6 +193,9 @@ export const envSchema = z.object({
   ADMIN_USER: optionalString,
   ADMIN_PASSWORD: optionalString,
   API_BODY_LIMIT_BYTES: integer(16777216, 1024, 1073741824),
+  // Overload bounds (SPEC §14): a request that cannot start within these gets 503, not a long wait.
+  API_MAX_WAIT_MS: integer(2000, 100, 600000),
+  API_MAX_EVENT_LOOP_DELAY_MS: integer(1000, 10, 600000),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   STORAGE_DRIVER: oneOf(['fs', 's3'] as const, 'fs'),
   STORAGE_DIR: optionalString.transform((raw) => raw ?? './data/images'),

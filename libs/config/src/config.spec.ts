@@ -24,6 +24,8 @@ describe('loadConfig', () => {
     expect(c.nodeEnv).toBe('development');
     expect(c.shutdownTimeoutMs).toBe(15000);
     expect(c.api.bodyLimitBytes).toBe(16777216);
+    expect(c.api.maxWaitMs).toBe(2000);
+    expect(c.api.maxEventLoopDelayMs).toBe(1000);
     expect(c.api.keys).toEqual([]);
     expect(c.storage.driver).toBe('fs');
     expect(c.storage.dir).toBe('./data/images');
@@ -115,6 +117,9 @@ describe('loadConfig', () => {
     [{ S3_ACCESS_KEY_ID: 'AKIAEXAMPLE' }, 'S3_SECRET_ACCESS_KEY', 'must be set together with S3_ACCESS_KEY_ID'],
     [{ STORAGE_DRIVER: 's3', S3_BUCKET: 'images', S3_SECRET_ACCESS_KEY: 'secret' }, 'S3_ACCESS_KEY_ID', "or leave both empty for the AWS SDK's default credentials"],
     [{ S3_ENDPOINT: 'minio:9000' }, 'S3_ENDPOINT', 'must be a http or https URL'],
+    [{ API_MAX_WAIT_MS: '2s' }, 'API_MAX_WAIT_MS', 'must be a whole number, got "2s"'],
+    [{ API_MAX_WAIT_MS: '0' }, 'API_MAX_WAIT_MS', 'must be between 100 and 600000, got 0'],
+    [{ API_MAX_EVENT_LOOP_DELAY_MS: '5' }, 'API_MAX_EVENT_LOOP_DELAY_MS', 'must be between 10 and 600000, got 5'],
   ])('refuses %o with a message naming %s', (env, variable, problem) => {
     const err = problemsOf(env as Record<string, string>);
     expect(err.problems.map((p) => p.variable)).toContain(variable);
@@ -156,6 +161,11 @@ describe('loadConfig', () => {
     const err = problemsOf({ BACKUP_COPY_TO_S3: 'true' });
     expect(err.problems).toEqual([{ variable: 'S3_BUCKET', problem: expect.stringContaining('BACKUP_COPY_TO_S3=true') }]);
     expect(problemsOf({ BACKUP_COPY_TO_S3: 'true', STORAGE_DRIVER: 's3' }).problems).toHaveLength(1); // one line, not two, about S3_BUCKET
+  });
+
+  it('reads the overload bounds of the API (SPEC §14)', () => {
+    const c = load({ API_MAX_WAIT_MS: '250', API_MAX_EVENT_LOOP_DELAY_MS: '40' }, 'ingest-api');
+    expect(c.api).toMatchObject({ maxWaitMs: 250, maxEventLoopDelayMs: 40 });
   });
 
   it('wants ADMIN_USER and ADMIN_PASSWORD together', () => {
@@ -210,6 +220,8 @@ describe('README', () => {
     expect(Number(row('IMAGE_JPEG_QUALITY'))).toBe(c.images.jpegQuality);
     expect(Number(row('SHUTDOWN_TIMEOUT_MS'))).toBe(c.shutdownTimeoutMs);
     expect(Number(row('IMAGE_MAX_BYTES'))).toBe(c.images.maxBytes);
+    expect(Number(row('API_MAX_WAIT_MS'))).toBe(c.api.maxWaitMs);
+    expect(Number(row('API_MAX_EVENT_LOOP_DELAY_MS'))).toBe(c.api.maxEventLoopDelayMs);
     expect(row('SCHEDULE_RECONCILE')).toBe(c.schedules.reconcile);
     expect(row('PUBLIC_BASE_URL')).toBe(c.storage.publicBaseUrl);
   });

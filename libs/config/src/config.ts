@@ -21,7 +21,11 @@ export interface Config {
   shutdownTimeoutMs: number;
   database: { url: string; replicaUrls: string[]; poolMax: number; migrateOnStart: boolean };
   redis: { url: string; queuePrefix: string };
-  api: { keys: ApiKey[]; adminUser?: string; adminPassword?: string; bodyLimitBytes: number };
+  /**
+   * maxWaitMs: longest wait for a pool connection before a request is shed with 503;
+   * maxEventLoopDelayMs: event-loop lag above which new requests are shed (SPEC §14).
+   */
+  api: { keys: ApiKey[]; adminUser?: string; adminPassword?: string; bodyLimitBytes: number; maxWaitMs: number; maxEventLoopDelayMs: number };
   storage: {
     driver: Env['STORAGE_DRIVER'];
     dir: string;
@@ -184,6 +188,8 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
       adminUser: e.ADMIN_USER,
       adminPassword: e.ADMIN_PASSWORD,
       bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+      maxWaitMs: e.API_MAX_WAIT_MS,
+      maxEventLoopDelayMs: e.API_MAX_EVENT_LOOP_DELAY_MS,
     },
     storage: {
       driver: e.STORAGE_DRIVER,

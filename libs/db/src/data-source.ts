@@ -12,6 +12,11 @@ export interface DatabaseOptions {
   replicaUrls?: string[];
   poolMax: number;
   app: string;
+  /**
+   * How long a query waits for a pool connection, including opening a new one (pg's
+   * connectionTimeoutMillis); then it fails with "timeout exceeded when trying to connect". The API
+   * passes API_MAX_WAIT_MS so an exhausted pool is answered 503 instead of a long wait (SPEC §14).
+   */
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
   logger?: Logger;

@@ -13,6 +13,7 @@ const SPEC_METRICS = [
   'sync1688_consistency_findings',
   'sync1688_db_pool_connections',
   'sync1688_backup_last_success_timestamp_seconds',
+  'sync1688_http_shed_total',
 ];
 
 /** The sample lines (not HELP/TYPE comments) of one metric family in the exposition text. */
@@ -80,6 +81,7 @@ describe('createMetrics', () => {
     metrics.itemsUpserted.inc({ entity: 'product', result: 'created' }, 5);
     metrics.imageBytes.inc({ variant: 'webp' }, 1024);
     metrics.consistencyFindings.set({ check: 'orphan-images', severity: 'warning' }, 3);
+    metrics.httpShed.inc({ reason: 'pool_wait' });
     const text = await metrics.registry.metrics();
 
     expect(sampleValue(text, 'sync1688_http_requests_total', { method: 'POST', route: '/v1/products', status: '202' })).toBe(1);
@@ -87,6 +89,7 @@ describe('createMetrics', () => {
     expect(sampleValue(text, 'sync1688_items_upserted_total', { entity: 'product', result: 'created' })).toBe(5);
     expect(sampleValue(text, 'sync1688_image_bytes_total', { variant: 'webp' })).toBe(1024);
     expect(sampleValue(text, 'sync1688_consistency_findings', { check: 'orphan-images', severity: 'warning' })).toBe(3);
+    expect(sampleValue(text, 'sync1688_http_shed_total', { reason: 'pool_wait' })).toBe(1);
   });
 
   describe('backup gauge', () => {

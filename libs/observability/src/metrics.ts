@@ -68,6 +68,12 @@ export function createMetrics({ app }: { app: string }) {
       buckets: HTTP_DURATION_BUCKETS,
       registers,
     }),
+    httpShed: new Counter({
+      name: 'sync1688_http_shed_total',
+      help: 'Requests answered 503 without being served because the API was overloaded, by reason (event_loop_delay, pool_wait).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     jobs: new Counter({
       name: 'sync1688_jobs_total',
       help: 'Jobs handled, by queue, job name and outcome (completed, retried, failed, released).',

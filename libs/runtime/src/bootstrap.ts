@@ -43,6 +43,22 @@ export function exitOnStartupError(logger: Logger, what: string) {
   };
 }
 
+/**
+ * The Database of an app process: one pool of DATABASE_POOL_MAX connections. The API's pool hands
+ * out a connection within API_MAX_WAIT_MS or fails, and the request is answered 503 (SPEC §14)
+ * instead of queueing behind the others; the workers keep the default wait.
+ */
+export function createAppDatabase(config: Config, logger?: Logger): Database {
+  return Database.create({
+    url: config.database.url,
+    replicaUrls: config.database.replicaUrls,
+    poolMax: config.database.poolMax,
+    app: config.app,
+    logger,
+    ...(config.app === 'ingest-api' ? { connectTimeoutMs: config.api.maxWaitMs } : {}),
+  });
+}
+
 export function bootstrapApp(app: AppName): AppContext {
   const config = loadConfigOrExit(app);
   const logger = createLogger({ app, level: config.logLevel, base: { version: config.version } });
@@ -57,13 +73,7 @@ export function bootstrapApp(app: AppName): AppContext {
     void shutdown.run('uncaughtException');
   });
 
-  const db = Database.create({
-    url: config.database.url,
-    replicaUrls: config.database.replicaUrls,
-    poolMax: config.database.poolMax,
-    app,
-    logger,
-  });
+  const db = createAppDatabase(config, logger);
   shutdown.add('database', () => db.close());
   metrics.trackDbPool(db.poolUsage());
 

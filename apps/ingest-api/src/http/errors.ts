@@ -1,15 +1,50 @@
 // The one HTTP error format of SPEC §5: { error, message, details }. A 5xx never leaks a stack.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DbError, InvalidCursorError, InvalidInputError } from '@1688sync/db';
+import { isDependencyUnavailable } from '@1688sync/observability';
 
-/** Errors that mean a dependency (PostgreSQL, Redis) is unreachable right now: 503, not 500. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006']);
+/** Why a request was answered 503 without being served (the label of sync1688_http_shed_total). */
+export type ShedReason = 'event_loop_delay' | 'pool_wait';
 
-function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; driverError?: { code?: string }; message?: string };
-  const code = e?.code ?? e?.driverError?.code;
-  if (code && UNAVAILABLE_CODES.has(code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/i.test(e?.message ?? '');
+const SHED_MESSAGES: Record<ShedReason, string> = {
+  event_loop_delay: 'the API is overloaded (its event loop lags more than API_MAX_EVENT_LOOP_DELAY_MS); try again after Retry-After',
+  pool_wait: 'the API is overloaded (no database connection came free within API_MAX_WAIT_MS); try again after Retry-After',
+};
+
+/** A request refused because the API is overloaded; the handler answers it with shedAnswer(). */
+export class ShedError extends Error {
+  readonly statusCode = 503;
+  constructor(readonly reason: ShedReason) {
+    super(SHED_MESSAGES[reason]);
+    this.name = 'ShedError';
+  }
+}
+
+/**
+ * The pg pool's own "no connection came free in time" (connectionTimeoutMillis, = API_MAX_WAIT_MS
+ * in the API), possibly wrapped by TypeORM or as a cause. An overload of ours, not an outage.
+ */
+export function isPoolWaitTimeout(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { message?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.message === 'string' && /timeout exceeded when trying to connect/i.test(e.message)) return true;
+  return isPoolWaitTimeout(e.driverError, depth + 1) || isPoolWaitTimeout(e.cause, depth + 1);
+}
+
+/**
+ * SPEC §14: a request the API would not start is answered 503 unavailable with Retry-After. Sets
+ * the status and header on `reply` and returns the body to send.
+ */
+export function shedAnswer(reply: FastifyReply, reason: ShedReason, retryAfterSeconds: number): ErrorBody {
+  reply.status(503).header('retry-after', String(retryAfterSeconds));
+  return errorBody('unavailable', SHED_MESSAGES[reason]);
+}
+
+export interface ErrorHandlingOptions {
+  /** Called for each request shed by the error handler (a pool wait that ran out). */
+  onShed?: (reason: ShedReason) => void;
+  /** Retry-After of a shed request. */
+  shedRetryAfterSeconds?: number;
 }
 
 export const ERROR_CODES = [
@@ -60,7 +95,7 @@ export function errorBody(code: ErrorCode, message: string, details: unknown[] =
   return { error: code, message, details };
 }
 
-export function registerErrorHandling(app: FastifyInstance) {
+export function registerErrorHandling(app: FastifyInstance, { onShed, shedRetryAfterSeconds = 2 }: ErrorHandlingOptions = {}) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof HttpError) {
       return reply.status(err.statusCode).send(errorBody(err.code, err.message, err.details));
@@ -71,7 +106,17 @@ export function registerErrorHandling(app: FastifyInstance) {
       const status = err.code === 'not_found' ? 404 : err.code === 'conflict' ? 409 : 400;
       return reply.status(status).send(errorBody(status === 404 ? 'not_found' : status === 409 ? 'conflict' : 'validation_failed', err.message));
     }
-    if (isUnavailable(err)) {
+    if (err instanceof ShedError) {
+      onShed?.(err.reason);
+      return reply.send(shedAnswer(reply, err.reason, shedRetryAfterSeconds));
+    }
+    // Before the outage rule, which also matches it: a full pool is load to shed, PostgreSQL is fine.
+    if (isPoolWaitTimeout(err)) {
+      request.log.warn({ err: { message: err.message } }, 'request shed: no database connection came free within API_MAX_WAIT_MS');
+      onShed?.('pool_wait');
+      return reply.send(shedAnswer(reply, 'pool_wait', shedRetryAfterSeconds));
+    }
+    if (isDependencyUnavailable(err)) {
       request.log.warn({ err: { message: err.message, code: err.code } }, 'dependency unavailable');
       reply.header('retry-after', '5');
       return reply.status(503).send(errorBody('unavailable', 'a dependency (PostgreSQL or Redis) is unavailable; try again shortly'));

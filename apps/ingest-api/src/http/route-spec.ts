@@ -124,10 +124,18 @@ export function buildOpenApiDocument(definitions: RouteDefinition[], info: { tit
         ...(r.schema ? { content: { 'application/json': { schema: toOpenApi(r.schema, components, 'output') } } } : {}),
       };
     }
-    for (const status of ['400', ...(def.role ? ['401', '403'] : []), '500']) {
-      responses[status] ??= { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-    }
     const body = def.docBody ?? def.body;
+    const errorContent = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+    for (const status of ['400', ...(def.role ? ['401', '403'] : []), ...(body ? ['413'] : []), '500']) {
+      responses[status] ??= { description: 'error', content: errorContent };
+    }
+    // Any route may be shed under overload (SPEC §14), and then says when to come back.
+    const declared503 = (responses['503'] as { description?: string } | undefined)?.description;
+    responses['503'] = {
+      description: declared503 ? `${declared503}; or the API is overloaded` : 'the API is overloaded, or PostgreSQL or Redis is unavailable',
+      headers: { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer' } } },
+      content: errorContent,
+    };
     (paths[path] ??= {})[def.method.toLowerCase()] = {
       operationId: def.operationId,
       summary: def.summary,

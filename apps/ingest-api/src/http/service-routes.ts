@@ -1,6 +1,7 @@
 // /healthz, /readyz and /metrics of the API (SPEC §5 service routes), plus HTTP metrics for every route.
 import type { FastifyInstance } from 'fastify';
 import { type Metrics, type ReadinessChecks, readinessResponse } from '@1688sync/observability';
+import { NEVER_SHED } from './overload';
 
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics) {
   app.addHook('onResponse', async (request, reply) => {
@@ -12,8 +13,9 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics) {
 }
 
 export function registerServiceRoutes(app: FastifyInstance, { metrics, readiness }: { metrics: Metrics; readiness: ReadinessChecks }) {
-  // Probes come every few seconds: log them only when something is wrong.
-  const hide = { logLevel: 'warn' as const };
+  // Probes come every few seconds: log them only when something is wrong. They are never shed
+  // (SPEC §14): an overloaded API is alive, and says so here.
+  const hide = { logLevel: 'warn' as const, config: NEVER_SHED };
   app.get('/healthz', hide, async () => ({ status: 'ok' }));
   app.get('/readyz', hide, async (_request, reply) => {
     const { status, body } = readinessResponse(await readiness.run());
