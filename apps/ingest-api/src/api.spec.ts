@@ -186,6 +186,13 @@ describe('the /v1 API', () => {
       expect((await get('/v1/products/00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
       expect((await get('/v1/products/by-external/no-such-offer')).json()).toMatchObject({ error: 'not_found' });
       expect((await get('/v1/products/not-a-uuid')).statusCode).toBe(400);
+      // A NUL or a lone surrogate in the path: a 400 naming the field, never a 500.
+      for (const path of ['/v1/products/by-external/a%00b', '/v1/suppliers/by-external/a%00b', '/v1/products/by-external/a%ED%A0%80b']) {
+        const res = await get(path);
+        expect([path, res.statusCode]).toEqual([path, 400]);
+        expect(res.json().error).toBe('validation_failed');
+      }
+      expect(JSON.stringify((await get('/v1/products/by-external/a%00b')).json().details)).toMatch(/externalId/);
     });
 
     it('lists suppliers and returns one by id and external id with its product count', async () => {

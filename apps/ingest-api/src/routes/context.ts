@@ -1,7 +1,7 @@
 // What the route modules share: the DataSource (connected on first use), the producers, the
 // ingest service and the URL of a stored file.
 import type { Config } from '@1688sync/config';
-import type { Database } from '@1688sync/db';
+import { type Database, isPgSafeText } from '@1688sync/db';
 import type { IngestService } from '@1688sync/ingest';
 import type { Producers } from '@1688sync/queues';
 import type { DataSource } from 'typeorm';
@@ -19,7 +19,10 @@ export interface ApiContext {
 export const ds = (ctx: ApiContext): Promise<DataSource> => ctx.db.ready();
 
 export const uuidParam = z.object({ id: z.uuid('must be a UUID') });
-export const externalIdParam = z.object({ externalId: z.string().min(1).max(128) });
+export const externalIdParam = z.object({
+  // A NUL or lone surrogate can never match a stored id, and PostgreSQL would refuse to compare it.
+  externalId: z.string().min(1).max(128).refine(isPgSafeText, 'must not contain NUL characters or lone surrogates'),
+});
 export const includeDeleted = z
   .enum(['true', 'false', '1', '0'])
   .optional()

@@ -6,6 +6,7 @@ import { downloadBench } from './download.bench';
 import { processBench } from './process.bench';
 import { searchBench } from './search.bench';
 import { ingestBench } from './ingest.bench';
+import { readsBench } from './reads.bench';
 import { upsertBench } from './upsert.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, searchBench, downloadBench, processBench, consistencyBench, backupBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, readsBench, searchBench, downloadBench, processBench, consistencyBench, backupBench];

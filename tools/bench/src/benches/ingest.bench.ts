@@ -1,10 +1,9 @@
 // SPEC §10 / issue 4: products/s through PUT /v1/products (the real ingest-api process: HTTP,
 // validation, upsert, image diff, sync record, download jobs), in batches of 1,000 with 8 images
 // each — new products, then the same batches again (unchanged) — against a raw `pg` upsert of the
-// same product and image rows plus a raw BullMQ addBulk of the same jobs, in the same run. Then
-// 200 concurrent clients of GET /v1/products (autocannon).
+// same product and image rows plus a raw BullMQ addBulk of the same jobs, in the same run. (The
+// concurrent GET load is its own bench: reads.bench.ts.)
 import { createHash } from 'node:crypto';
-import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -20,7 +19,7 @@ const API_KEY = 'bench-admin-key';
 
 export const ingestBench: Benchmark = {
   name: 'ingest',
-  description: `PUT /v1/products, ${PRODUCTS} products × 8 images in batches of ${BATCH}, against raw pg + raw addBulk; then 200 concurrent GET /v1/products`,
+  description: `PUT /v1/products, ${PRODUCTS} products × 8 images in batches of ${BATCH}, against raw pg + raw addBulk`,
   async run({ note }) {
     const products = generateProducts(PRODUCTS, { suppliers: 50, seed: 4 });
     const batches = Array.from({ length: PRODUCTS / BATCH }, (_, i) => products.slice(i * BATCH, (i + 1) * BATCH));
@@ -87,22 +86,6 @@ export const ingestBench: Benchmark = {
       connection.disconnect();
       await client.end();
 
-      // 200 concurrent readers. First ANALYZE, as autovacuum would shortly after a bulk load (and
-      // the maintenance worker's vacuum-analyze does on schedule): planner statistics of a table
-      // that just went from 0 to 10,000 rows make the difference between an index scan and a sort.
-      const stats = new pg.Client({ connectionString: ours.db.url });
-      await stats.connect();
-      await stats.query('ANALYZE');
-      await stats.end();
-      const load = await autocannon({
-        url: `${api.url}/v1/products?limit=50`,
-        connections: 200,
-        duration: 10,
-        headers: { authorization: `Bearer ${API_KEY}` },
-      });
-      const errors = load.errors + load.timeouts + load.non2xx;
-      note(`GET load: ${load.requests.total} requests in ${load.duration} s, ${load.errors} errors, ${load.timeouts} timeouts, ${load.non2xx} non-2xx`);
-
       const oursRate = PRODUCTS / oursSeconds;
       const rawRate = PRODUCTS / rawSeconds;
       const newP50 = percentile(newTimes, 50);
@@ -120,10 +103,6 @@ export const ingestBench: Benchmark = {
         },
         { bench: 'ingest', figure: 'new batch of 1000 p50', value: Math.round(newP50), unit: 'ms', target: 'p50 < 2000 ms', met: newP50 < 2000 },
         { bench: 'ingest', figure: 'unchanged batch of 1000 p50', value: Math.round(unchangedP50), unit: 'ms', target: 'p50 < 150 ms', met: unchangedP50 < 150 },
-        { bench: 'ingest', figure: 'GET /v1/products, 200 clients: p50', value: load.latency.p50, unit: 'ms' },
-        { bench: 'ingest', figure: 'GET /v1/products, 200 clients: p99', value: load.latency.p99, unit: 'ms' },
-        { bench: 'ingest', figure: 'GET /v1/products, 200 clients: errors', value: errors, unit: 'errors', target: '0 errors', met: errors === 0 },
-        { bench: 'ingest', figure: 'GET /v1/products, 200 clients: throughput', value: Math.round(load.requests.average), unit: 'req/s' },
       ];
       return figures;
     } finally {
