@@ -9,7 +9,7 @@ import path from 'node:path';
 import { loadConfig } from '@1688sync/config';
 import { ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { Producers, type Redis, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
-import { type AppProcess, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, startAppProcess, testServerUrl, waitFor } from '@1688sync/testing';
+import { type AppProcess, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, startAppProcess, testServerUrl, waitForJobToFinish } from '@1688sync/testing';
 import { waitForHttp } from '@1688sync/testing/app-contract';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,14 +66,12 @@ describe('image-download-worker process', () => {
     const [{ id: imageId }] = outcome.imagesToDownload;
     await addJobs(producers.queue('image-download'), [{ name: 'download', data: { imageId }, jobId: downloadJobId(imageId) }]);
 
-    const row = await waitFor(
-      'the image to be downloaded',
-      async () => {
-        const [r] = await ds.query(`SELECT download_status, key_original, mime FROM product_images WHERE id = $1`, [imageId]);
-        return r.download_status === 'downloaded' ? r : null;
-      },
-      { timeoutMs: 20_000 },
-    );
+    // Wait for the job, not the row: the row says "downloaded" before the worker has queued the
+    // process job and counted the job in /metrics; the job completes after both.
+    const download = await waitForJobToFinish(producers.queue('image-download'), downloadJobId(imageId), { timeoutMs: 20_000 });
+    expect(download.state, download.job.failedReason).toBe('completed');
+    const [row] = await ds.query(`SELECT download_status, key_original, mime FROM product_images WHERE id = $1`, [imageId]);
+    expect(row.download_status).toBe('downloaded');
     expect(row.mime).toBe('image/webp');
     expect(readFileSync(path.join(storageDir, row.key_original))).toEqual(readFileSync(fixturePhoto('rocket-800x800.webp')));
     const settingsVersion = loadConfig({ app: 'image-download-worker', env }).settingsVersion;

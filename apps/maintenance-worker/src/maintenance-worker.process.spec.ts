@@ -16,6 +16,7 @@ import {
   createTestQueuePrefix,
   startAppProcess,
   waitFor,
+  waitForJobToFinish,
 } from '@1688sync/testing';
 
 describe('maintenance-worker process', () => {
@@ -89,25 +90,20 @@ describe('maintenance-worker process', () => {
     try {
       await queue.add('reconcile', {}, { jobId: 'reconcile-process-spec' });
       await queue.add('backup', {}, { jobId: 'backup-process-spec', attempts: 3 });
-      const reconciled = await waitFor('the reconcile job to complete', async () => {
-        const job = await queue.getJob('reconcile-process-spec');
-        return (await job?.getState()) === 'completed' ? job : null;
-      }, { timeoutMs: 20_000 });
-      expect(reconciled!.returnvalue).toMatchObject({ scanned: 0, queued: 0 });
-      const backup = await waitFor('the backup job to complete', async () => {
-        const job = await queue.getJob('backup-process-spec');
-        const state = await job?.getState();
-        if (state === 'failed') throw new Error(`the backup job failed: ${job!.failedReason}`);
-        return state === 'completed' ? job : null;
-      }, { timeoutMs: 60_000 });
-      expect(backup!.returnvalue).toMatchObject({ kind: 'full', status: 'succeeded', purpose: 'manual' });
-      const folder = path.join(dataDir, 'backups', backup!.returnvalue.name);
+      // Each job is read once it has finished: a copy read before keeps no return value.
+      const reconciled = await waitForJobToFinish(queue, 'reconcile-process-spec', { timeoutMs: 20_000 });
+      expect(reconciled.state, reconciled.job.failedReason).toBe('completed');
+      expect(reconciled.job.returnvalue).toMatchObject({ scanned: 0, queued: 0 });
+      const { state, job: backup } = await waitForJobToFinish(queue, 'backup-process-spec', { timeoutMs: 60_000 });
+      expect(state, backup.failedReason).toBe('completed');
+      expect(backup.returnvalue).toMatchObject({ kind: 'full', status: 'succeeded', purpose: 'manual' });
+      const folder = path.join(dataDir, 'backups', backup.returnvalue.name);
       expect(existsSync(folder)).toBe(true);
       expect((await readdir(folder)).sort()).toEqual(['db.dump', 'files.tar.gz', 'manifest.json']);
       const metrics = await (await fetch(`http://127.0.0.1:${proc.port}/metrics`)).text();
       const gauge = /^sync1688_backup_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(metrics);
       expect(gauge, 'the backup gauge has a sample').not.toBeNull();
-      expect(Number(gauge![1]) * 1000).toBeGreaterThan(Date.parse(backup!.returnvalue.startedAt) - 1000);
+      expect(Number(gauge![1]) * 1000).toBeGreaterThan(Date.parse(backup.returnvalue.startedAt) - 1000);
     } finally {
       await stop(proc);
     }

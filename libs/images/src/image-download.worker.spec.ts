@@ -19,7 +19,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, testServerUrl, waitFor } from '@1688sync/testing';
+import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, readJob, testServerUrl, waitFor, waitForJobState } from '@1688sync/testing';
 import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -158,8 +158,8 @@ async function settled(ids: string[], timeoutMs = 15_000): Promise<ImageRow[]> {
     async () => {
       const rows = await Promise.all(ids.map(imageRow));
       if (!rows.every((r) => TERMINAL.has(r.download_status))) return null;
-      const states = await Promise.all(ids.map(async (id) => (await producers.queue('image-download').getJob(downloadJobId(id)))?.getState()));
-      return states.every((s) => s === 'completed' || s === 'failed' || s === undefined) ? rows : null;
+      const states = await Promise.all(ids.map((id) => producers.queue('image-download').getJobState(downloadJobId(id))));
+      return states.every((s) => s === 'completed' || s === 'failed' || s === 'unknown') ? rows : null;
     },
     { timeoutMs, intervalMs: 50 },
   );
@@ -255,10 +255,10 @@ describe('image-download worker', () => {
       expect(row.last_error, what).toMatch(message);
       expect(row.key_original, what).toBeNull();
     });
-    const job = await producers.queue('image-download').getJob(downloadJobId(ids[0]));
-    expect(await job?.getState()).toBe('failed');
-    expect(job?.failedReason).toMatch(/HTML page/);
-    expect(job?.attemptsMade).toBe(1);
+    const first = await readJob(producers.queue('image-download'), downloadJobId(ids[0]));
+    expect(first?.state).toBe('failed');
+    expect(first?.job.failedReason).toMatch(/HTML page/);
+    expect(first?.job.attemptsMade).toBe(1);
     expect(await productSyncStatus(rows[0].product_id)).toBe('failed');
     expect(worker.worker.isRunning()).toBe(true);
   });
@@ -376,9 +376,9 @@ describe('image-download worker', () => {
 
     // The retry: nothing to download, but the processing is queued now, and nothing is fetched again.
     expect(await worker.service.downloadImage(id, { attemptsMade: 1, attempts: 5 })).toEqual({ outcome: 'not-claimed', imageId: id });
-    const job = await processQueue.getJob(processJobId(id, config.settingsVersion));
-    expect(await job?.getState()).toBe('waiting');
-    expect(job?.data).toEqual({ imageId: id, settingsVersion: config.settingsVersion });
+    const queued = await readJob(processQueue, processJobId(id, config.settingsVersion));
+    expect(queued?.state).toBe('waiting');
+    expect(queued?.job.data).toEqual({ imageId: id, settingsVersion: config.settingsVersion });
     expect(fixture.hits('/photos/hubble-800x800.jpg')).toBe(1);
   });
 
@@ -399,18 +399,16 @@ describe('image-download worker', () => {
       await settled([id]);
       const jobId = processJobId(id, config.settingsVersion);
       expect((await takeAndComplete())?.id).toBe(jobId);
-      expect(await (await processQueue.getJob(jobId))?.getState()).toBe('completed');
+      expect(await processQueue.getJobState(jobId)).toBe('completed');
 
       // Its original went missing: the consistency fix sends it back to download, and queues it.
       await ds.query(`UPDATE product_images SET download_status = 'pending', key_original = NULL WHERE id = $1`, [id]);
       await requeueJob(producers.queue('image-download'), { name: 'download', data: { imageId: id }, jobId: downloadJobId(id) });
       await waitFor('the second download to be recorded', async () => (await imageRow(id)).key_original !== null);
 
-      // A plain add would have been swallowed by the completed job kept under the same id.
-      const again = await waitFor('the process job to be queued again', async () => {
-        const job = await processQueue.getJob(jobId);
-        return job && (await job.getState()) === 'waiting' ? job : null;
-      });
+      // A plain add would have been swallowed by the completed job kept under the same id. (Read
+      // once it waits: a copy read just before could be the completed run it replaced.)
+      const { job: again } = await waitForJobState(processQueue, jobId, 'waiting');
       expect(again.finishedOn).toBeFalsy();
     } finally {
       await hand.close();
@@ -447,8 +445,8 @@ describe('image-download worker', () => {
       return r.download_status === 'pending' ? r : null;
     });
     expect(row.last_error).toMatch(/cancelled/);
-    const job = await producers.queue('image-download').getJob(downloadJobId(id));
-    expect(await job?.getState()).toBe('waiting');
-    expect(job?.attemptsMade).toBe(0);
+    const released = await readJob(producers.queue('image-download'), downloadJobId(id));
+    expect(released?.state).toBe('waiting');
+    expect(released?.job.attemptsMade).toBe(0);
   });
 });

@@ -19,7 +19,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type OriginalExtension, type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, testServerUrl, waitFor } from '@1688sync/testing';
+import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, readJob, testServerUrl, waitFor, waitForJobState, waitForJobToFinish } from '@1688sync/testing';
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -205,9 +205,10 @@ async function imageRow(id: string): Promise<ImageRow> {
   return row;
 }
 
+/** A process job's state, and its attempts and failure reason as stored once in that state. */
 async function jobState(jobId: string) {
-  const job = await processQueue().getJob(jobId);
-  return job ? { state: await job.getState(), attemptsMade: job.attemptsMade, failedReason: job.failedReason } : null;
+  const stored = await readJob(processQueue(), jobId);
+  return stored ? { state: stored.state, attemptsMade: stored.job.attemptsMade, failedReason: stored.job.failedReason } : null;
 }
 
 const FINISHED = new Set(['processed', 'failed', 'skipped']);
@@ -219,8 +220,8 @@ async function settled(ids: string[], { timeoutMs = 30_000, settingsVersion = co
     async () => {
       const rows = await Promise.all(ids.map(imageRow));
       if (!rows.every((r) => FINISHED.has(r.process_status) && (r.process_status !== 'processed' || r.settings_version === settingsVersion))) return null;
-      const states = await Promise.all(ids.map(async (id) => (await jobState(processJobId(id, settingsVersion)))?.state));
-      return states.every((s) => s === 'completed' || s === 'failed' || s === undefined) ? rows : null;
+      const states = await Promise.all(ids.map((id) => processQueue().getJobState(processJobId(id, settingsVersion))));
+      return states.every((s) => s === 'completed' || s === 'failed' || s === 'unknown') ? rows : null;
     },
     { timeoutMs, intervalMs: 50 },
   );
@@ -379,7 +380,7 @@ describe('image-process worker', () => {
     expect(before.process_status).toBe('skipped');
     derived.length = 0;
     await queueProcessing([image.id]);
-    await waitFor('the process job to complete', async () => (await jobState(processJobId(image.id, config.settingsVersion)))?.state === 'completed');
+    await waitForJobState(processQueue(), processJobId(image.id, config.settingsVersion), 'completed');
     const out = await worker!.service.reprocessImages({ settingsVersion: config.settingsVersion, productId: image.productId });
     expect(out).toEqual({ marked: 0, queued: 0 });
     const after = await imageRow(image.id);
@@ -398,7 +399,7 @@ describe('image-process worker', () => {
       // so both workers are handed the same image at about the same time.
       const jobs = images.flatMap((i) => [processJob(i.id, config.settingsVersion, `race-a-${i.id}`), processJob(i.id, config.settingsVersion, `race-b-${i.id}`)]);
       await addJobs(processQueue(), jobs);
-      await waitFor('all race jobs to finish', async () => (await Promise.all(jobs.map((j) => jobState(j.jobId)))).every((s) => s?.state === 'completed'), { timeoutMs: 30_000 });
+      await waitFor('all race jobs to finish', async () => (await Promise.all(jobs.map((j) => processQueue().getJobState(j.jobId)))).every((s) => s === 'completed'), { timeoutMs: 30_000 });
       const rows = await Promise.all(images.map((i) => imageRow(i.id)));
       expect(rows.map((r) => [r.process_status, r.attempts])).toEqual(Array(images.length).fill(['processed', 1]));
       expect(derived).toHaveLength(images.length);
@@ -449,7 +450,10 @@ describe('image-process worker', () => {
     const [first] = await settled([images[0].id], { settingsVersion: lower.settingsVersion });
     expect(first.settings_version).toBe(lower.settingsVersion);
     expect((await imageRow(images[1].id)).settings_version).toBe(config.settingsVersion);
-    expect((await processQueue().getJob(scoped))?.returnvalue).toEqual({ marked: 1, queued: 1 });
+    // The fan-out job completes only after the process job it queued, which may finish first.
+    const fanOut = await waitForJobToFinish(processQueue(), scoped);
+    expect(fanOut.state, fanOut.job.failedReason).toBe('completed');
+    expect(fanOut.job.returnvalue).toEqual({ marked: 1, queued: 1 });
 
     await requeueJob(processQueue(), { name: 'reprocess', data: { settingsVersion: lower.settingsVersion }, jobId: reprocessJobId(undefined, lower.settingsVersion) });
     await waitFor('every image under the new settings', async () => {

@@ -2,7 +2,7 @@ import { loadConfig } from '@1688sync/config';
 import { BackupRepository, ConsistencyReportRepository, queryRows } from '@1688sync/db';
 import { createMetrics } from '@1688sync/observability';
 import { JobName, QueueName, addJobs, downloadJobId, maintenanceJobId, schedulerId } from '@1688sync/queues';
-import { deleteKeysWithPrefix, waitFor } from '@1688sync/testing';
+import { type FinishedState, type StoredJob, deleteKeysWithPrefix, waitFor, waitForJobToFinish } from '@1688sync/testing';
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MaintenanceEnv, createMaintenanceEnv, seedProduct, storeImageFiles, storedKeys } from './maintenance-env.test-helper';
@@ -33,52 +33,45 @@ afterAll(async () => {
 });
 
 /** Adds one maintenance job and waits until it has finished (completed, or failed for good). */
-async function run(name: JobName, data: Record<string, unknown> = {}): Promise<Job> {
+async function run(name: JobName, data: Record<string, unknown> = {}): Promise<StoredJob<Job, FinishedState>> {
   const jobId = maintenanceJobId(name, `spec-${Math.random().toString(36).slice(2)}`);
   await addJobs(queue, [{ name: name as never, data: data as never, jobId }]);
-  return waitFor(
-    `${jobId} to finish`,
-    async () => {
-      // State first, then the job: a job read before it finished would lack its result.
-      const state = await queue.getJobState(jobId);
-      return state === 'completed' || state === 'failed' ? queue.getJob(jobId) : null;
-    },
-    { timeoutMs: 20_000, intervalMs: 50 },
-  );
+  return waitForJobToFinish(queue, jobId, { timeoutMs: 20_000 });
 }
 
 describe('the maintenance worker', () => {
   it('runs reconcile and returns its counts', async () => {
     const { imageIds } = await seedProduct(env.dataSource, { images: 2 });
-    const job = await run(JobName.Reconcile);
-    expect(await job.getState()).toBe('completed');
+    const { state, job } = await run(JobName.Reconcile);
+    expect(state, job.failedReason).toBe('completed');
     expect(job.returnvalue).toMatchObject({ scanned: 2, queued: 2, syncRecordId: expect.any(String) });
-    for (const id of imageIds) expect(await env.producers.queue(QueueName.ImageDownload).getJobState(downloadJobId(id))).toBe('waiting');
+    // Reconcile queues at backfill priority (fresh work first): its jobs wait as 'prioritized'.
+    for (const id of imageIds) expect(await env.producers.queue(QueueName.ImageDownload).getJobState(downloadJobId(id))).toBe('prioritized');
     const [record] = await env.dataSource.query(`SELECT source FROM sync_records WHERE id = $1`, [job.returnvalue.syncRecordId]);
     expect(record.source).toBe(`job ${job.id}`);
   });
 
   it('runs the consistency check with fix from the payload, and stores the report', async () => {
-    const job = await run(JobName.ConsistencyCheck, { fix: false });
-    expect(await job.getState(), job.failedReason).toBe('completed');
+    const { state, job } = await run(JobName.ConsistencyCheck, { fix: false });
+    expect(state, job.failedReason).toBe('completed');
     const report = await new ConsistencyReportRepository(env.dataSource.manager).get(job.returnvalue.id);
     expect(report).toMatchObject({ fix: false, status: 'succeeded' });
   });
 
   it('runs vacuum-analyze and purge-deleted', async () => {
     const vacuum = await run(JobName.VacuumAnalyze);
-    expect(await vacuum.getState(), vacuum.failedReason).toBe('completed');
-    expect(vacuum.returnvalue.tables.length).toBeGreaterThan(3);
+    expect(vacuum.state, vacuum.job.failedReason).toBe('completed');
+    expect(vacuum.job.returnvalue.tables.length).toBeGreaterThan(3);
     const purge = await run(JobName.PurgeDeleted);
-    expect(await purge.getState(), purge.failedReason).toBe('completed');
-    expect(purge.returnvalue).toMatchObject({ retentionDays: 30, productsPurged: 0 });
+    expect(purge.state, purge.job.failedReason).toBe('completed');
+    expect(purge.job.returnvalue).toMatchObject({ retentionDays: 30, productsPurged: 0 });
   });
 
   it('runs a backup job: a full backup of rows and files, recorded in backups and as a sync record, and sets the gauge', async () => {
     const { productId, imageIds } = await seedProduct(env.dataSource, { images: 1 });
     await storeImageFiles(env.dataSource, env.storage, productId, imageIds[0]);
-    const job = await run(JobName.Backup, { kind: 'full' });
-    expect(await job.getState(), job.failedReason).toBe('completed');
+    const { state, job } = await run(JobName.Backup, { kind: 'full' });
+    expect(state, job.failedReason).toBe('completed');
     const files = (await storedKeys(env.storage)).length;
     expect(job.returnvalue).toMatchObject({ kind: 'full', incremental: false, status: 'succeeded', purpose: 'manual', source: `job ${job.id}`, fileCount: files, syncRecordId: expect.any(String) });
     const row = await new BackupRepository(env.dataSource.manager).get(job.returnvalue.id);
@@ -94,13 +87,16 @@ describe('the maintenance worker', () => {
   });
 
   it('runs prune-backups: backups past the retention go, the newest BACKUP_KEEP_MIN stay', async () => {
-    for (let i = 0; i < 3; i++) expect(await (await run(JobName.Backup, { kind: 'db' })).getState()).toBe('completed');
+    for (let i = 0; i < 3; i++) {
+      const backup = await run(JobName.Backup, { kind: 'db' });
+      expect(backup.state, backup.job.failedReason).toBe('completed');
+    }
     // Four succeeded backups, all older than the 14 days of retention; keep-min is 3.
     await queryRows(env.dataSource.manager, `UPDATE backups SET started_at = started_at - interval '30 days'`);
     const succeeded = await queryRows<{ id: string }>(env.dataSource.manager, `SELECT id FROM backups WHERE status = 'succeeded' ORDER BY started_at`);
     expect(succeeded).toHaveLength(4);
-    const job = await run(JobName.PruneBackups);
-    expect(await job.getState(), job.failedReason).toBe('completed');
+    const { state, job } = await run(JobName.PruneBackups);
+    expect(state, job.failedReason).toBe('completed');
     expect(job.returnvalue).toMatchObject({ kept: 3, syncRecordId: expect.any(String) });
     expect(job.returnvalue.pruned.map((b: { id: string }) => b.id)).toEqual([succeeded[0].id]);
     expect(await new BackupRepository(env.dataSource.manager).get(succeeded[0].id)).toMatchObject({ status: 'pruned', prunedAt: expect.any(Date) });

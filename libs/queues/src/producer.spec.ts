@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, type Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { closedPort, createTestQueuePrefix } from '@1688sync/testing';
+import { closedPort, createTestQueuePrefix, readJob } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
 import { InvalidJobIdError, downloadJobId, maintenanceJobId } from './job-ids';
 import { InvalidPayloadError } from './payloads';
@@ -155,7 +155,7 @@ describe('requeueJob', () => {
 
     await expect(requeueJob(downloads, job)).resolves.toBe('added');
 
-    expect(await (await downloads.getJob(job.jobId))?.getState()).toBe('waiting');
+    expect(await downloads.getJobState(job.jobId)).toBe('waiting');
   });
 
   it('leaves a waiting job where it is', async () => {
@@ -200,7 +200,7 @@ describe('requeueJob', () => {
 
     await expect(requeueJob(downloads, job)).resolves.toBe('added');
 
-    expect(await (await downloads.getJob(job.jobId))?.getState()).toBe('waiting');
+    expect(await downloads.getJobState(job.jobId)).toBe('waiting');
     expect(await downloads.getJobCounts('waiting', 'completed')).toEqual({ waiting: 1, completed: 0 });
   });
 
@@ -213,10 +213,10 @@ describe('requeueJob', () => {
 
     await expect(requeueJob(maintenance, job)).resolves.toBe('added');
 
-    const again = await maintenance.getJob(job.jobId);
-    expect(await again?.getState()).toBe('waiting');
-    expect(again?.attemptsMade).toBe(0);
-    expect(again?.failedReason).toBeFalsy();
+    const again = await readJob(maintenance, job.jobId);
+    expect(again?.state).toBe('waiting');
+    expect(again?.job.attemptsMade).toBe(0);
+    expect(again?.job.failedReason).toBeFalsy();
   });
 
   it('rejects an invalid id before touching the queue', async () => {

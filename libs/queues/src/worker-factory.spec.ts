@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import type { Queue } from 'bullmq';
+import type { JobState, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, createMetrics, type Metrics, createRecordingLogger } from '@1688sync/observability';
-import { createTestQueuePrefix, waitFor } from '@1688sync/testing';
+import { createTestQueuePrefix, readJob, waitFor, waitForJobState } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
 import { downloadJobId } from './job-ids';
 import { BACKOFF_MAX_DELAY_MS, addJobs, createQueue, type JobToAdd } from './producer';
@@ -54,12 +54,8 @@ const downloadOf = (imageId = randomUUID(), opts?: JobToAdd<'image-download'>['o
 });
 
 /** Waits until the job reaches `state`, and returns it as stored once there. */
-async function jobIn(jobId: string, state: string, timeoutMs = 10_000) {
-  await waitFor(`job ${jobId} to be ${state}`, async () => (await downloads.getJobState(jobId)) === state, { timeoutMs, intervalMs: 20 });
-  // Read after the state check: a job read before it may still show the previous attempt.
-  const job = await downloads.getJob(jobId);
-  if (!job) throw new Error(`job ${jobId} vanished`);
-  return job;
+async function jobIn(jobId: string, state: JobState, timeoutMs = 10_000) {
+  return (await waitForJobState(downloads, jobId, state, { timeoutMs })).job;
 }
 
 async function jobsTotal(metrics: Metrics, status: string): Promise<number> {
@@ -442,8 +438,8 @@ describe('QueueWorker.close', () => {
     expect(events).toEqual(['job finished', 'close resolved']);
     expect(signals).toHaveLength(1);
     expect(signals[0].aborted).toBe(false);
-    expect(await (await downloads.getJob(first.jobId))?.getState()).toBe('completed');
-    expect(await (await downloads.getJob(second.jobId))?.getState()).toBe('waiting');
+    expect(await downloads.getJobState(first.jobId)).toBe('completed');
+    expect(await downloads.getJobState(second.jobId)).toBe('waiting');
     expect(await jobsTotal(metrics, 'completed')).toBe(1);
     expect(await jobsTotal(metrics, 'released')).toBe(0);
   });
@@ -474,9 +470,9 @@ describe('QueueWorker.close', () => {
     // It gave the job most of the deadline before cancelling it.
     expect(elapsed).toBeGreaterThanOrEqual(shutdownTimeoutMs / 2);
     expect(aborted).toBe('shutdown');
-    const released = await downloads.getJob(job.jobId);
-    expect(await released?.getState()).toBe('waiting');
-    expect(released?.attemptsMade).toBe(0);
+    const released = await readJob(downloads, job.jobId);
+    expect(released?.state).toBe('waiting');
+    expect(released?.job.attemptsMade).toBe(0);
     expect(await jobsTotal(metrics, 'released')).toBe(1);
     expect(await jobsTotal(metrics, 'failed')).toBe(0);
     expect(await jobsTotal(metrics, 'retried')).toBe(0);

@@ -1,6 +1,7 @@
 export * from './test-database';
 export * from './test-queues';
 export * from './wait-for';
+export * from './wait-for-job';
 export * from './app-process';
 export * from './fixtures';
 export * from './s3-server';

@@ -7,7 +7,7 @@ import { type Config, loadConfig } from '@1688sync/config';
 import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
 import { Producers, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
 import { publicUrl } from '@1688sync/storage';
-import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitFor } from '@1688sync/testing';
+import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitForJobState } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, READ_KEY, type TestApi, bearer, buildTestApi } from '../api.test-helper';
 import { createAuthenticator, registerAuth } from '../http/auth';
@@ -112,14 +112,14 @@ describe('POST /v1/images/reprocess', () => {
     const connection = createRedisConnection(queues.redisUrl, 'worker');
     const worker = new Worker('image-process', async () => 'done', { connection, prefix: config.redis.queuePrefix });
     try {
-      await waitFor('the fan-out to complete', async () => (await (await queue.getJob(jobId))?.getState()) === 'completed');
+      await waitForJobState(queue, jobId, 'completed');
     } finally {
       await worker.close();
       await closeRedisConnection(connection);
     }
     const again = await ask();
     expect([again.statusCode, again.json()]).toEqual([202, { jobId }]);
-    expect(await (await queue.getJob(jobId))!.getState()).toBe('waiting');
+    expect(await queue.getJobState(jobId)).toBe('waiting');
   });
 
   it('answers 404 for an unknown product and 400 for a productId that is not a UUID', async () => {
