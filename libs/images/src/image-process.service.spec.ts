@@ -132,6 +132,8 @@ beforeAll(async () => {
     delete: (key) => storage.delete(key),
     list: (prefix) => storage.list(prefix),
     publicUrl: (key) => storage.publicUrl(key),
+    listUnfinishedWrites: (prefix) => storage.listUnfinishedWrites(prefix),
+    removeUnfinishedWrite: (write, options) => storage.removeUnfinishedWrite(write, options),
   };
   config = configFor();
   redis = createRedisConnection(queues.redisUrl, 'producer');

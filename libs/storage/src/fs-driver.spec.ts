@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '@1688sync/config';
-import { createFsDriver } from './fs-driver';
+import { createFsDriver, tempFileName } from './fs-driver';
 import { createBackupCopyTarget, createStorageDriver } from './storage';
 import { InvalidStorageKeyError, type StorageDriver, StorageObjectNotFoundError } from './storage-driver';
 import { describeStorageDriverContract, failureOf } from './storage-driver.contract';
@@ -12,9 +12,25 @@ import { describeStorageDriverContract, failureOf } from './storage-driver.contr
 const BASE_URL = 'http://127.0.0.1:3000/files';
 const JPEG = { contentType: 'image/jpeg' };
 
+/** The file of a key's folder plus a name, under `root`. */
+const beside = (root: string, key: string, name: string) => path.join(root, ...key.split('/').slice(0, -1), name);
+
 describeStorageDriverContract('fs', async () => {
   const root = await mkdtemp(path.join(tmpdir(), '1688sync-storage-'));
-  return { driver: createFsDriver({ root, publicBaseUrl: BASE_URL }), cleanup: () => rm(root, { recursive: true, force: true }) };
+  return {
+    driver: createFsDriver({ root, publicBaseUrl: BASE_URL }),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+    // A writer killed between its first bytes and the rename: its temp file, named as the driver names it.
+    async abandonWrite(key, bytes) {
+      const temp = beside(root, key, tempFileName(key.split('/').at(-1)!));
+      await mkdir(path.dirname(temp), { recursive: true });
+      await writeFile(temp, bytes);
+    },
+    async ageUnfinishedWrite(write, hours) {
+      const when = new Date(Date.now() - hours * 3_600_000);
+      await utimes(beside(root, write.key, write.id), when, when);
+    },
+  };
 });
 
 /** Every file and folder under `dir`, relative, '/'-separated. */

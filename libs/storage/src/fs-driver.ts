@@ -1,7 +1,9 @@
 // The local-filesystem StorageDriver (STORAGE_DRIVER=fs): one file per key at <root>/<key>.
 // Writes are atomic (temp file in the same directory, fdatasync, rename), keys are checked before any
 // path is built, and nothing reached through a symlink is ever read, written or deleted: the
-// driver never makes symlinks, so one in the tree was put there by someone else.
+// driver never makes symlinks, so one in the tree was put there by someone else. A writer killed
+// between its temp file and the rename leaves the temp file: list() never shows it as an object,
+// listUnfinishedWrites() does, so the consistency check can report and remove it.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
@@ -15,6 +17,8 @@ import {
   type StorageDriver,
   StorageObjectNotFoundError,
   type StoredObject,
+  type UnfinishedWrite,
+  type UnfinishedWriteRemoval,
   assertSafeKey,
 } from './storage-driver';
 
@@ -30,14 +34,27 @@ export function createFsDriver(options: FsDriverOptions): StorageDriver {
 }
 
 /** `.<basename>.<16 hex>.tmp`: hidden, unique per write, and recognisable so list() skips it. */
-const TEMP_FILE = /^\..*\.[0-9a-f]{16}\.tmp$/;
+const TEMP_FILE = /^\.(.*)\.[0-9a-f]{16}\.tmp$/;
 /** Names that cannot be a key segment (written by something else); list() skips them. */
 const UNSAFE_NAME = /[\\\u0000-\u001f\u007f]/;
 /** A concurrent delete may remove an empty directory between our mkdir and our open. */
 const MAX_WRITE_ATTEMPTS = 5;
 
-function tempName(basename: string): string {
+/** The name of a put's temp file beside the file of `basename` (exported for the specs: a killed writer's leftover). */
+export function tempFileName(basename: string): string {
   return `.${basename.slice(0, 100)}.${randomBytes(8).toString('hex')}.tmp`;
+}
+
+/** The basename a temp file was written for (its first 100 characters), or null for any other name. */
+function writtenName(name: string): string | null {
+  return TEMP_FILE.exec(name)?.[1] ?? null;
+}
+
+/** A file the walk found: an object, or the temp file of an unfinished write (then `key` is the key it was writing). */
+interface WalkedFile {
+  key: string;
+  name: string;
+  stats: Stats;
 }
 
 /** Writes a stream into an open file (which stays open for fsync), showing each chunk to `observe` first. */
@@ -141,15 +158,37 @@ class FsStorageDriver implements StorageDriver {
   }
 
   async *list(prefix: string): AsyncGenerator<StoredObject> {
-    // "products/ab" lists products/ab/… and products/abc/…: the walk starts in the last whole
-    // directory of the prefix and filters that directory's names by the partial segment.
-    if (typeof prefix !== 'string' || UNSAFE_NAME.test(prefix)) throw new InvalidStorageKeyError(String(prefix), 'a prefix must not contain backslashes or control characters');
-    const slash = prefix.lastIndexOf('/');
-    const dirKey = prefix.slice(0, slash + 1);
-    const namePrefix = prefix.slice(slash + 1);
-    const dir = dirKey ? this.pathOf(dirKey.slice(0, -1)) : this.root;
-    if (!(await this.isReal(dir, prefix))) return; // absent, or reached through a symlink
-    yield* this.walk(dir, dirKey, namePrefix);
+    for await (const { key, stats } of this.walkFrom(prefix, 'objects')) {
+      yield { key, size: stats.size, modifiedAt: stats.mtime, contentType: contentTypeOfKey(key) };
+    }
+  }
+
+  async *listUnfinishedWrites(prefix: string): AsyncGenerator<UnfinishedWrite> {
+    for await (const { key, name, stats } of this.walkFrom(prefix, 'temp-files')) {
+      yield { key, id: name, lastWrittenAt: stats.mtime, size: stats.size };
+    }
+  }
+
+  async removeUnfinishedWrite(write: UnfinishedWrite, { quietSince }: { quietSince: Date }): Promise<UnfinishedWriteRemoval> {
+    // Only ever one of our temp files, in the folder of the key it was written for.
+    if (writtenName(write.id) === null || write.id.includes('/') || UNSAFE_NAME.test(write.id)) {
+      throw new InvalidStorageKeyError(write.key, `${JSON.stringify(write.id)} is not the temp file of an unfinished write`);
+    }
+    const slash = write.key.lastIndexOf('/');
+    const dir = slash < 0 ? this.root : this.pathOf(write.key.slice(0, slash));
+    const file = path.join(dir, write.id);
+    const stats = await this.lstatOrNull(file);
+    if (!stats?.isFile() || !(await this.isReal(dir, write.key))) return 'gone'; // renamed by its writer, or removed
+    // Every chunk a live writer writes moves the mtime, and it renames within moments of the last.
+    if (stats.mtime > quietSince) return 'still-written';
+    try {
+      await fsp.unlink(file);
+    } catch (err) {
+      if (ABSENT.has(errorCode(err) ?? '')) return 'gone';
+      throw err;
+    }
+    await this.removeEmptyParents(dir);
+    return 'removed';
   }
 
   publicUrl(key: string): string {
@@ -164,23 +203,37 @@ class FsStorageDriver implements StorageDriver {
     return file;
   }
 
+  /**
+   * The objects (or the temp files of unfinished writes) whose key starts with `prefix`.
+   * "products/ab" covers products/ab/… and products/abc/…: the walk starts in the last whole
+   * directory of the prefix and filters that directory's names by the partial segment.
+   */
+  private async *walkFrom(prefix: string, files: 'objects' | 'temp-files'): AsyncGenerator<WalkedFile> {
+    if (typeof prefix !== 'string' || UNSAFE_NAME.test(prefix)) throw new InvalidStorageKeyError(String(prefix), 'a prefix must not contain backslashes or control characters');
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = prefix.slice(0, slash + 1);
+    const namePrefix = prefix.slice(slash + 1);
+    const dir = dirKey ? this.pathOf(dirKey.slice(0, -1)) : this.root;
+    if (!(await this.isReal(dir, prefix))) return; // absent, or reached through a symlink
+    yield* this.walk(dir, dirKey, namePrefix, files);
+  }
+
   /** Depth-first, one directory's names in memory at a time, ordered so keys come out sorted. */
-  private async *walk(dir: string, keyPrefix: string, namePrefix: string): AsyncGenerator<StoredObject> {
-    const entries = await this.readDirectory(dir, namePrefix);
+  private async *walk(dir: string, keyPrefix: string, namePrefix: string, files: 'objects' | 'temp-files'): AsyncGenerator<WalkedFile> {
+    const entries = await this.readDirectory(dir, namePrefix, files);
     for (const entry of entries) {
-      const key = keyPrefix + entry.name;
       const file = path.join(dir, entry.name);
       if (entry.isDirectory) {
-        yield* this.walk(file, `${key}/`, '');
+        yield* this.walk(file, `${keyPrefix}${entry.name}/`, '', files);
         continue;
       }
       const stats = await this.lstatOrNull(file); // gone since the directory was read: skip it
-      if (stats?.isFile()) yield { key, size: stats.size, modifiedAt: stats.mtime, contentType: contentTypeOfKey(key) };
+      if (stats?.isFile()) yield { key: keyPrefix + entry.keyName, name: entry.name, stats };
     }
   }
 
-  private async readDirectory(dir: string, namePrefix: string): Promise<{ name: string; isDirectory: boolean; sortKey: string }[]> {
-    const entries: { name: string; isDirectory: boolean; sortKey: string }[] = [];
+  private async readDirectory(dir: string, namePrefix: string, files: 'objects' | 'temp-files'): Promise<{ name: string; keyName: string; isDirectory: boolean; sortKey: string }[]> {
+    const entries: { name: string; keyName: string; isDirectory: boolean; sortKey: string }[] = [];
     let handle;
     try {
       handle = await fsp.opendir(dir);
@@ -190,7 +243,11 @@ class FsStorageDriver implements StorageDriver {
     }
     for await (const entry of handle) {
       const name = entry.name;
-      if (!name.startsWith(namePrefix) || UNSAFE_NAME.test(name) || TEMP_FILE.test(name)) continue;
+      if (UNSAFE_NAME.test(name)) continue;
+      // A temp file counts under the name it was written for; the driver makes no temp folders.
+      const tempOf = writtenName(name);
+      const keyName = tempOf ?? name;
+      if (!keyName.startsWith(namePrefix)) continue;
       let isDirectory = entry.isDirectory();
       let isFile = entry.isFile();
       if (!isDirectory && !isFile && !entry.isSymbolicLink()) {
@@ -199,8 +256,9 @@ class FsStorageDriver implements StorageDriver {
         isDirectory = stats?.isDirectory() ?? false;
         isFile = stats?.isFile() ?? false;
       }
+      const wanted = isDirectory ? tempOf === null : isFile && (files === 'temp-files') === (tempOf !== null);
       // A directory sorts as "name/", so the depth-first walk yields keys in string order.
-      if (isDirectory || isFile) entries.push({ name, isDirectory, sortKey: isDirectory ? `${name}/` : name });
+      if (wanted) entries.push({ name, keyName, isDirectory, sortKey: isDirectory ? `${name}/` : keyName });
     }
     return entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
   }
@@ -210,7 +268,7 @@ class FsStorageDriver implements StorageDriver {
     const dir = path.dirname(target);
     for (let attempt = 1; ; attempt++) {
       await this.ensureDirectory(dir, key);
-      const temp = path.join(dir, tempName(path.basename(target)));
+      const temp = path.join(dir, tempFileName(path.basename(target)));
       try {
         const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
         return { handle: await fsp.open(temp, flags, 0o644), temp };

@@ -3,7 +3,7 @@
 // metadata, Cache-Control, multipart uploads, paginated listings, a missing bucket.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { type TestS3Server, startS3Server } from '@1688sync/testing';
 import { loadConfig } from '@1688sync/config';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -39,8 +39,22 @@ function freshDriver(options: { listPageSize?: number; partSizeBytes?: number } 
 
 describeStorageDriverContract('s3', async () => {
   // A small page, so every listing of the contract crosses pages.
-  const { driver } = freshDriver({ listPageSize: 7 });
-  return { driver, cleanup: async () => undefined };
+  const { driver, prefix } = freshDriver({ listPageSize: 7 });
+  const abandoned: { Key: string; UploadId: string }[] = [];
+  return {
+    driver,
+    // The other specs count the server's open uploads: abort what this test left open.
+    async cleanup() {
+      for (const upload of abandoned) await raw.send(new AbortMultipartUploadCommand({ Bucket: server.bucket, ...upload })).catch(() => undefined);
+    },
+    // A writer killed during a multipart upload: begun, a part sent, never completed nor aborted.
+    async abandonWrite(key, bytes) {
+      const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: server.bucket, Key: prefix + key, ContentType: 'image/jpeg' }));
+      abandoned.push({ Key: prefix + key, UploadId: UploadId! });
+      await raw.send(new UploadPartCommand({ Bucket: server.bucket, Key: prefix + key, UploadId, PartNumber: 1, Body: bytes }));
+    },
+    ageUnfinishedWrite: (write, hours) => server.ageMultipartUpload(write.id, hours),
+  };
 });
 
 
@@ -205,6 +219,22 @@ describe('the s3 storage driver on a real S3-compatible server', () => {
   });
 
   describe('paginated listing', () => {
+    it('walks the open multipart uploads page after page (pages of 2 here), two of one key included, each once', async () => {
+      const keys = ['u/c.jpg', 'u/a.jpg', 'u/b.jpg', 'u/b.jpg', 'u/d.jpg'];
+      const uploadIds: string[] = [];
+      for (const key of keys) {
+        const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: server.bucket, Key: prefix + key }));
+        uploadIds.push(UploadId!);
+      }
+      try {
+        const listed = await collect(driver.listUnfinishedWrites('u/'));
+        expect(listed.map((w) => w.key)).toEqual([...keys].sort());
+        expect(new Set(listed.map((w) => w.id))).toEqual(new Set(uploadIds));
+      } finally {
+        for (const [i, UploadId] of uploadIds.entries()) await raw.send(new AbortMultipartUploadCommand({ Bucket: server.bucket, Key: prefix + keys[i], UploadId }));
+      }
+    });
+
     it('walks page after page with continuation tokens (pages of 2 here), in key order, each key once', async () => {
       const keys = Array.from({ length: 11 }, (_, i) => `p/${String.fromCharCode(122 - i)}/${i}.jpg`);
       for (const key of keys) await driver.put(key, Buffer.from(key), JPEG);

@@ -16,6 +16,10 @@
 //   the fs driver's /files route serves them; other keys get the caller's cacheControl.
 // - Checksums: the client is built with requestChecksumCalculation and responseChecksumValidation
 //   WHEN_REQUIRED (see createS3Client).
+// - Unfinished writes: S3 has no temp objects, but a writer killed during a multipart upload
+//   leaves the upload open, its parts held (and billed) and never listed as an object. They are
+//   listed with ListMultipartUploads and removed with AbortMultipartUpload, after ListParts has
+//   shown no part written since the time the caller gives (the consistency check's grace).
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
@@ -26,7 +30,9 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -39,6 +45,8 @@ import {
   type StorageDriver,
   StorageObjectNotFoundError,
   type StoredObject,
+  type UnfinishedWrite,
+  type UnfinishedWriteRemoval,
   assertSafeKey,
 } from './storage-driver';
 
@@ -122,7 +130,7 @@ const statusOf = (err: unknown) => (err as SdkError | undefined)?.$metadata?.htt
 const nameOf = (err: unknown) => (err as SdkError | undefined)?.name ?? '';
 
 function isNotFound(err: unknown): boolean {
-  return statusOf(err) === 404 || ['NotFound', 'NoSuchKey'].includes(nameOf(err));
+  return statusOf(err) === 404 || ['NotFound', 'NoSuchKey', 'NoSuchUpload'].includes(nameOf(err));
 }
 
 function sha256Of(metadata: Record<string, string> | undefined): string | undefined {
@@ -271,11 +279,7 @@ class S3StorageDriver implements StorageDriver {
    * take them.
    */
   async *list(prefix: string): AsyncGenerator<StoredObject> {
-    if (typeof prefix !== 'string' || /[\\\u0000-\u001f\u007f]/.test(prefix)) {
-      throw new InvalidStorageKeyError(String(prefix), 'a prefix must not contain backslashes or control characters');
-    }
-    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    if (folder) assertSafeKey(folder.slice(0, -1));
+    this.assertPrefix(prefix);
     await this.ensureBucket();
     let continuationToken: string | undefined;
     do {
@@ -296,8 +300,70 @@ class S3StorageDriver implements StorageDriver {
     } while (continuationToken);
   }
 
+  /**
+   * Every multipart upload under `prefix` that is neither completed nor aborted, one
+   * ListMultipartUploads page at a time, in key order. lastWrittenAt is when it began: the
+   * listing does not tell when its last part came (removeUnfinishedWrite asks).
+   */
+  async *listUnfinishedWrites(prefix: string): AsyncGenerator<UnfinishedWrite> {
+    this.assertPrefix(prefix);
+    await this.ensureBucket();
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.keyPrefix + prefix, MaxUploads: this.listPageSize, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+      } catch (err) {
+        throw this.explain(err, 'list the multipart uploads of', prefix || '(all)');
+      }
+      for (const upload of page.Uploads ?? []) {
+        const key = upload.Key?.slice(this.keyPrefix.length);
+        if (!key || !upload.UploadId || !isSafeKey(key)) continue;
+        yield { key, id: upload.UploadId, lastWrittenAt: upload.Initiated ?? new Date(0) };
+      }
+      if (!page.IsTruncated || (page.NextKeyMarker === keyMarker && page.NextUploadIdMarker === uploadIdMarker)) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async removeUnfinishedWrite(write: UnfinishedWrite, { quietSince }: { quietSince: Date }): Promise<UnfinishedWriteRemoval> {
+    const objectKey = this.objectKey(write.key);
+    await this.ensureBucket();
+    try {
+      // A live writer uploads a part every few seconds: its newest part (or, with none yet, the
+      // upload's start) is its last sign of life.
+      let lastWrittenAt = write.lastWrittenAt;
+      let partMarker: string | undefined;
+      for (;;) {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: objectKey, UploadId: write.id, PartNumberMarker: partMarker }));
+        for (const part of page.Parts ?? []) if (part.LastModified && part.LastModified > lastWrittenAt) lastWrittenAt = part.LastModified;
+        if (!page.IsTruncated || !page.NextPartNumberMarker || page.NextPartNumberMarker === partMarker) break;
+        partMarker = page.NextPartNumberMarker;
+      }
+      if (lastWrittenAt > quietSince) return 'still-written';
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: write.id }));
+      return 'removed';
+    } catch (err) {
+      if (isNotFound(err)) return 'gone'; // completed or aborted meanwhile
+      throw this.explain(err, `abort the upload ${write.id} of`, write.key);
+    }
+  }
+
   publicUrl(key: string): string {
     return publicUrl(this.publicBaseUrl, this.objectKey(key));
+  }
+
+  /** A listing prefix: any string prefix of a valid key. */
+  private assertPrefix(prefix: string): void {
+    if (typeof prefix !== 'string' || /[\\\u0000-\u001f\u007f]/.test(prefix)) {
+      throw new InvalidStorageKeyError(String(prefix), 'a prefix must not contain backslashes or control characters');
+    }
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    if (folder) assertSafeKey(folder.slice(0, -1));
   }
 
   private objectKey(key: string): string {

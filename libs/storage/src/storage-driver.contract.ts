@@ -4,11 +4,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidStorageKeyError, type StorageDriver, StorageObjectNotFoundError, type StoredObject } from './storage-driver';
+import { InvalidStorageKeyError, type StorageDriver, StorageObjectNotFoundError, type StoredObject, type UnfinishedWrite } from './storage-driver';
 
 export interface StorageDriverUnderTest {
   driver: StorageDriver;
   cleanup(): Promise<void>;
+  /**
+   * Leaves what a writer killed half-way through a put of `key` leaves, the driver's own way
+   * (fs: its temp file, under the driver's temp naming; s3: its multipart upload, one part sent).
+   */
+  abandonWrite(key: string, bytes: Buffer): Promise<void>;
+  /** Sets an unfinished write's last sign of life `hours` back (0: now, as if written to again). */
+  ageUnfinishedWrite(write: UnfinishedWrite, hours: number): Promise<void>;
 }
 
 const JPEG = { contentType: 'image/jpeg' };
@@ -20,8 +27,8 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function collect(objects: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
-  const out: StoredObject[] = [];
+export async function collect<T = StoredObject>(objects: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
   for await (const object of objects) out.push(object);
   return out;
 }
@@ -347,6 +354,73 @@ export function describeStorageDriverContract(name: string, makeDriver: () => Pr
           if (seen.length === 3) break;
         }
         expect(seen).toEqual(['early/00/x.jpg', 'early/01/x.jpg', 'early/02/x.jpg']);
+      });
+    });
+
+    describe('unfinished writes (what a killed writer leaves)', () => {
+      const HOUR = 3_600_000;
+      const unfinished = (prefix: string) => collect(driver.listUnfinishedWrites(prefix));
+      const unfinishedKeys = async (prefix: string) => (await unfinished(prefix)).map((w) => w.key);
+
+      it('lists what a writer killed half-way through a put leaves as an unfinished write of its key, never as an object', async () => {
+        await underTest.abandonWrite('products/abc/p1/original/i1.jpg', randomBytes(1000));
+
+        expect(await keysOf(driver.list(''))).toEqual([]);
+        expect(await driver.stat('products/abc/p1/original/i1.jpg')).toBeNull();
+        const writes = await unfinished('products/');
+        expect(writes).toEqual([{ key: 'products/abc/p1/original/i1.jpg', id: expect.any(String), lastWrittenAt: expect.any(Date), ...(writes[0]?.size === undefined ? {} : { size: 1000 }) }]);
+        expect(Math.abs(writes[0].lastWrittenAt.getTime() - Date.now())).toBeLessThan(60_000);
+      });
+
+      it('lists the unfinished writes under a prefix, each once, and leaves the object of the same key whole', async () => {
+        await driver.put('products/abc/p1/original/i1.jpg', Buffer.from('whole'), JPEG);
+        await underTest.abandonWrite('products/abc/p1/original/i1.jpg', randomBytes(100)); // a rewrite, killed
+        await underTest.abandonWrite('products/abd/p2/original/i2.jpg', randomBytes(100));
+        await underTest.abandonWrite('other/i3.jpg', randomBytes(100));
+
+        expect(await unfinishedKeys('products/ab')).toEqual(['products/abc/p1/original/i1.jpg', 'products/abd/p2/original/i2.jpg']);
+        expect(await unfinishedKeys('products/abc/')).toEqual(['products/abc/p1/original/i1.jpg']);
+        expect(await unfinishedKeys('missing/')).toEqual([]);
+        expect(await unfinishedKeys('')).toHaveLength(3);
+        expect(await keysOf(driver.list(''))).toEqual(['products/abc/p1/original/i1.jpg']);
+        expect((await readAll(await driver.get('products/abc/p1/original/i1.jpg'))).toString()).toBe('whole');
+      });
+
+      it('has none after puts that complete or fail', async () => {
+        await driver.put('a/whole.jpg', randomBytes(1000), JPEG);
+        const body = handFedStream();
+        const put = driver.put('a/broken.jpg', body.stream, JPEG);
+        await body.feed(randomBytes(10_000));
+        body.stream.destroy(new Error('connection reset by the source'));
+        expect(await failureOf(() => put)).toBeInstanceOf(Error);
+
+        expect(await unfinished('')).toEqual([]);
+      });
+
+      it('removes one quiet since the time given, keeps one written to after it, and finds a removed one gone', async () => {
+        await underTest.abandonWrite('products/abc/p1/original/old.jpg', randomBytes(100));
+        await underTest.ageUnfinishedWrite((await unfinished('products/'))[0], 48);
+        await underTest.abandonWrite('products/abc/p1/original/young.jpg', randomBytes(100));
+        const [old, young] = await unfinished('products/');
+        expect([old.key, young.key]).toEqual(['products/abc/p1/original/old.jpg', 'products/abc/p1/original/young.jpg']);
+        const quietSince = new Date(Date.now() - 24 * HOUR);
+
+        expect(await driver.removeUnfinishedWrite(old, { quietSince })).toBe('removed');
+        expect(await driver.removeUnfinishedWrite(young, { quietSince })).toBe('still-written');
+        expect(await driver.removeUnfinishedWrite(old, { quietSince })).toBe('gone');
+        expect(await unfinishedKeys('')).toEqual(['products/abc/p1/original/young.jpg']);
+      });
+
+      it('looks again right before removing: one listed as quiet but written to since is kept', async () => {
+        await underTest.abandonWrite('products/abc/p1/original/i1.jpg', randomBytes(100));
+        const [listed] = await unfinished('products/');
+        await underTest.ageUnfinishedWrite(listed, 48);
+        const [quiet] = await unfinished('products/');
+        expect(quiet.lastWrittenAt.getTime()).toBeLessThan(Date.now() - 47 * HOUR);
+
+        await underTest.ageUnfinishedWrite(quiet, 0); // its writer is alive after all
+        expect(await driver.removeUnfinishedWrite(quiet, { quietSince: new Date(Date.now() - 24 * HOUR) })).toBe('still-written');
+        expect(await unfinishedKeys('')).toEqual(['products/abc/p1/original/i1.jpg']);
       });
     });
 

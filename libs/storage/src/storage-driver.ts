@@ -18,6 +18,26 @@ export interface PutOptions {
   sha256?: string;
 }
 
+/**
+ * What a writer that never finished left behind: the fs driver's temp file beside the key, or an
+ * S3 multipart upload neither completed nor aborted. Never an object (get, stat and list do not
+ * see it), but it holds space (S3 bills the parts). A write still in progress looks the same,
+ * except that it keeps being written to.
+ */
+export interface UnfinishedWrite {
+  /** The key it was writing. */
+  key: string;
+  /** Which write of that key (fs: the temp file's name; s3: the upload id). */
+  id: string;
+  /** fs: the temp file's mtime (each chunk written moves it); s3: when the upload began. */
+  lastWrittenAt: Date;
+  /** Bytes it holds, where the listing tells (fs); s3 lists uploads without their parts. */
+  size?: number;
+}
+
+/** What removeUnfinishedWrite did: removed it, found it gone, or found it written to since `quietSince` (kept). */
+export type UnfinishedWriteRemoval = 'removed' | 'gone' | 'still-written';
+
 export interface StorageDriver {
   readonly name: 'fs' | 's3';
   /** Writes atomically: the object appears whole under `key` or not at all (temp name + rename). */
@@ -34,6 +54,17 @@ export interface StorageDriver {
   list(prefix: string): AsyncIterable<StoredObject>;
   /** The public URL of a key (PUBLIC_BASE_URL + key). */
   publicUrl(key: string): string;
+  /**
+   * Every unfinished write of a key starting with `prefix`, streamed like list(). A write in
+   * progress is listed too: the caller judges by lastWrittenAt.
+   */
+  listUnfinishedWrites(prefix: string): AsyncIterable<UnfinishedWrite>;
+  /**
+   * Removes an unfinished write (fs: deletes its temp file; s3: aborts its upload), unless it is
+   * gone or has been written to after `quietSince` — looked at again right before removing it,
+   * so a writer that is still alive keeps its write.
+   */
+  removeUnfinishedWrite(write: UnfinishedWrite, options: { quietSince: Date }): Promise<UnfinishedWriteRemoval>;
 }
 
 export class StorageObjectNotFoundError extends Error {

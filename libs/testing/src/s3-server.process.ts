@@ -11,15 +11,18 @@
 //   writers interleave bytes; S3 makes an object appear whole or not at all. Here: temp file,
 //   then rename, with the object and its metadata replaced together under a per-key lock.
 // - AbortMultipartUpload answers 405; here it drops the upload's parts, as S3 does.
+// - ListMultipartUploads answers NotImplemented and ListParts 405; here they list the uploads
+//   (in key, then upload id order, paged by markers) and their parts, as S3 does. An upload's
+//   Initiated is the mtime of the file s3rver keeps its key in; a part's LastModified, its file's.
 //
 // Left as s3rver has it: no request checksums (x-amz-checksum-*, aws-chunked bodies are stored
 // undecoded — see the s3 driver's client settings), x-amz-copy-source decoded with decodeURI
-// (keys with reserved characters cannot be copied), no conditional copy, no ListMultipartUploads.
+// (keys with reserved characters cannot be copied), no conditional copy.
 //
 // Usage: node --openssl-legacy-provider --import tsx s3-server.process.ts <directory> <bucket>
 // Prints {"port":N} once listening; stops on SIGTERM or when its stdin closes (parent gone).
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, readdirSync } from 'node:fs';
+import { createWriteStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -148,13 +151,103 @@ function abortMultipartUpload(server: S3rver) {
   };
 }
 
+const OWNER = { ID: 'S3RVER', DisplayName: 'S3rver' };
+
+/** The multipart uploads of a bucket still open, in the order S3 lists them (key, then upload id). */
+function openUploads(server: S3rver, bucket: string): { key: string; uploadId: string; initiated: Date }[] {
+  const uploadsDir = server.store.getResourcePath(bucket, undefined, 'uploads');
+  const uploads = readdirSync(uploadsDir, { withFileTypes: true }).flatMap((entry) => {
+    if (!entry.isDirectory()) return [];
+    const keyFile = path.join(uploadsDir, entry.name, 'key');
+    try {
+      return [{ key: readFileSync(keyFile, 'utf8'), uploadId: entry.name, initiated: statSync(keyFile).mtime }];
+    } catch {
+      return []; // completed or aborted while we looked
+    }
+  });
+  return uploads.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)) || (a.uploadId < b.uploadId ? -1 : a.uploadId > b.uploadId ? 1 : 0));
+}
+
+/** GET /<bucket>?uploads: ListMultipartUploads (prefix, key-marker, upload-id-marker, max-uploads). */
+function listMultipartUploads(server: S3rver) {
+  return async (ctx: S3rverContext, next: () => Promise<void>) => {
+    const segments = ctx.path.split('/').filter(Boolean);
+    if (ctx.method !== 'GET' || ctx.query.uploads === undefined || segments.length !== 1) return next();
+    const bucket = decodeURIComponent(segments[0]);
+    const prefix = ctx.query.prefix ?? '';
+    const keyMarker = ctx.query['key-marker'] ?? '';
+    const uploadIdMarker = ctx.query['upload-id-marker'];
+    const maxUploads = Math.min(Number(ctx.query['max-uploads'] ?? 1000) || 1000, 1000);
+    // After the markers: later keys, or (with an upload id marker) later uploads of the marker's key.
+    const after = openUploads(server, bucket).filter(
+      (u) => u.key.startsWith(prefix) && (u.key > keyMarker || (uploadIdMarker !== undefined && u.key === keyMarker && u.uploadId > uploadIdMarker)),
+    );
+    const page = after.slice(0, maxUploads);
+    const truncated = after.length > page.length;
+    ctx.body = {
+      ListMultipartUploadsResult: {
+        Bucket: bucket,
+        KeyMarker: keyMarker,
+        UploadIdMarker: uploadIdMarker ?? '',
+        NextKeyMarker: truncated ? page.at(-1)!.key : '',
+        NextUploadIdMarker: truncated ? page.at(-1)!.uploadId : '',
+        Prefix: prefix,
+        MaxUploads: maxUploads,
+        IsTruncated: truncated,
+        Upload: page.map((u) => ({ Key: u.key, UploadId: u.uploadId, Initiator: OWNER, Owner: OWNER, StorageClass: 'STANDARD', Initiated: u.initiated.toISOString() })),
+      },
+    };
+  };
+}
+
+/** GET /<bucket>/<key>?uploadId=…: ListParts (all parts in one page; 404 NoSuchUpload for an unknown id). */
+function listParts(server: S3rver) {
+  return async (ctx: S3rverContext, next: () => Promise<void>) => {
+    const uploadId = ctx.query.uploadId;
+    const segments = ctx.path.split('/').filter(Boolean);
+    if (ctx.method !== 'GET' || uploadId === undefined || !/^[0-9a-f]+$/.test(uploadId) || segments.length < 2) return next();
+    const bucket = decodeURIComponent(segments[0]);
+    const uploadDir = path.join(server.store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    let names: string[];
+    try {
+      names = readdirSync(uploadDir).filter((name) => /^\d+$/.test(name));
+    } catch {
+      ctx.status = 404;
+      ctx.body = { Error: { Code: 'NoSuchUpload', Message: 'The specified upload does not exist.', UploadId: uploadId } };
+      return;
+    }
+    const parts = names.map(Number).sort((a, b) => a - b).flatMap((n) => {
+      try {
+        const file = path.join(uploadDir, String(n));
+        const stats = statSync(file);
+        return [{ PartNumber: n, LastModified: stats.mtime.toISOString(), ETag: JSON.stringify(readFileSync(`${file}.md5`, 'utf8')), Size: stats.size }];
+      } catch {
+        return []; // still being written
+      }
+    });
+    ctx.body = {
+      ListPartsResult: {
+        Bucket: bucket,
+        Key: decodeURIComponent(segments.slice(1).join('/')),
+        UploadId: uploadId,
+        Initiator: OWNER,
+        Owner: OWNER,
+        StorageClass: 'STANDARD',
+        MaxParts: 1000,
+        IsTruncated: false,
+        Part: parts,
+      },
+    };
+  };
+}
+
 async function main() {
   const [directory, bucket] = process.argv.slice(2);
   if (!directory || !bucket) throw new Error('usage: s3-server.process.ts <directory> <bucket>');
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
   patchStore(server.store);
   // After the logger and the XML encoder (indexes 0 and 1), before the router.
-  server.middleware.splice(2, 0, abortMultipartUpload(server));
+  server.middleware.splice(2, 0, abortMultipartUpload(server), listMultipartUploads(server), listParts(server));
   const { port } = await server.run();
   await mkdir(server.store.getResourcePath(bucket, undefined, 'uploads'), { recursive: true });
   process.stdout.write(`${JSON.stringify({ port })}\n`);

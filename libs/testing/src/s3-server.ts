@@ -35,6 +35,8 @@ export interface TestS3Server {
   ageObject(key: string, hours: number): Promise<void>;
   /** Multipart uploads begun and neither completed nor aborted (their parts still held). */
   pendingMultipartUploads(): Promise<number>;
+  /** Sets a multipart upload's start (Initiated) and its parts' Last-Modified `hours` back. */
+  ageMultipartUpload(uploadId: string, hours: number): Promise<void>;
   /**
    * A plain SDK client on this server, for what tests do behind 1688sync's back (deleting an
    * object, reading its headers); the caller destroys it.
@@ -108,6 +110,11 @@ export async function startS3Server({ bucket = 'test-bucket', label = 's3' }: { 
     },
     async pendingMultipartUploads() {
       return (await readdir(uploadsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).length;
+    },
+    async ageMultipartUpload(uploadId, hours) {
+      const when = new Date(Date.now() - hours * 3_600_000);
+      const uploadDir = path.join(uploadsDir, uploadId);
+      for (const name of await readdir(uploadDir)) await utimes(path.join(uploadDir, name), when, when);
     },
     client: () =>
       new S3Client({

@@ -3,7 +3,7 @@
 // fails on purpose (the one fault-injection seam: it wraps the real fs driver).
 import { createHash } from 'node:crypto';
 import { queryRows } from '@1688sync/db';
-import type { PutOptions, StorageDriver, StoredObject } from '@1688sync/storage';
+import type { PutOptions, StorageDriver, StoredObject, UnfinishedWrite } from '@1688sync/storage';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
 import { type MaintenanceEnv, seedProduct, storeImageFiles } from '../maintenance-env.test-helper';
@@ -63,6 +63,8 @@ export function storageWith(inner: StorageDriver, overrides: Partial<Pick<Storag
     delete: overrides.delete ?? inner.delete.bind(inner),
     list: overrides.list ?? inner.list.bind(inner),
     publicUrl: inner.publicUrl.bind(inner),
+    listUnfinishedWrites: inner.listUnfinishedWrites.bind(inner),
+    removeUnfinishedWrite: inner.removeUnfinishedWrite.bind(inner),
   };
 }
 
@@ -113,5 +115,11 @@ export class FailingStorage implements StorageDriver {
   }
   publicUrl(key: string) {
     return this.inner.publicUrl(key);
+  }
+  listUnfinishedWrites(prefix: string) {
+    return this.inner.listUnfinishedWrites(prefix);
+  }
+  removeUnfinishedWrite(write: UnfinishedWrite, options: { quietSince: Date }) {
+    return this.inner.removeUnfinishedWrite(write, options);
   }
 }

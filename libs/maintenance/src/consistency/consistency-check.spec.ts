@@ -343,7 +343,7 @@ describe('the consistency check', () => {
     expect(finding.count).toBe(7);
     expect(finding.samples).toHaveLength(3);
     expect(stages.get('orphan-image-rows')).toEqual([0, 2, 4, 6, 7]);
-    // One stage after another; the storage listing, which runs alongside, reports last.
+    // One stage after another; the storage listings, which run alongside, report last.
     expect([...stages.keys()]).toEqual([
       'orphan-image-rows',
       'products-without-live-supplier',
@@ -352,6 +352,7 @@ describe('the consistency check', () => {
       'stuck-sync-records',
       'downloaded-images',
       'orphan-files',
+      'stray-temp-files',
     ]);
     const order = events.map((e) => e.stage).filter((stage, i, all) => stage !== all[i - 1]);
     expect(order).toEqual([...stages.keys()]);
@@ -368,6 +369,7 @@ describe('the consistency check', () => {
       'orphan-image-rows/warning': 0,
       'missing-original-files/critical': 0,
       'orphan-files/info': 0,
+      'stray-temp-files/info': 0,
     });
     expect(Object.keys(await gauge())).toHaveLength(CONSISTENCY_CHECK_NAMES.length);
     await run({ fix: true });

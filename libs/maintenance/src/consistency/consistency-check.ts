@@ -1,9 +1,10 @@
 // The consistency check (SPEC §8), scheduled and on demand. The row checks run one after another
-// while the storage listing (orphan files) runs alongside them; everything streams — keyset pages
-// of rows, a streamed listing, bounded parallel storage calls — so memory stays flat however many
-// rows and files there are. Stores the report in consistency_reports (running → succeeded or
-// failed), sets the sync1688_consistency_findings gauges and returns the report. A dry run
-// changes nothing; fix mode repairs only what is safe to repair (see each check's module).
+// while the storage listings (orphan files, stray temp files) run alongside them; everything
+// streams — keyset pages of rows, streamed listings, bounded parallel storage calls — so memory
+// stays flat however many rows and files there are. Stores the report in consistency_reports
+// (running → succeeded or failed), sets the sync1688_consistency_findings gauges and returns the
+// report. A dry run changes nothing; fix mode repairs only what is safe to repair (see each
+// check's module).
 import {
   type ConsistencyFinding,
   type ConsistencyReport,
@@ -27,10 +28,12 @@ import {
 import { ImageRequeuer } from './image-requeuer';
 import { downloadedImagesCheck } from './downloaded-images.check';
 import { orphanFilesCheck } from './orphan-files.check';
+import { strayTempFilesCheck } from './stray-temp-files.check';
 
 /**
- * Every check, in the order of the report. They run in this order, except the orphan-files
- * listing, which runs alongside the others from the start (see ConsistencyCheck.alongside).
+ * Every check, in the order of the report. They run in this order, except the storage listings
+ * (orphan files, stray temp files), which run alongside the others from the start (see
+ * ConsistencyCheck.alongside).
  */
 export const CONSISTENCY_CHECKS: readonly ConsistencyCheck[] = [
   orphanImageRowsCheck,
@@ -40,6 +43,7 @@ export const CONSISTENCY_CHECKS: readonly ConsistencyCheck[] = [
   stuckSyncRecordsCheck,
   downloadedImagesCheck,
   orphanFilesCheck,
+  strayTempFilesCheck,
 ];
 
 /**
@@ -66,8 +70,8 @@ export interface ConsistencyCheckOptions {
   stuckSyncRecordHours?: number;
   /**
    * Stage by stage (one stage after another): the check's name and how many items it has looked
-   * at. The orphan-files stage runs alongside the others from the start, so it reports last,
-   * already part-way through.
+   * at. The storage stages (orphan-files, stray-temp-files) run alongside the others from the
+   * start, so they report last, already part-way through.
    */
   onProgress?: ProgressReporter;
 }
@@ -141,7 +145,7 @@ export async function runConsistencyCheck(deps: MaintenanceDeps, options: Consis
     });
   };
 
-  // The storage listing runs alongside the row checks, which run one after another.
+  // The storage listings run alongside the row checks, which run one after another.
   const alongside = new Map(CONSISTENCY_CHECKS.filter((c) => c.alongside).map((c) => [c, runCheck(c)]));
   const results = new Map<ConsistencyCheck, ConsistencyFinding[]>();
   for (const check of CONSISTENCY_CHECKS) if (!check.alongside) results.set(check, await runCheck(check));

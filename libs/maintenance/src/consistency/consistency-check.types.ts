@@ -18,6 +18,7 @@ export const CONSISTENCY_CHECK_NAMES = [
   'missing-original-files',
   'missing-derived-files',
   'orphan-files',
+  'stray-temp-files',
 ] as const;
 export type ConsistencyCheckName = (typeof CONSISTENCY_CHECK_NAMES)[number];
 
@@ -27,7 +28,7 @@ export interface CheckSettings {
   pageSize: number;
   /** Storage calls (folder listings, stats, deletes) in flight at once. */
   storageConcurrency: number;
-  /** Stored files younger than this are never deleted as orphans (ORPHAN_FILE_GRACE_HOURS). */
+  /** Stored files younger than this are never deleted as orphans, nor temp files as stray (ORPHAN_FILE_GRACE_HOURS). */
   orphanFileGraceMs: number;
   /** A sync record running longer than this is reported as stuck. */
   stuckSyncRecordMs: number;
@@ -63,8 +64,8 @@ export interface ConsistencyCheck {
   reports: readonly FindingKind[];
   /**
    * Runs alongside the other checks instead of after them. Only for a check whose reads and
-   * repairs touch nothing the others repair (the storage listing: it deletes only files no row
-   * points at, while the others only change rows).
+   * repairs touch nothing the others repair (the storage listings: they delete only files no row
+   * points at and temp files no key shows, while the others only change rows).
    */
   alongside?: boolean;
   run(context: CheckContext, ...findings: FindingCollector[]): Promise<void>;

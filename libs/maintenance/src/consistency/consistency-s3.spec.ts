@@ -1,7 +1,8 @@
 // The consistency check with STORAGE_DRIVER=s3 (issue 10): both file checks read a bucket of a
 // real S3-compatible server — the orphan scan streams ListObjectsV2 pages, the missing-file check
-// lists each product's prefix — and the grace period is measured on S3's Last-Modified.
-import { DeleteObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+// lists each product's prefix — and the grace period is measured on S3's Last-Modified. A killed
+// writer's multipart upload, left open, is S3's stray temp file (SPEC §14).
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { type ConsistencyFinding, type ConsistencyReport, queryRows } from '@1688sync/db';
 import { downloadJobId } from '@1688sync/queues';
 import { createS3Driver } from '@1688sync/storage';
@@ -88,6 +89,33 @@ describe('the consistency check against an S3 bucket', () => {
     expect(findingOf(report, 'missing-original-files')).toMatchObject({ count: 1, fixed: 1 });
     expect(await imageRow(env.dataSource, lost.imageId)).toMatchObject({ download_status: 'pending', key_original: null });
     expect((await env.producers.queue('image-download').getJob(downloadJobId(lost.imageId)))?.data).toEqual({ imageId: lost.imageId });
+  });
+
+  it('reports a multipart upload a killed writer left open as a stray temp file, and in fix mode aborts it once older than the grace period', async () => {
+    const { productIds } = await insertSupplierWithProducts(env.dataSource, 1);
+    // Begun, a part sent, then the writer died: neither completed nor aborted.
+    const leaveUpload = async (key: string) => {
+      const { UploadId } = await raw.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key, ContentType: 'image/jpeg' }));
+      await raw.send(new UploadPartCommand({ Bucket: s3.bucket, Key: key, UploadId, PartNumber: 1, Body: Buffer.alloc(1000) }));
+      return { Key: key, UploadId: UploadId! };
+    };
+    const old = await leaveUpload(strayImageKey(productIds[0]));
+    const young = await leaveUpload(strayImageKey(productIds[0], 'compressed'));
+    await s3.ageMultipartUpload(old.UploadId, 48);
+    try {
+      const dryRun = findingOf(await runConsistencyCheck(env.deps, {}), 'stray-temp-files');
+      expect(dryRun).toMatchObject({ count: 2, fixed: 0, details: { withinGracePeriod: 1 } });
+      expect(dryRun.samples.map((s) => [s.key, s.id]).sort()).toEqual([[old.Key, old.UploadId], [young.Key, young.UploadId]].sort());
+      expect(await s3.pendingMultipartUploads()).toBe(2);
+
+      const fixed = findingOf(await runConsistencyCheck(env.deps, { fix: true }), 'stray-temp-files');
+      expect(fixed).toMatchObject({ count: 2, fixed: 1 });
+      expect(await s3.pendingMultipartUploads()).toBe(1);
+      expect(findingOf(await runConsistencyCheck(env.deps, {}), 'stray-temp-files').samples).toEqual([expect.objectContaining({ key: young.Key, id: young.UploadId })]);
+      expect(await inBucket(old.Key)).toBe(false); // aborted, not completed
+    } finally {
+      for (const upload of [old, young]) await raw.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, ...upload })).catch(() => undefined);
+    }
   });
 
   it('streams the orphan scan over many listing pages, and counts each object once', async () => {

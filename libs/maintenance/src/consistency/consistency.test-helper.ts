@@ -2,10 +2,10 @@
 // (in)consistent state a test needs, and image files written through the storage driver under
 // imageKey(), the way the workers write them.
 import { randomUUID } from 'node:crypto';
-import { utimes } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { queryRows } from '@1688sync/db';
-import { type StorageDriver, type Variant, imageKey } from '@1688sync/storage';
+import { type StorageDriver, type Variant, imageKey, tempFileName } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 
 let serial = 0;
@@ -136,6 +136,20 @@ export async function ageFile(storageDir: string, key: string, hours: number): P
   await utimes(path.join(storageDir, ...key.split('/')), when, when);
 }
 
+/**
+ * What a writer killed between its first bytes and its rename leaves of `key`: the fs driver's
+ * temp file beside it (named as the driver names it), last written `hours` ago. Returns its path.
+ */
+export async function leaveTempFile(storageDir: string, key: string, hours: number, bytes = Buffer.from(`the first half of ${key}`)): Promise<string> {
+  const segments = key.split('/');
+  const file = path.join(storageDir, ...segments.slice(0, -1), tempFileName(segments.at(-1)!));
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, bytes);
+  const when = new Date(Date.now() - hours * 3_600_000);
+  await utimes(file, when, when);
+  return file;
+}
+
 export async function imageRow(ds: DataSource, id: string): Promise<Record<string, unknown>> {
   return one<Record<string, unknown>>(
     ds,
@@ -161,6 +175,8 @@ export function storageWith(storage: StorageDriver, overrides: Partial<Omit<Stor
     delete: (key) => storage.delete(key),
     list: (prefix) => storage.list(prefix),
     publicUrl: (key) => storage.publicUrl(key),
+    listUnfinishedWrites: (prefix) => storage.listUnfinishedWrites(prefix),
+    removeUnfinishedWrite: (write, options) => storage.removeUnfinishedWrite(write, options),
     ...overrides,
   };
 }
