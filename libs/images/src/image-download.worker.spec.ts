@@ -5,9 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
+import { ProductImageRepository, ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
+  DeferJobError,
   Producers,
   QueueName,
   type Redis,
@@ -306,12 +307,39 @@ describe('image-download worker', () => {
     expect(jobs).toMatch(/status="retried"/);
   });
 
-  it('does nothing for an image another worker holds or that is done', async () => {
+  it('does nothing for an image that is done', async () => {
     const [id] = await queueImages([fixture.url('/photos/chelsea-detail-750w.jpg')]);
     await settled([id]);
     const outcome = await worker.service.downloadImage(id, { attemptsMade: 0, attempts: 5 });
     expect(outcome).toEqual({ outcome: 'not-claimed', imageId: id });
     expect(fixture.hits('/photos/chelsea-detail-750w.jpg')).toBe(1);
+  });
+
+  it('defers, rather than completes, a job whose image another live claim holds', async () => {
+    const [id] = await insertImages([fixture.url('/photos/coffee-detail-750w.jpg?held=1')]);
+    const held = await new ProductImageRepository(ds.manager).claimForDownload(id, 60_000);
+    expect(held).not.toBeNull();
+
+    const deferred = worker.service.downloadImage(id, { attemptsMade: 0, attempts: 5 });
+
+    await expect(deferred).rejects.toBeInstanceOf(DeferJobError);
+    await expect(deferred).rejects.toMatchObject({ delayMs: expect.any(Number) });
+    // At most a sixth of the lease: a holder that finishes early is noticed soon.
+    expect(((await deferred.catch((e) => e)) as DeferJobError).delayMs).toBeLessThanOrEqual(config.images.claimLeaseMs / 6);
+    expect(fixture.hits('/photos/coffee-detail-750w.jpg')).toBe(0);
+  });
+
+  it('downloads an image once the claim of a worker that died runs out, when its job is delivered again', async () => {
+    const [id] = await insertImages([fixture.url('/photos/chelsea-800x800.jpg?dead=1')]);
+    // A worker claimed it with a 1.5 s lease, then died: nobody renews or records.
+    await new ProductImageRepository(ds.manager).claimForDownload(id, 1500);
+    await addJobs(producers.queue('image-download'), [{ name: 'download', data: { imageId: id }, jobId: downloadJobId(id), opts: { attempts: 1 } }]);
+
+    const [row] = await settled([id]);
+
+    expect(row).toMatchObject({ download_status: 'downloaded', last_error: null });
+    const { job } = await waitForJobState(producers.queue('image-download'), downloadJobId(id), 'completed');
+    expect(job.returnvalue).toMatchObject({ outcome: 'downloaded' });
   });
 
   it('claims twice IMAGE_DOWNLOAD_CONCURRENCY images at once, but fetches only IMAGE_DOWNLOAD_CONCURRENCY', async () => {

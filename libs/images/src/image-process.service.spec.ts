@@ -11,6 +11,7 @@ import {
   type JobToAdd,
   Producers,
   type Redis,
+  DeferJobError,
   addJobs,
   closeRedisConnection,
   createRedisConnection,
@@ -229,6 +230,13 @@ async function settled(ids: string[], { timeoutMs = 30_000, settingsVersion = co
   );
 }
 
+/** A promise plus its opener, for a transform a test lets finish when it wants. */
+function gateOf() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
 const productSyncStatus = async (productId: string) => (await ds.query(`SELECT sync_status FROM products WHERE id = $1`, [productId]))[0].sync_status;
 const stored = async (key: string) => {
   const chunks: Buffer[] = [];
@@ -406,13 +414,101 @@ describe('image-process worker', () => {
       expect(rows.map((r) => [r.process_status, r.attempts])).toEqual(Array(images.length).fill(['processed', 1]));
       expect(derived).toHaveLength(images.length);
 
-      // And directly: two services claim the same image at the same moment.
+      // And directly: two services claim the same image at the same moment. The loser finds the
+      // winner's live claim and asks to be deferred (or, had the winner finished already, finds it done).
       const image = await downloadedImage(await readFile(fixturePhoto('hubble-800x800.jpg')), 'jpg');
-      const outcomes = await Promise.all([worker!.service, second.service].map((s) => s.processImage(image.id, { attemptsMade: 0, attempts: 3 })));
-      expect(outcomes.map((o) => o.outcome).sort()).toEqual(['not-claimed', 'processed']);
+      const outcomes = await Promise.allSettled([worker!.service, second.service].map((s) => s.processImage(image.id, { attemptsMade: 0, attempts: 3 })));
+      const processed = outcomes.filter((o) => o.status === 'fulfilled' && o.value.outcome === 'processed');
+      const lost = outcomes.filter((o) => !(o.status === 'fulfilled' && o.value.outcome === 'processed'));
+      expect(processed).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      const loser = lost[0];
+      if (loser.status === 'rejected') expect(loser.reason).toBeInstanceOf(DeferJobError);
+      else expect(loser.value.outcome).toBe('not-claimed');
       expect((await imageRow(image.id)).attempts).toBe(1);
     } finally {
       await second.close();
+    }
+  });
+
+  it('renews its claim while an image takes longer than the lease, and records the result under it', async () => {
+    const image = await downloadedImage(await readFile(fixturePhoto('astronaut-800x800.jpg')), 'jpg');
+    const entered = gateOf();
+    const proceed = gateOf();
+    const slow = new ImageProcessService({
+      dataSource: ds,
+      storage,
+      producers,
+      config: imageProcessConfig(configFor({ IMAGE_CLAIM_LEASE_MS: '1000' })),
+      logger,
+      metrics,
+      derive: async (original, settings) => {
+        entered.open();
+        await proceed.opened;
+        return deriveImages(original, settings);
+      },
+    });
+    try {
+      const processing = slow.processImage(image.id, { attemptsMade: 0, attempts: 3 });
+      await entered.opened;
+      // Three leases long: without renewals the claim would have run out twice over.
+      const images = new ProductImageRepository(ds.manager);
+      const firstLease = (await imageRow(image.id)).claimed_until!.getTime();
+      await waitFor('the lease to be renewed past three leases', async () => (await imageRow(image.id)).claimed_until!.getTime() > firstLease + 3000, { timeoutMs: 15_000 });
+      expect(await images.claimForProcessing(image.id, 60_000, config.settingsVersion)).toBeNull();
+      proceed.open();
+      expect((await processing).outcome).toBe('processed');
+      expect(await imageRow(image.id)).toMatchObject({ process_status: 'processed', attempts: 1, claimed_until: null });
+    } finally {
+      proceed.open();
+      slow.stop();
+    }
+  });
+
+  it('makes a job delivered again while a dead worker’s claim still holds its image wait for the lease, then process it (no no-op)', async () => {
+    const image = await downloadedImage(await readFile(fixturePhoto('retina-800x800.jpg')), 'jpg');
+    // A worker claimed the image with a 1.5 s lease and died: nobody renews or records.
+    const dead = await new ProductImageRepository(ds.manager).claimForProcessing(image.id, 1500, config.settingsVersion);
+    expect(dead).not.toBeNull();
+
+    await queueProcessing([image.id]);
+    const [row] = await settled([image.id]);
+
+    expect(row).toMatchObject({ process_status: 'processed', attempts: 2, claimed_until: null });
+    const job = await processQueue().getJob(processJobId(image.id, config.settingsVersion));
+    expect(job!.returnvalue).toMatchObject({ outcome: 'processed' });
+    // Waiting spent no attempt of the job.
+    expect(job!.attemptsMade).toBe(1);
+  });
+
+  it('puts a job back without spending an attempt when PostgreSQL goes away under it, and processes the image afterwards', async () => {
+    const image = await downloadedImage(await readFile(fixturePhoto('hubble-800x800.jpg')), 'jpg');
+    // The database is gone for the job's only attempt: its connection is killed mid-job.
+    let outages = 1;
+    const flaky = createImageProcessWorker({
+      config: configFor({ QUEUE_PREFIX: `${queues.prefix}-outage` }),
+      logger,
+      metrics,
+      db: { dataSource: ds, ready: async () => ds },
+      storage,
+      producers: new Producers(redis, `${queues.prefix}-outage`),
+      backoffBaseDelayMs: 50,
+      derive: async (original, settings) => {
+        if (outages-- > 0) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+        return deriveImages(original, settings);
+      },
+    });
+    const outageQueue = new Producers(redis, `${queues.prefix}-outage`).queue('image-process');
+    try {
+      await addJobs(outageQueue, [{ ...processJob(image.id), opts: { attempts: 1 } }]);
+      const jobId = processJobId(image.id, config.settingsVersion);
+      await waitFor('the job to complete', async () => (await outageQueue.getJobState(jobId)) === 'completed', { timeoutMs: 20_000 });
+      const job = await outageQueue.getJob(jobId);
+      expect(job!.returnvalue).toMatchObject({ outcome: 'processed' });
+      expect(await imageRow(image.id)).toMatchObject({ process_status: 'processed' });
+    } finally {
+      await flaky.close();
+      await outageQueue.obliterate({ force: true });
     }
   });
 

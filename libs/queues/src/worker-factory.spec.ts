@@ -12,10 +12,12 @@ import {
   type QueueHandlers,
   type QueueWorker,
   type QueueWorkerOptions,
+  DeferJobError,
   RetryLaterError,
   UnrecoverableError,
   backoffDelay,
   createQueueWorker,
+  lockDurationForLease,
 } from './worker-factory';
 
 const testQueues = createTestQueuePrefix('worker');
@@ -324,6 +326,71 @@ describe('createQueueWorker against Redis', () => {
       ['warn', 2, 'job failed; will be retried'],
       ['error', 3, 'job failed permanently'],
     ]);
+  });
+
+  it('puts a job back without spending an attempt while PostgreSQL is down, however often, then completes it', async () => {
+    const metrics = createMetrics({ app: 'test' });
+    const outages = [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+      { message: 'Query failed', driverError: Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }) },
+    ];
+    let calls = 0;
+    startDownloadWorker({
+      metrics,
+      backoffBaseDelayMs: 20,
+      handlers: {
+        download: async () => {
+          const outage = outages[calls++];
+          if (outage) throw outage;
+          return 'done';
+        },
+      },
+    });
+    // One attempt only: any spent attempt would fail it for good.
+    const job = downloadOf(randomUUID(), { attempts: 1 });
+
+    await addJobs(downloads, [job]);
+    const done = await jobIn(job.jobId, 'completed');
+
+    expect(calls).toBe(4);
+    expect(done.returnvalue).toBe('done');
+    expect(done.attemptsMade).toBe(1);
+    expect(await jobsTotal(metrics, 'deferred')).toBe(3);
+    expect(await jobsTotal(metrics, 'failed')).toBe(0);
+  });
+
+  it('brings a job that throws DeferJobError back after the delay it asked for, with no attempt spent', async () => {
+    const metrics = createMetrics({ app: 'test' });
+    const runs: number[] = [];
+    startDownloadWorker({
+      metrics,
+      handlers: {
+        download: async () => {
+          runs.push(Date.now());
+          if (runs.length === 1) throw new DeferJobError('the image is still claimed by another worker', 300);
+          return 'done';
+        },
+      },
+    });
+    const job = downloadOf(randomUUID(), { attempts: 1 });
+
+    await addJobs(downloads, [job]);
+    const done = await jobIn(job.jobId, 'completed');
+
+    expect(runs).toHaveLength(2);
+    expect(runs[1] - runs[0]).toBeGreaterThanOrEqual(300);
+    expect(done.attemptsMade).toBe(1);
+    expect(await jobsTotal(metrics, 'deferred')).toBe(1);
+  });
+
+  it('derives the job lock and the stalled-job check from the claim lease: at most half of it', () => {
+    expect(lockDurationForLease(30_000)).toBe(15_000);
+    expect(lockDurationForLease(5_000)).toBe(2_500);
+    expect(lockDurationForLease(1_000)).toBe(1_000);
+    const { worker } = startDownloadWorker({ lockDurationMs: lockDurationForLease(30_000), handlers: { download: async () => undefined } });
+    expect(worker.opts.lockDuration).toBe(15_000);
+    expect(worker.opts.stalledInterval).toBe(15_000);
   });
 
   it('fails a job after one attempt when its handler throws UnrecoverableError', async () => {

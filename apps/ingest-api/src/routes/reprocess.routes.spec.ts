@@ -5,7 +5,7 @@ import { Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Config, loadConfig } from '@1688sync/config';
 import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
-import { Producers, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
+import { BACKFILL_PRIORITY, Producers, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
 import { publicUrl } from '@1688sync/storage';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitForJobState } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,7 +105,8 @@ describe('POST /v1/images/reprocess', () => {
     const ask = () => app.inject({ method: 'POST', url: '/v1/images/reprocess', headers: ADMIN, payload: { productId: id } });
     expect((await ask()).statusCode).toBe(202);
     expect((await ask()).json()).toEqual({ jobId });
-    expect((await queue.getJobs(['waiting'])).filter((j) => j.id === jobId)).toHaveLength(1);
+    // A reprocess is backfill: it waits behind fresh work, at BACKFILL_PRIORITY.
+    expect((await queue.getJobs(['prioritized'])).filter((j) => j.id === jobId && j.opts.priority === BACKFILL_PRIORITY)).toHaveLength(1);
 
     // A worker runs the fan-out and finishes; the completed job is kept (removeOnComplete keeps
     // the last hour), and asking again must queue a new one rather than be swallowed by it.
@@ -119,7 +120,7 @@ describe('POST /v1/images/reprocess', () => {
     }
     const again = await ask();
     expect([again.statusCode, again.json()]).toEqual([202, { jobId }]);
-    expect(await queue.getJobState(jobId)).toBe('waiting');
+    expect(await queue.getJobState(jobId)).toBe('prioritized');
   });
 
   it('answers 404 for an unknown product and 400 for a productId that is not a UUID', async () => {

@@ -146,7 +146,8 @@ describe('restoreBackup', () => {
     const pending = await queryRows<{ id: string }>(env.dataSource.manager, `SELECT id FROM product_images WHERE download_status = 'pending'`);
     expect(pending).toHaveLength(4);
     expect(result.reconciled).toMatchObject({ queued: 4, syncRecordId: expect.any(String) });
-    for (const { id } of pending) expect(await env.producers.queue(QueueName.ImageDownload).getJobState(downloadJobId(id))).toBe('waiting');
+    // Reconcile queues at backfill priority (fresh work goes first): 'prioritized', not 'waiting'.
+    for (const { id } of pending) expect(await env.producers.queue(QueueName.ImageDownload).getJobState(downloadJobId(id))).toBe('prioritized');
     // Rows and files as backed up; the only new sync record is that reconcile's.
     expect(await tableDigests(env.dataSource, { sync_records: `id <> '${result.reconciled!.syncRecordId}'` })).toEqual(backedUp.tables);
     expect(await fileDigests(env.storage)).toEqual(backedUp.files);
