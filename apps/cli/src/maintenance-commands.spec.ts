@@ -110,7 +110,8 @@ describe('1688sync check', () => {
     const report = JSON.parse(fixed.stdout);
     expect(report).toMatchObject({ fix: true, status: 'succeeded' });
     expect(report.findings.find((f: { check: string }) => f.check === 'missing-original-files')).toMatchObject({ count: 1, fixed: 1 });
-    expect(await downloads.getJobState(`download-${imageIds[0]}`)).toBe('waiting');
+    // The fix, reconcile and bulk retries are backfill work: queued behind fresh work ('prioritized').
+    expect(await downloads.getJobState(`download-${imageIds[0]}`)).toBe('prioritized');
   });
 
   it('needs Redis for --fix and says so in one line (exit 1)', async () => {
@@ -129,8 +130,8 @@ describe('1688sync reconcile', () => {
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('reconcile: 3 job(s) queued for 3 unfinished image(s); 0 already queued');
     expect(stdout).toMatch(/^download\s+2\s+0\s+2\s+0$/m);
-    expect(await downloads.getJobState(`download-${imageIds[0]}`)).toBe('waiting');
-    expect(await processing.getJobState(`process-${imageIds[2]}-${settingsVersion}`)).toBe('waiting');
+    expect(await downloads.getJobState(`download-${imageIds[0]}`)).toBe('prioritized');
+    expect(await processing.getJobState(`process-${imageIds[2]}-${settingsVersion}`)).toBe('prioritized');
 
     const again = await run(['reconcile', '--json']);
     expect(again.code).toBe(0);
@@ -207,8 +208,8 @@ describe('1688sync images', () => {
     const { code, stdout, stderr } = await run(['images', 'retry', '--download']);
     expect(code, stderr).toBe(0);
     expect(stdout).toContain('images retry: 2 failed image(s) reset (2 download, 0 processing); 2 job(s) queued');
-    expect(await downloads.getJobState(`download-${a.imageIds[0]}`)).toBe('waiting');
-    expect(await downloads.getJobState(`download-${b.imageIds[0]}`)).toBe('waiting');
+    expect(await downloads.getJobState(`download-${a.imageIds[0]}`)).toBe('prioritized');
+    expect(await downloads.getJobState(`download-${b.imageIds[0]}`)).toBe('prioritized');
     const [stillFailed] = await sql<{ process_status: string }>(`SELECT process_status FROM product_images WHERE id = $1`, [a.imageIds[1]]);
     expect(stillFailed.process_status).toBe('failed');
   });
@@ -218,7 +219,7 @@ describe('1688sync images', () => {
     const { code, stdout } = await run(['images', 'retry', '--product', a.productId, '--json']);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({ reset: 2, downloads: 1, processing: 1, queued: 2 });
-    expect(await processing.getJobState(`process-${a.imageIds[1]}-${settingsVersion}`)).toBe('waiting');
+    expect(await processing.getJobState(`process-${a.imageIds[1]}-${settingsVersion}`)).toBe('prioritized');
   });
 
   it('retry refuses a product id that is not a UUID (exit 2)', async () => {
