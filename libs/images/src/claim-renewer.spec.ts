@@ -1,7 +1,7 @@
 import { createLogger } from '@1688sync/observability';
 import { waitFor } from '@1688sync/testing';
 import { describe, expect, it } from 'vitest';
-import { ClaimRenewer, type HeldClaim, claimWaitMs } from './claim-renewer';
+import { ClaimRenewer, type HeldClaim, claimWaitMs, waitWhileClaimed } from './claim-renewer';
 
 const silent = createLogger({ app: 'test', level: 'silent' });
 
@@ -49,5 +49,36 @@ describe('claimWaitMs', () => {
     expect(claimWaitMs(29_000, 30_000)).toBe(5000);
     expect(claimWaitMs(4000, 5000)).toBe(833);
     expect(claimWaitMs(0, 1000)).toBe(250);
+  });
+});
+
+describe('waitWhileClaimed', () => {
+  it('returns false at once when no claim holds the image', async () => {
+    expect(await waitWhileClaimed(async () => null, 1000)).toBe(false);
+  });
+
+  it('waits for a held claim to end, polling, and then says to claim again', async () => {
+    const ends = Date.now() + 400;
+    let polls = 0;
+    const held = async () => {
+      polls += 1;
+      return Date.now() < ends ? ends - Date.now() : null;
+    };
+    expect(await waitWhileClaimed(held, 1200)).toBe(true);
+    expect(Date.now()).toBeGreaterThanOrEqual(ends);
+    expect(polls).toBeGreaterThanOrEqual(2);
+  });
+
+  it('gives up after about one lease while a live holder keeps renewing', async () => {
+    const started = Date.now();
+    expect(await waitWhileClaimed(async () => 1000, 600)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(600 + 1000);
+  });
+
+  it('stops waiting when the job is cancelled', async () => {
+    const controller = new AbortController();
+    const waiting = waitWhileClaimed(async () => 10_000, 60_000, controller.signal);
+    controller.abort('shutdown');
+    await expect(waiting).rejects.toThrow(/cancelled/);
   });
 });

@@ -19,6 +19,42 @@ export function claimWaitMs(heldForMs: number, leaseMs: number): number {
   return Math.min(heldForMs + CLAIM_WAIT_MARGIN_MS, Math.max(CLAIM_WAIT_MARGIN_MS, Math.floor(leaseMs / 6)));
 }
 
+/**
+ * Waits, in this job, while another claim holds the image: a job delivered again after its worker
+ * died finds the dead worker's claim still running for up to a lease. Waiting here keeps the job
+ * where it is (a delayed retry would put it behind every job queued meanwhile); the job's own
+ * BullMQ lock is renewed meanwhile. Polls every claimWaitMs. Returns true once the claim has ended
+ * (claim again now), false when no claim held it in the first place; after one lease of waiting
+ * (a live holder still at work) it gives up and the caller defers the job instead.
+ */
+export async function waitWhileClaimed(heldForMs: () => Promise<number | null>, leaseMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + leaseMs;
+  let held = await heldForMs();
+  if (held === null) return false;
+  while (held !== null) {
+    const wait = claimWaitMs(held, leaseMs);
+    if (Date.now() + wait > deadline) return true;
+    await sleep(wait, signal);
+    held = await heldForMs();
+  }
+  return true;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('cancelled while waiting for a claim to end'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('cancelled while waiting for a claim to end'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export interface HeldClaim {
   imageId: string;
   claimToken: string;

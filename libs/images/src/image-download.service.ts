@@ -38,7 +38,7 @@ import sharp, { type Metadata } from 'sharp';
 import type { DataSource } from 'typeorm';
 import { PermanentDownloadError, TransientDownloadError } from './download-errors';
 import { Batcher } from './batcher';
-import { ClaimRenewer, claimWaitMs } from './claim-renewer';
+import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from './claim-renewer';
 import { type FetchImageOptions, type FetchedImage, fetchImage } from './downloader';
 import type { HostLimiter } from './host-limiter';
 import { InFlight } from './in-flight';
@@ -153,7 +153,8 @@ export class ImageDownloadService {
 
   async downloadImage(imageId: string, attempt: DownloadAttempt): Promise<DownloadOutcome> {
     const log = attempt.logger ?? this.opts.logger;
-    const claim = await this.claims.add(imageId);
+    let claim = await this.claims.add(imageId);
+    if (!claim && (await this.waitForOtherClaim(imageId, attempt.signal))) claim = await this.claims.add(imageId);
     if (!claim) return this.notClaimed(imageId, attempt, log);
     const release = this.renewer.hold({ imageId: claim.id, claimToken: claim.claimToken });
     try {
@@ -171,6 +172,12 @@ export class ImageDownloadService {
     }
   }
 
+  /** True when another claim held the image and has ended now (see waitWhileClaimed). */
+  private waitForOtherClaim(imageId: string, signal?: AbortSignal): Promise<boolean> {
+    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    return waitWhileClaimed(() => images.claimHeldForMs(imageId, 'download'), this.opts.config.images.claimLeaseMs, signal);
+  }
+
   /** Stops renewing claims (on shutdown, once no job runs: leases then end by themselves). */
   stop(): void {
     this.renewer.stop();
@@ -185,8 +192,8 @@ export class ImageDownloadService {
    */
   private async notClaimed(imageId: string, attempt: DownloadAttempt, log: Logger): Promise<DownloadOutcome> {
     const images = new ProductImageRepository(this.opts.dataSource.manager);
-    // Still claimed: this job was delivered again after its worker died (or another job of the
-    // image runs). Completing now would leave the image to a reconcile; it waits for the lease.
+    // Still claimed after waiting a lease: another job of the image is at work (its worker renews
+    // the claim). Completing now could leave the image to a reconcile; it comes back later.
     const heldForMs = await images.claimHeldForMs(imageId, 'download');
     if (heldForMs !== null) {
       throw new DeferJobError(`image ${imageId} is still claimed by another download for ${heldForMs} ms; waiting for that claim to end`, claimWaitMs(heldForMs, this.opts.config.images.claimLeaseMs));

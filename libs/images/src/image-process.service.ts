@@ -49,7 +49,7 @@ import {
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
-import { ClaimRenewer, claimWaitMs } from './claim-renewer';
+import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from './claim-renewer';
 import { HostLimiter } from './host-limiter';
 import { watchForLostWork } from './lost-work-watch';
 import { SyncStatusRefresher } from './sync-status-refresher';
@@ -177,13 +177,17 @@ export class ImageProcessService {
       // under this worker's settings and recorded with this worker's settings_version.
       log.debug({ imageId, requestedVersion, settingsVersion: config.settingsVersion }, 'job names other settings; processing under ours');
     }
-    const claim = await this.images().claimForProcessing(imageId, config.images.claimLeaseMs, config.settingsVersion);
+    const claimNow = () => this.images().claimForProcessing(imageId, config.images.claimLeaseMs, config.settingsVersion);
+    let claim = await claimNow();
+    // Another claim holds it (this job was delivered again after its worker died): wait for it here.
+    const heldForMs = () => this.images().claimHeldForMs(imageId, 'process');
+    if (!claim && (await waitWhileClaimed(heldForMs, config.images.claimLeaseMs, attempt.signal))) claim = await claimNow();
     if (!claim) {
-      // Still claimed: this job was delivered again after its worker died (or another job of the
-      // image runs). Completing now would leave the image to a reconcile; it waits for the lease.
-      const heldForMs = await this.images().claimHeldForMs(imageId, 'process');
-      if (heldForMs !== null) {
-        throw new DeferJobError(`image ${imageId} is still claimed by another processing for ${heldForMs} ms; waiting for that claim to end`, claimWaitMs(heldForMs, this.opts.config.images.claimLeaseMs));
+      // Still claimed after waiting a lease: another job of the image is at work (its worker renews
+      // the claim). Completing now could leave the image to a reconcile; it comes back later.
+      const left = await heldForMs();
+      if (left !== null) {
+        throw new DeferJobError(`image ${imageId} is still claimed by another processing for ${left} ms; waiting for that claim to end`, claimWaitMs(left, config.images.claimLeaseMs));
       }
       log.debug({ imageId }, 'image not claimable (processed under these settings, skipped, failed, deleted or not downloaded)');
       return { outcome: 'not-claimed', imageId };

@@ -102,6 +102,33 @@ export class DatabaseLook {
     return Date.now();
   }
 
+  /** The claims held now at a stage (image id and claim token): after a kill, the dead worker's. */
+  async heldClaims(stage: 'download' | 'process'): Promise<{ id: string; token: string }[]> {
+    const status = stage === 'download' ? `download_status = 'downloading'` : `process_status = 'processing'`;
+    const { rows } = await this.pool.query<{ id: string; token: string }>(
+      `SELECT id, claim_token AS token FROM product_images WHERE ${status} AND claim_token IS NOT NULL`,
+    );
+    return rows;
+  }
+
+  /** Waits until none of `claims` is held any more (each image finished, or claimed anew); returns when. */
+  async takenOver(claims: { id: string; token: string }[], timeoutMs: number): Promise<number> {
+    const stillHeld = async () =>
+      (
+        await this.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM product_images p JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON p.id = c.id
+           WHERE p.claim_token = c.token`,
+          [claims.map((c) => c.id), claims.map((c) => c.token)],
+        )
+      ).rows[0].n;
+    await waitFor(`the ${claims.length} claims of the killed worker to be taken over`, async () => (await stillHeld()) === 0, { timeoutMs, intervalMs: 100 }).catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}; ${await stillHeld()} still held`);
+      },
+    );
+    return Date.now();
+  }
+
   /** (product, url) pairs with more than one live row: there must be none. */
   async duplicateImages(): Promise<number> {
     const { rows } = await this.pool.query<{ n: number }>(
