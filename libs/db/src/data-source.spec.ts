@@ -2,7 +2,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@1688sync/config';
-import { Database, createDataSource } from './data-source';
+import { Database, createDataSource, dataSourcePools } from './data-source';
 import { type TemporaryDatabase, createTemporaryDatabase } from './database-admin';
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
@@ -85,6 +85,25 @@ describe('the DataSource factory', () => {
       await expect(db.readinessCheck()()).resolves.toBeUndefined();
     } finally {
       await admin.end();
+      await db.close();
+    }
+  });
+
+  it('reports ready while every pooled connection is busy and queries wait, asking on a connection of its own', async () => {
+    // One pooled connection, waits bounded at 1 s: a readiness query queued behind a 3 s query would fail.
+    const db = Database.create({ url: primary.url, poolMax: 1, app: 'ds-busy', connectTimeoutMs: 1000 });
+    const ds = await db.ready();
+    const busy = ds.query('SELECT pg_sleep(3)');
+    const queued = ds.query('SELECT 1').catch((err: Error) => err);
+    const [pool] = dataSourcePools(ds);
+    for (const deadline = Date.now() + 2000; pool.waitingCount === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+    expect(pool.waitingCount).toBeGreaterThan(0);
+    try {
+      await expect(db.readinessCheck()()).resolves.toBeUndefined();
+      // The pool was saturated indeed: the query that waited behind the busy one timed out.
+      expect(await queued).toBeInstanceOf(Error);
+    } finally {
+      await busy.catch(() => undefined);
       await db.close();
     }
   });

@@ -1,7 +1,7 @@
 // The DataSource factory every app uses: one pool per process sized by DATABASE_POOL_MAX, named
 // by app, with connect and statement timeouts, reads on replicas when DATABASE_REPLICA_URLS is
 // set. Connections the server kills are dropped by the pool and replaced on next use.
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { ENTITIES } from './entities';
@@ -57,6 +57,18 @@ export function createDataSource({
   });
 }
 
+/** SELECT 1 on a connection opened for it and closed after. */
+async function probeOnOwnConnection(url: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** The pg pools under a DataSource (primary first, then replicas). */
 export function dataSourcePools(dataSource: DataSource): pg.Pool[] {
   const driver = dataSource.driver as unknown as { master?: pg.Pool; slaves?: pg.Pool[] };
@@ -73,10 +85,12 @@ export class Database {
   constructor(
     readonly dataSource: DataSource,
     private readonly logger?: Logger,
+    /** Where readiness asks on a connection of its own when the pool is saturated (see readinessCheck). */
+    private readonly probe?: { url: string; timeoutMs: number },
   ) {}
 
   static create(options: DatabaseOptions): Database {
-    return new Database(createDataSource(options), options.logger);
+    return new Database(createDataSource(options), options.logger, { url: options.url, timeoutMs: options.connectTimeoutMs ?? 5000 });
   }
 
   /** The initialized DataSource; retries the connection when an earlier attempt failed. */
@@ -98,10 +112,20 @@ export class Database {
     return this.initializing;
   }
 
-  /** Readiness: the primary answers SELECT 1. */
+  /**
+   * Readiness: the primary answers SELECT 1. When queries already wait for a pooled connection
+   * (an overloaded API: every connection is busy), the probe asks PostgreSQL on a connection of its own
+   * instead of queueing behind them: a busy app is not an unready one, and taking it out of
+   * service would only push its load onto the others.
+   */
   readinessCheck() {
     return async () => {
       const ds = await this.ready();
+      const [primary] = dataSourcePools(ds);
+      if (this.probe && primary && primary.waitingCount > 0) {
+        await probeOnOwnConnection(this.probe.url, this.probe.timeoutMs);
+        return;
+      }
       await ds.query('SELECT 1');
     };
   }
