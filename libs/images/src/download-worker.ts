@@ -9,7 +9,7 @@ import type { DataSource } from 'typeorm';
 import type { fetchImage } from './downloader';
 import { HostLimiter } from './host-limiter';
 import { ImageDownloadService, imageDownloadConfig } from './image-download.service';
-import { watchForLostWork } from './lost-work-watch';
+import { withStageUpkeep } from './lost-work-watch';
 
 export interface ImageDownloadWorkerOptions {
   config: Config;
@@ -77,12 +77,5 @@ export function createImageDownloadWorker(opts: ImageDownloadWorkerOptions): Ima
     lockDurationMs: lockDurationForLease(config.images.claimLeaseMs),
     backoffBaseDelayMs: opts.backoffBaseDelayMs,
   });
-  // Redis lost the jobs (a restart without its data): a reconcile brings them back at once.
-  const lostWork = watchForLostWork({ stage: 'download', queue: opts.producers.queue(QueueName.ImageDownload), redis: opts.producers.connection, producers: opts.producers, db, logger });
-  const close = async () => {
-    lostWork.stop();
-    await worker.close();
-    service.stop();
-  };
-  return { ...worker, worker: worker.worker, close, service };
+  return withStageUpkeep('download', worker, service, { producers: opts.producers, db, logger });
 }

@@ -51,7 +51,7 @@ import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
 import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from './claim-renewer';
 import { HostLimiter } from './host-limiter';
-import { watchForLostWork } from './lost-work-watch';
+import { withStageUpkeep } from './lost-work-watch';
 import { SyncStatusRefresher } from './sync-status-refresher';
 import { type DerivedImage, type DerivedImages, ImageRejectedError, type PipelineSettings, configureSharp, deriveImages, pipelineSettings } from './image-pipeline';
 
@@ -441,12 +441,5 @@ export function createImageProcessWorker(opts: ImageProcessWorkerOptions): Image
     lockDurationMs: lockDurationForLease(config.images.claimLeaseMs),
     backoffBaseDelayMs: opts.backoffBaseDelayMs,
   });
-  // Redis lost the jobs (a restart without its data): a reconcile brings them back at once.
-  const lostWork = watchForLostWork({ stage: 'process', queue: opts.producers.queue(QueueName.ImageProcess), redis: opts.producers.connection, producers: opts.producers, db, logger });
-  const close = async () => {
-    lostWork.stop();
-    await worker.close();
-    service.stop();
-  };
-  return { ...worker, worker: worker.worker, close, service };
+  return withStageUpkeep('process', worker, service, { producers: opts.producers, db, logger });
 }

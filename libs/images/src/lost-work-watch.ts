@@ -6,7 +6,7 @@
 // scheduled one (every 15 minutes by default).
 import { ProductImageRepository, type WorkStage } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
-import { JobName, type Producers, QueueName, type Redis, maintenanceJobId, requeueJob } from '@1688sync/queues';
+import { JobName, type Producers, QueueName, type QueueWorker, type Redis, maintenanceJobId, requeueJob } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 
@@ -68,4 +68,24 @@ export function watchForLostWork(opts: LostWorkWatchOptions): LostWorkWatch {
       redis.off('ready', onReady);
     },
   };
+}
+
+/**
+ * An image worker with its stage's upkeep: the lost-work watch runs while it runs, and on close
+ * the service stops renewing claims once the worker has let go of its jobs.
+ */
+export function withStageUpkeep<S extends { stop(): void }>(
+  stage: WorkStage,
+  queueWorker: QueueWorker,
+  service: S,
+  { producers, db, logger }: Pick<LostWorkWatchOptions, 'producers' | 'db' | 'logger'>,
+): QueueWorker & { service: S } {
+  const queue = producers.queue(stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess);
+  const lostWork = watchForLostWork({ stage, queue, redis: producers.connection, producers, db, logger });
+  const close = async () => {
+    lostWork.stop();
+    await queueWorker.close();
+    service.stop();
+  };
+  return { worker: queueWorker.worker, close, service };
 }

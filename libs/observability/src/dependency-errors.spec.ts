@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isDependencyUnavailable } from './dependency-errors';
+import { isDependencyUnavailable, isPoolWaitTimeout } from './dependency-errors';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 
@@ -26,5 +26,15 @@ describe('isDependencyUnavailable', () => {
     expect(isDependencyUnavailable(new Error('the image is corrupt'))).toBe(false);
     expect(isDependencyUnavailable(null)).toBe(false);
     expect(isDependencyUnavailable('ECONNREFUSED')).toBe(false);
+  });
+});
+
+describe('isPoolWaitTimeout', () => {
+  it('recognises the pool wait running out, also wrapped, and nothing else', () => {
+    const timeout = new Error('timeout exceeded when trying to connect');
+    expect(isPoolWaitTimeout(timeout)).toBe(true);
+    expect(isPoolWaitTimeout({ message: 'Query failed', driverError: timeout })).toBe(true);
+    expect(isPoolWaitTimeout(new Error('wrapped', { cause: timeout }))).toBe(true);
+    expect(isPoolWaitTimeout(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
   });
 });

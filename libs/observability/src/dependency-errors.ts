@@ -16,15 +16,30 @@ const POSTGRES_CODES = /^(08\d{3}|57P0[123]|53300)$/;
 const CLIENT_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|Stream isn't writeable|the database system is (starting up|shutting down|in recovery mode)|Reached the max retries per request limit/i;
 
-/**
- * True when `err` (or an error it wraps: TypeORM's driverError, an Error's cause, an
- * AggregateError's errors) means PostgreSQL or Redis could not be reached or went away.
- */
-export function isDependencyUnavailable(err: unknown, depth = 0): boolean {
+/** True when `test` holds for `err` or an error it wraps (TypeORM's driverError, a cause, an AggregateError's errors). */
+function someWrapped(err: unknown, test: (e: { code?: unknown; message?: unknown }) => boolean, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 4) return false;
   const e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof e.code === 'string' && (SOCKET_CODES.has(e.code) || POSTGRES_CODES.test(e.code))) return true;
-  if (typeof e.message === 'string' && CLIENT_MESSAGES.test(e.message)) return true;
+  if (test(e)) return true;
   const inner = [e.driverError, e.cause, ...(Array.isArray(e.errors) ? e.errors : [])];
-  return inner.some((i) => isDependencyUnavailable(i, depth + 1));
+  return inner.some((i) => someWrapped(i, test, depth + 1));
+}
+
+/** True when `err` (or an error it wraps) means PostgreSQL or Redis could not be reached or went away. */
+export function isDependencyUnavailable(err: unknown): boolean {
+  return someWrapped(
+    err,
+    (e) =>
+      (typeof e.code === 'string' && (SOCKET_CODES.has(e.code) || POSTGRES_CODES.test(e.code))) ||
+      (typeof e.message === 'string' && CLIENT_MESSAGES.test(e.message)),
+  );
+}
+
+/**
+ * True when `err` (or an error it wraps) is the pg pool's own "no connection came free in time"
+ * (connectionTimeoutMillis): the process is overloaded, PostgreSQL itself may be fine. The API
+ * sheds such a request (SPEC §14); a worker treats it like an outage and puts its job back.
+ */
+export function isPoolWaitTimeout(err: unknown): boolean {
+  return someWrapped(err, (e) => typeof e.message === 'string' && /timeout exceeded when trying to connect/i.test(e.message));
 }

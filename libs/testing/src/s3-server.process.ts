@@ -11,7 +11,7 @@
 //   writers interleave bytes; S3 makes an object appear whole or not at all. Here: temp file,
 //   then rename, with the object and its metadata replaced together under a per-key lock.
 // - AbortMultipartUpload answers 405; here it drops the upload's parts, as S3 does.
-// - ListMultipartUploads answers NotImplemented and ListParts 405; here they list the uploads
+// - ListMultipartUploads and ListParts are missing from s3rver (it refuses both); here they list the uploads
 //   (in key, then upload id order, paged by markers) and their parts, as S3 does. An upload's
 //   Initiated is the mtime of the file s3rver keeps its key in; a part's LastModified, its file's.
 //

@@ -1,7 +1,7 @@
 // The one HTTP error format of SPEC §5: { error, message, details }. A 5xx never leaks a stack.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { DbError, InvalidCursorError, InvalidInputError } from '@1688sync/db';
-import { isDependencyUnavailable } from '@1688sync/observability';
+import { isDependencyUnavailable, isPoolWaitTimeout } from '@1688sync/observability';
 
 /** Why a request was answered 503 without being served (the label of sync1688_http_shed_total). */
 export type ShedReason = 'event_loop_delay' | 'pool_wait';
@@ -18,17 +18,6 @@ export class ShedError extends Error {
     super(SHED_MESSAGES[reason]);
     this.name = 'ShedError';
   }
-}
-
-/**
- * The pg pool's own "no connection came free in time" (connectionTimeoutMillis, = API_MAX_WAIT_MS
- * in the API), possibly wrapped by TypeORM or as a cause. An overload of ours, not an outage.
- */
-export function isPoolWaitTimeout(err: unknown, depth = 0): boolean {
-  if (!err || typeof err !== 'object' || depth > 4) return false;
-  const e = err as { message?: unknown; driverError?: unknown; cause?: unknown };
-  if (typeof e.message === 'string' && /timeout exceeded when trying to connect/i.test(e.message)) return true;
-  return isPoolWaitTimeout(e.driverError, depth + 1) || isPoolWaitTimeout(e.cause, depth + 1);
 }
 
 /**
