@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '@1688sync/config';
 import { Database, migrateUp } from '@1688sync/db';
 import { ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync/observability';
-import { Producers, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
+import { Producers, closeRedisConnection, createRedisConnection, redisReadinessCheck } from '@1688sync/queues';
+import { createAppDatabase } from '@1688sync/runtime';
 import { createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
 import { buildApiServer } from './server';
 
@@ -22,7 +23,18 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function buildTestApi({ env = {}, redisUrl }: { env?: Record<string, string>; redisUrl?: string } = {}): Promise<TestApi> {
+export interface TestApiOptions {
+  env?: Record<string, string>;
+  redisUrl?: string;
+  /**
+   * Wire the database and readiness exactly as main.ts does (the pool from createAppDatabase, whose
+   * waits API_MAX_WAIT_MS bounds; real PostgreSQL and Redis checks), for the overload specs. By
+   * default the specs get a roomy pool and no readiness checks.
+   */
+  asMain?: boolean;
+}
+
+export async function buildTestApi({ env = {}, redisUrl, asMain = false }: TestApiOptions = {}): Promise<TestApi> {
   const database = await createTestDatabase('api');
   const queues = createTestQueuePrefix('api');
   const config = loadConfig({
@@ -40,11 +52,12 @@ export async function buildTestApi({ env = {}, redisUrl }: { env?: Record<string
   });
   const { logger, lines } = createRecordingLogger({ app: 'ingest-api', level: 'info' });
   const metrics = createMetrics({ app: 'ingest-api' });
-  const db = Database.create({ url: config.database.url, poolMax: 10, app: 'api-test' });
+  const db = asMain ? createAppDatabase(config, logger) : Database.create({ url: config.database.url, poolMax: 10, app: 'api-test' });
   await migrateUp(await db.ready(), config.database.url);
   const connection = createRedisConnection(config.redis.url, 'producer');
   const producers = new Producers(connection, config.redis.queuePrefix);
-  const app = await buildApiServer({ config, logger, metrics, readiness: new ReadinessChecks(), db, producers });
+  const readiness = asMain ? new ReadinessChecks().add('postgresql', db.readinessCheck()).add('redis', redisReadinessCheck(connection)) : new ReadinessChecks();
+  const app = await buildApiServer({ config, logger, metrics, readiness, db, producers });
   await app.ready();
   return {
     app,

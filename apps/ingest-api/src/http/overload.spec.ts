@@ -1,62 +1,22 @@
 // SPEC §14 "Overload", on the whole API with the real PostgreSQL and Redis: a request that cannot
 // start within the bounds is answered 503 unavailable with Retry-After, the probes never are, and
 // every shed request is counted.
-import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '@1688sync/config';
-import { type Database, migrateUp } from '@1688sync/db';
-import { type Metrics, ReadinessChecks, createMetrics, createRecordingLogger } from '@1688sync/observability';
-import { Producers, closeRedisConnection, createRedisConnection, redisReadinessCheck } from '@1688sync/queues';
-import { createAppDatabase } from '@1688sync/runtime';
-import { createTestDatabase, createTestQueuePrefix, waitFor } from '@1688sync/testing';
-import { buildApiServer } from '../server';
+import type { Metrics } from '@1688sync/observability';
+import { waitFor } from '@1688sync/testing';
+import { ADMIN_KEY, type TestApi, buildTestApi } from '../api.test-helper';
 
-const KEY = 'overload-key-0123456789';
-const auth = { authorization: `Bearer ${KEY}` };
+const auth = { authorization: `Bearer ${ADMIN_KEY}` };
 
-interface OverloadApi {
-  app: FastifyInstance;
-  db: Database;
-  metrics: Metrics;
-  close(): Promise<void>;
-}
-
-let api: OverloadApi | undefined;
+let api: TestApi | undefined;
 afterEach(async () => {
   await api?.close();
   api = undefined;
 });
 
 /** The API as main.ts wires it (its pool from createAppDatabase), with one pool connection. */
-async function buildApi(env: Record<string, string>): Promise<OverloadApi> {
-  const database = await createTestDatabase('overload');
-  const queues = createTestQueuePrefix('overload');
-  const config = loadConfig({
-    app: 'ingest-api',
-    env: { DATABASE_URL: database.url, QUEUE_PREFIX: queues.prefix, API_KEYS: KEY, DATABASE_POOL_MAX: '1', ...env },
-  });
-  const { logger } = createRecordingLogger({ app: 'ingest-api', level: 'warn' });
-  const metrics = createMetrics({ app: 'ingest-api' });
-  const db = createAppDatabase(config, logger);
-  await migrateUp(await db.ready(), config.database.url);
-  const connection = createRedisConnection(config.redis.url, 'producer');
-  const producers = new Producers(connection, config.redis.queuePrefix);
-  const readiness = new ReadinessChecks().add('postgresql', db.readinessCheck()).add('redis', redisReadinessCheck(connection));
-  const app = await buildApiServer({ config, logger, metrics, readiness, db, producers });
-  await app.ready();
-  return {
-    app,
-    db,
-    metrics,
-    async close() {
-      await app.close();
-      await producers.close(1000);
-      await closeRedisConnection(connection, 500);
-      await db.close();
-      await database.drop();
-      await queues.cleanup();
-    },
-  };
+function buildApi(env: Record<string, string>): Promise<TestApi> {
+  return buildTestApi({ env: { DATABASE_POOL_MAX: '1', ...env }, asMain: true });
 }
 
 async function shedCount(metrics: Metrics, reason: string): Promise<number> {
