@@ -115,15 +115,15 @@ export class DatabaseLook {
   async takenOver(claims: { id: string; token: string }[], timeoutMs: number): Promise<number> {
     const stillHeld = async () =>
       (
-        await this.pool.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM product_images p JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON p.id = c.id
+        await this.pool.query<{ id: string; claimedUntil: Date }>(
+          `SELECT p.id, p.claimed_until AS "claimedUntil" FROM product_images p JOIN unnest($1::uuid[], $2::uuid[]) AS c(id, token) ON p.id = c.id
            WHERE p.claim_token = c.token`,
           [claims.map((c) => c.id), claims.map((c) => c.token)],
         )
-      ).rows[0].n;
-    await waitFor(`the ${claims.length} claims of the killed worker to be taken over`, async () => (await stillHeld()) === 0, { timeoutMs, intervalMs: 100 }).catch(
+      ).rows;
+    await waitFor(`the ${claims.length} claims of the killed worker to be taken over`, async () => (await stillHeld()).length === 0, { timeoutMs, intervalMs: 100 }).catch(
       async (err: Error) => {
-        throw new Error(`${err.message}; ${await stillHeld()} still held`);
+        throw new Error(`${err.message}; still held: ${JSON.stringify(await stillHeld())}`);
       },
     );
     return Date.now();

@@ -1,10 +1,15 @@
 // SPEC §10 / §14 reads under load: GET /v1/products?limit=50 on the real ingest-api process,
 // first with 200 concurrent clients (nothing may be shed: 0 errors, 0 timeouts, 0 503s), then
 // with 400 (overload: every answer is a 200 or a fast 503 with Retry-After, none slower than 5 s).
-// The catalogue is written with raw pg (it is the reads that are measured here).
+// Baseline in the same run: a bare node:http handler running the same read on a pool of the same
+// size (reads-baseline.server.ts), under the same 200 clients. The catalogue is written with raw pg
+// (it is the reads that are measured here).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { createTestQueuePrefix, startAppProcess, waitFor } from '@1688sync/testing';
+import { REPO_ROOT, createTestQueuePrefix, startAppProcess, waitFor } from '@1688sync/testing';
 import type { BenchFigure, Benchmark } from '../harness';
 import { migratedDatabase } from '../bench-database';
 import { generateProducts } from './catalogue-generator';
@@ -16,6 +21,34 @@ const DURATION_S = 10;
 const API_KEY = 'bench-read-key';
 /** A client gives up on an answer after this (autocannon counts it as a timeout). */
 const CLIENT_TIMEOUT_S = 10;
+/** DATABASE_POOL_MAX of the API, and the baseline's pool. */
+const POOL = 10;
+
+/** Starts the baseline server; resolves with its URL and a stop function. */
+async function startBaseline(databaseUrl: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'reads-baseline.server.ts'), databaseUrl, String(POOL)], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const [line] = await Promise.race([
+    (async () => {
+      for await (const l of createInterface({ input: child.stdout! })) return [l];
+      throw new Error('the reads baseline server exited before it listened');
+    })(),
+    exited.then(() => {
+      throw new Error('the reads baseline server exited before it listened');
+    }),
+  ]);
+  const { port } = JSON.parse(line) as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
 
 interface Load {
   clients: number;
@@ -74,7 +107,7 @@ export const readsBench: Benchmark = {
     await client.query('ANALYZE');
     await client.end();
     await ours.dataSource.destroy();
-    note(`${PRODUCTS} products × 8 images written with raw pg; the API is the real ingest-api process (DATABASE_POOL_MAX 10)`);
+    note(`${PRODUCTS} products × 8 images written with raw pg; the API is the real ingest-api process (DATABASE_POOL_MAX ${POOL})`);
 
     const api = await startAppProcess('ingest-api', {
       DATABASE_URL: ours.db.url,
@@ -84,7 +117,7 @@ export const readsBench: Benchmark = {
       // The default pool (10). 20 was measured worse on 2 cores: PostgreSQL's extra backends take
       // CPU from the API, 400 clients then saw 7–10 s answers and timeouts (and no 503: each pool
       // wait stayed under API_MAX_WAIT_MS while the answers queued in front of the API).
-      DATABASE_POOL_MAX: '10',
+      DATABASE_POOL_MAX: String(POOL),
     });
     try {
       await waitFor('the API to be ready', async () => (await fetch(`${api.url}/readyz`)).ok, { timeoutMs: 60_000, intervalMs: 200 });
@@ -92,6 +125,16 @@ export const readsBench: Benchmark = {
       await load(url, 20); // warm-up: connections, JIT, plan cache
       const normal = await load(url, 200);
       const overload = await load(url, 400);
+      await api.stop(); // the baseline gets the machine to itself, as the API had
+      const baselineServer = await startBaseline(ours.db.url);
+      let baseline: Load;
+      try {
+        await load(baselineServer.url, 20); // warm-up
+        baseline = await load(baselineServer.url, 200);
+      } finally {
+        await baselineServer.stop();
+      }
+      note(`baseline (bare node:http, same read, pool ${POOL}), 200 clients: ${baseline.ok} × 200, p50 ${baseline.p50} ms, p99 ${baseline.p99} ms, max ${baseline.max} ms`);
       for (const l of [normal, overload]) {
         note(
           `${l.clients} clients: ${l.total} requests, ${l.ok} × 200, ${l.shed} × 503, ${l.other} other, ${l.errors} errors, ${l.timeouts} timeouts; ` +
@@ -101,9 +144,16 @@ export const readsBench: Benchmark = {
       const normalBad = normal.shed + normal.other + normal.errors + normal.timeouts;
       const overloadBad = overload.other + overload.errors + overload.timeouts;
       const figures: BenchFigure[] = [
-        { bench: 'reads', figure: 'GET /v1/products, 200 clients: 2xx throughput', value: normal.rate, unit: 'req/s' },
+        {
+          bench: 'reads',
+          figure: 'GET /v1/products, 200 clients: 2xx throughput',
+          value: normal.rate,
+          unit: 'req/s',
+          baseline: baseline.rate,
+          ratio: Number((normal.rate / baseline.rate).toFixed(3)),
+        },
         { bench: 'reads', figure: 'GET /v1/products, 200 clients: p50', value: normal.p50, unit: 'ms' },
-        { bench: 'reads', figure: 'GET /v1/products, 200 clients: p99', value: normal.p99, unit: 'ms' },
+        { bench: 'reads', figure: 'GET /v1/products, 200 clients: p99', value: normal.p99, unit: 'ms', baseline: baseline.p99 },
         {
           bench: 'reads',
           figure: 'GET /v1/products, 200 clients: errors, timeouts and 503s',
