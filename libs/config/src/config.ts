@@ -1,4 +1,5 @@
 // Builds the one typed Config from the environment, or fails with one line naming each bad variable.
+import { AppError } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import {
   type ApiKey,
@@ -75,11 +76,10 @@ export interface ConfigProblem {
   problem: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends AppError {
   readonly code = 'config_invalid';
   constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map((p) => `${p.variable} ${p.problem}`).join('; '));
-    this.name = 'ConfigError';
+    super(problems.map((p) => `${p.variable} ${p.problem}`).join('; '), { permanent: true });
   }
 }
 

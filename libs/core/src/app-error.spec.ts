@@ -28,7 +28,7 @@ describe('AppError', () => {
   it('is transient and has no status unless it says so, and keeps what it wraps', () => {
     const cause = new Error('socket hang up');
     const err = new Flaky('try again', { cause });
-    expect([err.permanent, err.httpStatus, err.cause]).toEqual([false, undefined, cause]);
+    expect([err.permanent, err.httpStatus, err.details, err.cause]).toEqual([false, undefined, [], cause]);
     expect(isAppError(new Error('plain'))).toBe(false);
   });
 });

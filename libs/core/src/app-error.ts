@@ -9,8 +9,16 @@ export interface AppErrorOptions {
   permanent?: boolean;
   /** The HTTP status this error answers with when it reaches the API's error handler. */
   httpStatus?: number;
+  /** Which inputs were wrong, for a client to show beside its fields (HTTP `details`). */
+  details?: readonly ErrorDetail[];
   /** The error this one wraps. */
   cause?: unknown;
+}
+
+/** One wrong input: where it is (`body.items.3.externalId`, `query.cursor`) and what is wrong. */
+export interface ErrorDetail {
+  field: string;
+  message: string;
 }
 
 export abstract class AppError extends Error {
@@ -18,12 +26,14 @@ export abstract class AppError extends Error {
   abstract readonly code: string;
   readonly permanent: boolean;
   readonly httpStatus: number | undefined;
+  readonly details: readonly ErrorDetail[];
 
-  constructor(message: string, { permanent = false, httpStatus, cause }: AppErrorOptions = {}) {
+  constructor(message: string, { permanent = false, httpStatus, details = [], cause }: AppErrorOptions = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = new.target.name;
     this.permanent = permanent;
     this.httpStatus = httpStatus;
+    this.details = details;
   }
 }
 

@@ -20,6 +20,7 @@
 //   leaves the upload open, its parts held (and billed) and never listed as an object. They are
 //   listed with ListMultipartUploads and removed with AbortMultipartUpload, after ListParts has
 //   shown no part written since the time the caller gives (the consistency check's grace).
+import { AppError } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
@@ -111,12 +112,8 @@ export function createS3Driver(settings: S3Settings, options: S3DriverOptions): 
 }
 
 /** A failure of the S3 store, with a message naming what to check (S3_BUCKET, S3_ENDPOINT, credentials). */
-export class S3StorageError extends Error {
+export class S3StorageError extends AppError {
   readonly code = 's3_storage_error';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'S3StorageError';
-  }
 }
 
 interface SdkError {

@@ -1,5 +1,6 @@
 // The StorageDriver every storage backend implements (fs now, s3 in its own issue). One driver
 // test suite (storage-driver.contract.ts) runs unchanged against each.
+import { AppError } from '@1688sync/core';
 import type { Readable } from 'node:stream';
 
 export interface StoredObject {
@@ -67,20 +68,18 @@ export interface StorageDriver {
   removeUnfinishedWrite(write: UnfinishedWrite, options: { quietSince: Date }): Promise<UnfinishedWriteRemoval>;
 }
 
-export class StorageObjectNotFoundError extends Error {
+export class StorageObjectNotFoundError extends AppError {
   readonly code = 'storage_not_found';
   constructor(readonly key: string) {
-    super(`no stored object ${key}`);
-    this.name = 'StorageObjectNotFoundError';
+    super(`no stored object ${key}`, { httpStatus: 404 });
   }
 }
 
 /** A key that could escape the storage root or is not a key at all ('..', absolute, NUL, …). */
-export class InvalidStorageKeyError extends Error {
+export class InvalidStorageKeyError extends AppError {
   readonly code = 'invalid_storage_key';
   constructor(readonly key: string, reason: string) {
-    super(`invalid storage key ${JSON.stringify(key)}: ${reason}`);
-    this.name = 'InvalidStorageKeyError';
+    super(`invalid storage key ${JSON.stringify(key)}: ${reason}`, { permanent: true });
   }
 }
 

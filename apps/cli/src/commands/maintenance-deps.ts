@@ -1,5 +1,6 @@
 // What the maintenance commands run the libraries with: PostgreSQL, Redis, storage, a logger
 // that keeps warnings on stderr (stdout is the command's own output), and metrics nobody scrapes.
+import { AppError } from '@1688sync/core';
 import type { Config } from '@1688sync/config';
 import { Database } from '@1688sync/db';
 import type { MaintenanceDeps } from '@1688sync/maintenance';
@@ -20,7 +21,7 @@ export function cliLogLevel(logLevel: string): string {
 }
 
 /** A dependency that cannot be reached: one line saying which and where, exit 1. */
-export class UnreachableError extends Error {
+export class UnreachableError extends AppError {
   readonly code = 'unreachable';
 }
 

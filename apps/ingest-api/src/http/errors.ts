@@ -1,6 +1,8 @@
-// The one HTTP error format of SPEC §5: { error, message, details }. A 5xx never leaks a stack.
+// The one HTTP error format: { error, message, details }, so every client handles every failure
+// the same way. Errors are mapped here and only here: an AppError answers with the status it
+// carries, and a 5xx never leaks a stack.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { DbError, InvalidCursorError, InvalidInputError } from '@1688sync/db';
+import { AppError, type ErrorDetail } from '@1688sync/core';
 import { isDependencyUnavailable, isPoolWaitTimeout } from '@1688sync/observability';
 
 /** Why a request was answered 503 without being served (the label of sync1688_http_shed_total). */
@@ -12,17 +14,19 @@ const SHED_MESSAGES: Record<ShedReason, string> = {
 };
 
 /** A request refused because the API is overloaded; the handler answers it with shedAnswer(). */
-export class ShedError extends Error {
+export class ShedError extends AppError {
+  readonly code = 'unavailable';
+  // Fastify's hooks (under-pressure) read the status from here.
   readonly statusCode = 503;
   constructor(readonly reason: ShedReason) {
-    super(SHED_MESSAGES[reason]);
-    this.name = 'ShedError';
+    super(SHED_MESSAGES[reason], { httpStatus: 503 });
   }
 }
 
 /**
- * SPEC §14: a request the API would not start is answered 503 unavailable with Retry-After. Sets
- * the status and header on `reply` and returns the body to send.
+ * A request the API would not start is answered 503 unavailable with Retry-After: a client backs
+ * off and comes back instead of waiting on a queue it cannot see. Sets the status and header on
+ * `reply` and returns the body to send.
  */
 export function shedAnswer(reply: FastifyReply, reason: ShedReason, retryAfterSeconds: number): ErrorBody {
   reply.status(503).header('retry-after', String(retryAfterSeconds));
@@ -52,19 +56,18 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface ErrorBody {
   error: ErrorCode;
   message: string;
-  details: unknown[];
+  details: readonly unknown[];
 }
 
-/** An error a route throws on purpose; the handler below turns it into its status and body. */
-export class HttpError extends Error {
+/** An error a route throws on purpose, already in the terms of HTTP (its status and body code). */
+export class HttpError extends AppError {
   constructor(
     readonly statusCode: number,
     readonly code: ErrorCode,
     message: string,
-    readonly details: unknown[] = [],
+    details: readonly ErrorDetail[] = [],
   ) {
-    super(message);
-    this.name = 'HttpError';
+    super(message, { httpStatus: statusCode, details });
   }
 }
 
@@ -80,24 +83,28 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: 'unavailable',
 };
 
-export function errorBody(code: ErrorCode, message: string, details: unknown[] = []): ErrorBody {
+export function errorBody(code: ErrorCode, message: string, details: readonly unknown[] = []): ErrorBody {
   return { error: code, message, details };
+}
+
+const isErrorCode = (code: string): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code);
+
+/** The body code of a status: the error's own code when it is one of ours, else the status's. */
+function codeFor(status: number, own?: string): ErrorCode {
+  if (own && isErrorCode(own)) return own;
+  return CODE_BY_STATUS[status] ?? (status >= 500 ? 'internal' : 'validation_failed');
 }
 
 export function registerErrorHandling(app: FastifyInstance, { onShed, shedRetryAfterSeconds = 2 }: ErrorHandlingOptions = {}) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof HttpError) {
-      return reply.status(err.statusCode).send(errorBody(err.code, err.message, err.details));
-    }
-    if (err instanceof DbError) {
-      if (err instanceof InvalidCursorError) return reply.status(400).send(errorBody('validation_failed', err.message, [{ field: 'query.cursor', message: err.message }]));
-      if (err instanceof InvalidInputError) return reply.status(400).send(errorBody('validation_failed', err.message, [{ field: err.field, message: err.message }]));
-      const status = err.code === 'not_found' ? 404 : err.code === 'conflict' ? 409 : 400;
-      return reply.status(status).send(errorBody(status === 404 ? 'not_found' : status === 409 ? 'conflict' : 'validation_failed', err.message));
-    }
     if (err instanceof ShedError) {
       onShed?.(err.reason);
       return reply.send(shedAnswer(reply, err.reason, shedRetryAfterSeconds));
+    }
+    // Any error of ours that says how it reaches a client (a missing row, a bad cursor, a
+    // conflict, a backup in progress …). One without a status is a bug or an outage: below.
+    if (err instanceof AppError && err.httpStatus !== undefined) {
+      return reply.status(err.httpStatus).send(errorBody(codeFor(err.httpStatus, err.code), err.message, err.details));
     }
     // Before the outage rule, which also matches it: a full pool is load to shed, PostgreSQL is fine.
     if (isPoolWaitTimeout(err)) {
@@ -123,7 +130,7 @@ export function registerErrorHandling(app: FastifyInstance, { onShed, shedRetryA
       const code: ErrorCode = status === 503 ? 'unavailable' : 'internal';
       return reply.status(status).send(errorBody(code, code === 'unavailable' ? 'a dependency is unavailable; try again shortly' : 'internal error; the request id in the logs has the details'));
     }
-    const code = CODE_BY_STATUS[status] ?? 'validation_failed';
+    const code = codeFor(status);
     const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body is larger than API_BODY_LIMIT_BYTES allows' : err.message;
     return reply.status(status).send(errorBody(code, message));
   });

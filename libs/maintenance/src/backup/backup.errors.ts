@@ -1,20 +1,17 @@
-// Typed errors of backup, restore and prune, each with a stable code (the API maps them in one
-// place) and a message an operator can act on.
+// Typed errors of backup, restore and prune, each with a stable code and a message an operator
+// can act on. `permanent` tells the maintenance worker whether running the job again can help.
+import { AppError, type AppErrorOptions } from '@1688sync/core';
 
-export abstract class BackupError extends Error {
-  abstract readonly code: string;
-  constructor(message: string) {
-    super(message);
-    // Each subclass is named after itself (CorruptBackupError, …) without saying so again.
-    this.name = new.target.name;
-  }
-}
+export abstract class BackupError extends AppError {}
+
+/** What only the operator can fix (install a tool, pick another backup): no retry. */
+const PERMANENT: AppErrorOptions = { permanent: true };
 
 /** No backup with this id (or the id is not a UUID). */
 export class BackupNotFoundError extends BackupError {
   readonly code = 'backup_not_found';
   constructor(readonly id: string) {
-    super(`no backup ${id}; \`1688sync backup list\` shows the ones there are`);
+    super(`no backup ${id}; \`1688sync backup list\` shows the ones there are`, { permanent: true, httpStatus: 404 });
   }
 }
 
@@ -29,13 +26,16 @@ export class BackupInProgressError extends BackupError {
 /** pg_dump or pg_restore is older than the server (or than the pg_dump that made the archive). */
 export class PgToolVersionError extends BackupError {
   readonly code = 'pg_tool_version';
+  constructor(message: string) {
+    super(message, PERMANENT);
+  }
 }
 
 /** pg_dump or pg_restore is not installed (not on PATH). */
 export class PgToolNotFoundError extends BackupError {
   readonly code = 'pg_tool_not_found';
   constructor(readonly tool: string) {
-    super(`${tool} was not found on PATH: install the PostgreSQL client tools (e.g. Debian's postgresql-client) of the server's major version or newer`);
+    super(`${tool} was not found on PATH: install the PostgreSQL client tools (e.g. Debian's postgresql-client) of the server's major version or newer`, PERMANENT);
   }
 }
 
@@ -51,6 +51,9 @@ export class PgToolFailedError extends BackupError {
 /** The backup cannot be restored as it stands: not succeeded, pruned, artifacts missing. */
 export class BackupNotRestorableError extends BackupError {
   readonly code = 'backup_not_restorable';
+  constructor(message: string) {
+    super(message, PERMANENT);
+  }
 }
 
 /**
@@ -63,13 +66,16 @@ export class CorruptBackupError extends BackupError {
     readonly backupId: string,
     readonly problems: string[],
   ) {
-    super(`backup ${backupId} is corrupt, nothing was restored: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`);
+    super(`backup ${backupId} is corrupt, nothing was restored: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}`, PERMANENT);
   }
 }
 
 /** The backup's schema is newer than this version of 1688sync knows (restore it with a newer one). */
 export class IncompatibleBackupError extends BackupError {
   readonly code = 'backup_incompatible';
+  constructor(message: string) {
+    super(message, PERMANENT);
+  }
 }
 
 /** Jobs were still running in the queues the restore paused, after the wait. Nothing was changed. */

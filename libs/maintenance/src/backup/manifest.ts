@@ -9,6 +9,7 @@
 // The first line is the header (every field but `files`); then one file per line, in the
 // storage listing's (ascending key) order; then the closing line. Readers verify the file's
 // SHA-256 (recorded in the backups row) before trusting this layout.
+import { AppError } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -126,10 +127,10 @@ export async function fileChecksum(path: string): Promise<ArtifactChecksum> {
 }
 
 /** A manifest that does not have the layout above (or not our format). */
-export class ManifestFormatError extends Error {
+export class ManifestFormatError extends AppError {
+  readonly code = 'manifest_format';
   constructor(message: string) {
-    super(message);
-    this.name = 'ManifestFormatError';
+    super(message, { permanent: true });
   }
 }
 

@@ -15,6 +15,7 @@
 //   8. resume the queues paused in 2 and run reconcile, so downloads and processing pick up
 //      where the restored rows say.
 // Without `yes` it only returns the plan.
+import { AppError } from '@1688sync/core';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type Backup, BackupRepository, migrateDown, migrateUp, transaction } from '@1688sync/db';
@@ -88,7 +89,8 @@ export interface RestoreOptions {
 }
 
 /** Verification of a restored state found differences. */
-class VerificationError extends Error {
+class VerificationError extends AppError {
+  readonly code = 'restore_verification_failed';
   constructor(readonly differences: string[]) {
     super(`verification found ${differences.length === 1 ? 'a difference' : `${differences.length} differences`}: ${differences.slice(0, 3).join('; ')}${differences.length > 3 ? '; …' : ''}`);
   }

@@ -5,6 +5,7 @@
 // (running → succeeded or failed), sets the sync1688_consistency_findings gauges and returns the
 // report. A dry run changes nothing; fix mode repairs only what is safe to repair (see each
 // check's module).
+import { AppError } from '@1688sync/core';
 import {
   type ConsistencyFinding,
   type ConsistencyReport,
@@ -77,11 +78,10 @@ export interface ConsistencyCheckOptions {
 }
 
 /** Some check could not finish. The report (status failed, with every finding that did) is stored. */
-export class ConsistencyCheckFailedError extends Error {
+export class ConsistencyCheckFailedError extends AppError {
   readonly code = 'consistency_check_failed';
   constructor(readonly report: ConsistencyReport) {
     super(`consistency check ${report.id} failed: ${report.error}`);
-    this.name = 'ConsistencyCheckFailedError';
   }
 }
 
