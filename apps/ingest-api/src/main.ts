@@ -1,8 +1,8 @@
-// ingest-api: the HTTP API for producers and operators (SPEC §5), and the product-ingest consumer.
-// Wiring only.
+// ingest-api: the HTTP API for producers and operators (docs/http-api.md), and the product-ingest
+// consumer (libs/ingest). Wiring only.
 import { migrateUp } from '@1688sync/db';
-import { IngestService } from '@1688sync/ingest';
-import { QueueName, createQueueWorker } from '@1688sync/queues';
+import { createProductIngestWorker } from '@1688sync/ingest';
+import { QueueName } from '@1688sync/queues';
 import { type AppContext, bootstrapApp, exitOnStartupError } from '@1688sync/runtime';
 import { buildApiServer } from './server';
 
@@ -18,22 +18,7 @@ async function start({ config, logger, metrics, readiness, shutdown, producers, 
   const app = await buildApiServer({ config, logger, metrics, readiness, db, producers });
   shutdown.add('http server', () => app.close());
 
-  // The product-ingest consumer: the same service as PUT /v1/products, results in sync records.
-  let ingest: IngestService | null = null;
-  const service = async () => (ingest ??= new IngestService({ dataSource: await db.ready(), producers, logger, metrics }));
-  const consumer = createQueueWorker({
-    queue: QueueName.ProductIngest,
-    handlers: {
-      'upsert-products': async (payload) => (await (await service()).ingestProducts(payload, 'queue')).body.summary,
-      'upsert-suppliers': async (payload) => (await (await service()).ingestSuppliers(payload, 'queue')).body.summary,
-    },
-    redisUrl: config.redis.url,
-    prefix: config.redis.queuePrefix,
-    concurrency: 2,
-    logger,
-    metrics,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
-  });
+  const consumer = createProductIngestWorker({ config, logger, metrics, db, producers });
   shutdown.add('product-ingest consumer', () => consumer.close());
 
   await app.listen({ port: config.port, host: '0.0.0.0' });
