@@ -1,5 +1,6 @@
 export * from './maintenance.deps';
 export * from './maintenance-run';
+export * from './maintenance-requests.service';
 export * from './reconcile';
 export * from './purge';
 export * from './db-care';

@@ -1,4 +1,4 @@
-// Maintenance operations (SPEC §5 Operations): queue a consistency check, a reconcile or a backup
+// Maintenance operations: queue a consistency check, a reconcile or a backup
 // for the maintenance worker (202 { jobId }), and read the stored consistency reports and the
 // backups catalogue. Restores are deliberately not on the API: they replace the whole database
 // and need an operator at `1688sync backup restore <id> --yes`.
@@ -14,16 +14,10 @@ import {
   type ConsistencyReport,
   ConsistencyReportRepository,
 } from '@1688sync/db';
-import { type BackupSummary, backupSummary } from '@1688sync/maintenance';
-import { JobName, QueueName, addJobs, maintenanceJobId, redisReadinessCheck } from '@1688sync/queues';
-import { HttpError } from '../http/errors';
+import { type BackupSummary, MaintenanceUnavailableError, type RequestableMaintenance, backupSummary, requestMaintenance } from '@1688sync/maintenance';
+import { JobName, type PayloadInputOf } from '@1688sync/queues';
 import type { RouteTable } from '../http/route-spec';
 import { type ApiContext, ds, limit, notFound, uuidParam } from './context';
-
-/** A job add that Redis does not answer within this is reported as 503, not left hanging. */
-const QUEUE_TIMEOUT_MS = 5000;
-/** How long a request waits for a (re)connecting Redis before it is told 503 (BullMQ itself would wait forever). */
-const CONNECT_WAIT_MS = 1000;
 
 const isoDate = z.string().meta({ format: 'date-time' });
 
@@ -112,25 +106,14 @@ export const backupSchema = z
   .meta({ id: 'Backup' }) satisfies z.ZodType<BackupSummary>;
 
 export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
-  /** Adds one maintenance job; Redis down (or silent) is a 503 `unavailable`, never a 500. */
-  async function queueMaintenanceJob(name: typeof JobName.ConsistencyCheck | typeof JobName.Reconcile | typeof JobName.Backup, data: Record<string, unknown>) {
-    const jobId = maintenanceJobId(name, `api-${Date.now()}`);
-    let timer: NodeJS.Timeout | undefined;
+  /** Queues one maintenance job; Redis down (or silent) is a 503 `unavailable`, never a 500. */
+  async function queueMaintenanceJob<J extends RequestableMaintenance>(job: J, data: PayloadInputOf<J>) {
     try {
-      await redisReadinessCheck(ctx.producers.connection, CONNECT_WAIT_MS)();
-      await Promise.race([
-        addJobs(ctx.producers.queue(QueueName.Maintenance), [{ name, data: data as never, jobId }]),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${QUEUE_TIMEOUT_MS} ms`)), QUEUE_TIMEOUT_MS);
-        }),
-      ]);
+      return await requestMaintenance(ctx.producers, job, data, { requestedBy: 'api' });
     } catch (err) {
-      app.log.warn({ err: { message: (err as Error).message }, job: name }, 'could not queue a maintenance job');
-      throw new HttpError(503, 'unavailable', `the ${name} job could not be queued: Redis is unavailable (${(err as Error).message}); try again shortly`);
-    } finally {
-      clearTimeout(timer);
+      if (err instanceof MaintenanceUnavailableError) app.log.warn({ err: { message: err.message }, job }, 'could not queue a maintenance job');
+      throw err;
     }
-    return { jobId };
   }
 
   routes.add(app, {
