@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '@1688sync/config';
 import type { Database } from '@1688sync/db';
-import { IngestService } from '@1688sync/ingest';
 import type { Logger, Metrics, ReadinessChecks } from '@1688sync/observability';
 import type { Producers } from '@1688sync/queues';
 import { QUEUE_NAMES } from '@1688sync/queues';
-import { createStorageDriver, publicUrl } from '@1688sync/storage';
+import { createStorageDriver } from '@1688sync/storage';
 import { registerFileRoutes } from './http/files.routes';
 import { createAuthenticator, registerAuth } from './http/auth';
 import { registerBullBoard } from './http/bull-board';
@@ -17,6 +16,7 @@ import { drainBoundsFor, registerLingeringClose } from './http/lingering-close';
 import { registerLoadShedding } from './http/overload';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
+import { createApiContext } from './routes/context';
 import { registerIngestRoutes } from './routes/ingest.routes';
 import { registerMaintenanceRoutes } from './routes/maintenance.routes';
 import { registerOperationRoutes } from './routes/operations.routes';
@@ -89,15 +89,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   const auth = createAuthenticator(config.api.keys);
   registerAuth(app, auth);
 
-  let ingest: IngestService | null = null;
-  const ctx = {
-    config,
-    db: deps.db,
-    producers: deps.producers,
-    fileUrl: (key: string) => publicUrl(config.storage.publicBaseUrl, key),
-    ingest: async () =>
-      (ingest ??= new IngestService({ dataSource: await deps.db.ready(), producers: deps.producers, logger: deps.logger, metrics: deps.metrics })),
-  };
+  const ctx = createApiContext({ config, db: deps.db, producers: deps.producers, logger: deps.logger, metrics: deps.metrics });
   const routes = new RouteTable();
   registerIngestRoutes(app, routes, ctx);
   registerProductRoutes(app, routes, ctx);

@@ -1,9 +1,12 @@
-// What the route modules share: the DataSource (connected on first use), the producers, the
-// ingest service and the URL of a stored file.
+// What the route modules share: the data access (repositories on the pool, or in one
+// transaction), the producers, the ingest service and the URL of a stored file. Routes take their
+// repositories from here and never assemble the data layer themselves.
 import type { Config } from '@1688sync/config';
-import { type Database, isPgSafeText } from '@1688sync/db';
-import type { IngestService } from '@1688sync/ingest';
+import { type Database, Repositories, isPgSafeText, transaction } from '@1688sync/db';
+import { IngestService } from '@1688sync/ingest';
+import type { Logger, Metrics } from '@1688sync/observability';
 import type { Producers } from '@1688sync/queues';
+import { publicUrl } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { HttpError } from '../http/errors';
@@ -13,9 +16,36 @@ export interface ApiContext {
   db: Database;
   producers: Producers;
   ingest: () => Promise<IngestService>;
+  /** Repositories on the pool: each statement on its own connection, for reads. */
+  repos(): Promise<Repositories>;
+  /** Runs `work` in one transaction (retried on deadlock), with repositories on it. */
+  inTransaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
   fileUrl(key: string): string;
 }
 
+export interface ApiContextDeps {
+  config: Config;
+  db: Database;
+  producers: Producers;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export function createApiContext({ config, db, producers, logger, metrics }: ApiContextDeps): ApiContext {
+  let ingest: IngestService | null = null;
+  let pooled: Repositories | null = null;
+  return {
+    config,
+    db,
+    producers,
+    ingest: async () => (ingest ??= new IngestService({ dataSource: await db.ready(), producers, logger, metrics })),
+    repos: async () => (pooled ??= new Repositories((await db.ready()).manager)),
+    inTransaction: async (work) => transaction(await db.ready(), (tx) => work(new Repositories(tx))),
+    fileUrl: (key) => publicUrl(config.storage.publicBaseUrl, key),
+  };
+}
+
+/** The DataSource, for the services that take one (operator actions over images). */
 export const ds = (ctx: ApiContext): Promise<DataSource> => ctx.db.ready();
 
 export const uuidParam = z.object({ id: z.uuid('must be a UUID') });

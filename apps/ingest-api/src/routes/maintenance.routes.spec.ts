@@ -5,12 +5,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from '@1688sync/config';
 import { BackupRepository, ConsistencyReportRepository, Database, migrateUp } from '@1688sync/db';
+import { createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { Producers, type Redis, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
 import { createAuthenticator, registerAuth } from '../http/auth';
 import { registerErrorHandling } from '../http/errors';
 import { RouteTable, buildOpenApiDocument } from '../http/route-spec';
-import type { ApiContext } from './context';
+import { createApiContext } from './context';
 import { registerMaintenanceRoutes } from './maintenance.routes';
 import { z } from 'zod';
 
@@ -32,7 +33,7 @@ async function bareApi(config: Config, db: Database): Promise<BareApi> {
   registerErrorHandling(app);
   registerAuth(app, createAuthenticator(config.api.keys));
   const routes = new RouteTable();
-  const ctx: ApiContext = { config, db, producers, ingest: () => Promise.reject(new Error('not used')), fileUrl: (key) => key };
+  const ctx = createApiContext({ config, db, producers, logger: createRecordingLogger().logger, metrics: createMetrics({ app: 'test' }) });
   registerMaintenanceRoutes(app, routes, ctx);
   await app.ready();
   return {

@@ -8,16 +8,14 @@ import {
   BACKUP_KINDS,
   BACKUP_PURPOSES,
   BACKUP_STATUSES,
-  BackupRepository,
   CONSISTENCY_REPORT_STATUSES,
   CONSISTENCY_SEVERITIES,
   type ConsistencyReport,
-  ConsistencyReportRepository,
 } from '@1688sync/db';
 import { type BackupSummary, MaintenanceUnavailableError, type RequestableMaintenance, backupSummary, requestMaintenance } from '@1688sync/maintenance';
 import { JobName, type PayloadInputOf } from '@1688sync/queues';
 import type { RouteTable } from '../http/route-spec';
-import { type ApiContext, ds, limit, notFound, uuidParam } from './context';
+import { type ApiContext, limit, notFound, uuidParam } from './context';
 
 const isoDate = z.string().meta({ format: 'date-time' });
 
@@ -160,7 +158,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
       200: { description: 'a page of reports', schema: z.object({ items: z.array(consistencyReportSummarySchema), nextCursor: z.string().nullable() }) },
     },
     async handler({ query }) {
-      const result = await new ConsistencyReportRepository((await ds(ctx)).manager).list(query);
+      const result = await (await ctx.repos()).consistencyReports.list(query);
       return {
         items: result.items.map((r) => {
           const full = presentConsistencyReport(r);
@@ -180,7 +178,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
     params: uuidParam,
     responses: { 200: { description: 'the report', schema: consistencyReportSchema }, 404: { description: 'no such report' } },
     async handler({ params }) {
-      const report = await new ConsistencyReportRepository((await ds(ctx)).manager).get(params.id);
+      const report = await (await ctx.repos()).consistencyReports.get(params.id);
       return report ? presentConsistencyReport(report) : notFound('consistency report', params.id);
     },
   });
@@ -220,7 +218,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
     query: z.object({ limit, cursor: z.string().max(2000).optional() }),
     responses: { 200: { description: 'a page of backups', schema: z.object({ items: z.array(backupSchema), nextCursor: z.string().nullable() }) } },
     async handler({ query }) {
-      const result = await new BackupRepository((await ds(ctx)).manager).list(query);
+      const result = await (await ctx.repos()).backups.list(query);
       return { items: result.items.map(backupSummary), nextCursor: result.nextCursor };
     },
   });
@@ -234,7 +232,7 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
     params: uuidParam,
     responses: { 200: { description: 'the backup', schema: backupSchema }, 404: { description: 'no such backup' } },
     async handler({ params }) {
-      const backup = await new BackupRepository((await ds(ctx)).manager).get(params.id);
+      const backup = await (await ctx.repos()).backups.get(params.id);
       return backup ? backupSummary(backup) : notFound('backup', params.id);
     },
   });

@@ -5,8 +5,6 @@ import {
   DOWNLOAD_STATUSES,
   PROCESS_STATUSES,
   ProductImageRepository,
-  ProductSearchRepository,
-  SyncRecordRepository,
   transaction,
 } from '@1688sync/db';
 import { QUEUE_STATES } from '@1688sync/observability';
@@ -58,7 +56,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     query: z.object({ limit, cursor: z.string().max(2000).optional(), kind: z.string().max(64).optional() }),
     responses: { 200: { description: 'a page of sync records', schema: page(syncRecordSchema) } },
     async handler({ query }) {
-      const result = await new SyncRecordRepository((await ds(ctx)).manager).list(query);
+      const result = await (await ctx.repos()).syncRecords.list(query);
       return { items: result.items.map(presentSyncRecord), nextCursor: result.nextCursor };
     },
   });
@@ -72,7 +70,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     params: uuidParam,
     responses: { 200: { description: 'the record', schema: syncRecordSchema }, 404: { description: 'no such record' } },
     async handler({ params }) {
-      const r = await new SyncRecordRepository((await ds(ctx)).manager).get(params.id);
+      const r = await (await ctx.repos()).syncRecords.get(params.id);
       return r ? presentSyncRecord(r) : notFound('sync record', params.id);
     },
   });
@@ -85,7 +83,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     role: 'read',
     responses: { 200: { description: 'the counts', schema: z.record(z.string(), z.unknown()) } },
     async handler() {
-      const catalogue = await new ProductSearchRepository((await ds(ctx)).manager).stats();
+      const catalogue = await (await ctx.repos()).search.stats();
       const queues: Record<string, Record<string, number> | null> = {};
       let queueError: string | undefined;
       await Promise.all(
@@ -119,7 +117,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     }),
     responses: { 200: { description: 'a page of images', schema: page(imageSchema) } },
     async handler({ query }) {
-      const result = await new ProductImageRepository((await ds(ctx)).manager).listImages(query);
+      const result = await (await ctx.repos()).images.listImages(query);
       return { items: result.items.map((i) => presentImage(i, ctx.fileUrl)), nextCursor: result.nextCursor };
     },
   });

@@ -1,10 +1,10 @@
 // Reading, soft-deleting and restoring products (SPEC §5).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { PRODUCT_SORTS, ProductImageRepository, ProductRepository, ProductSearchRepository, SYNC_STATUSES, transaction } from '@1688sync/db';
+import { PRODUCT_SORTS, SYNC_STATUSES } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
 import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '../presenters';
-import { type ApiContext, ds, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
+import { type ApiContext, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
 
 const productQuery = z.object({
   q: z.string().max(200).optional(),
@@ -25,11 +25,10 @@ const deletedSchema = z.object({ id: z.string(), deleted: z.boolean() });
 
 export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
   async function productBody(id: string | null, externalId: string | null) {
-    const manager = (await ds(ctx)).manager;
-    const products = new ProductRepository(manager);
-    const product = id ? await products.findById(id) : await products.findByExternalId(externalId!);
+    const repos = await ctx.repos();
+    const product = id ? await repos.products.findById(id) : await repos.products.findByExternalId(externalId!);
     if (!product) notFound('product', id ?? externalId!);
-    const images = await new ProductImageRepository(manager).findByProduct(product.id);
+    const images = await repos.images.findByProduct(product.id);
     return presentProduct(product, images, ctx.fileUrl);
   }
 
@@ -43,7 +42,7 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
     query: productQuery,
     responses: { 200: { description: 'a page of products', schema: page(productListItemSchema) } },
     async handler({ query }) {
-      const result = await new ProductSearchRepository((await ds(ctx)).manager).search({
+      const result = await (await ctx.repos()).search.search({
         ...query,
         updatedSince: query.updatedSince ? new Date(query.updatedSince) : undefined,
       });
@@ -82,7 +81,7 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
     params: uuidParam,
     responses: { 200: { description: 'deleted (false: it already was)', schema: deletedSchema }, 404: { description: 'no such product' } },
     async handler({ params }) {
-      const deleted = await transaction(await ds(ctx), (tx) => new ProductRepository(tx).softDelete(params.id));
+      const deleted = await ctx.inTransaction((repos) => repos.products.softDelete(params.id));
       return { id: params.id, deleted };
     },
   });
@@ -100,7 +99,7 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
       409: { description: 'its supplier is deleted' },
     },
     async handler({ params }) {
-      const restored = await transaction(await ds(ctx), (tx) => new ProductRepository(tx).restore(params.id));
+      const restored = await ctx.inTransaction((repos) => repos.products.restore(params.id));
       return { id: params.id, restored };
     },
   });

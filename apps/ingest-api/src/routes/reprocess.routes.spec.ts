@@ -5,15 +5,15 @@ import { Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Config, loadConfig } from '@1688sync/config';
 import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
+import { createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { BACKFILL_PRIORITY, Producers, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
-import { publicUrl } from '@1688sync/storage';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitForJobState } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, READ_KEY, type TestApi, bearer, buildTestApi } from '../api.test-helper';
 import { createAuthenticator, registerAuth } from '../http/auth';
 import { registerErrorHandling } from '../http/errors';
 import { RouteTable } from '../http/route-spec';
-import type { ApiContext } from './context';
+import { createApiContext } from './context';
 import { registerReprocessRoutes } from './reprocess.routes';
 
 const ADMIN = { authorization: 'Bearer reprocess-admin-key' };
@@ -29,13 +29,7 @@ const opened: { app: FastifyInstance; producers: Producers; connection: Redis }[
 async function buildApp(redisUrl = queues.redisUrl) {
   const connection = createRedisConnection(redisUrl, 'producer');
   const producers = new Producers(connection, config.redis.queuePrefix);
-  const ctx: ApiContext = {
-    config,
-    db,
-    producers,
-    fileUrl: (key) => publicUrl(config.storage.publicBaseUrl, key),
-    ingest: () => Promise.reject(new Error('not used by this route')),
-  };
+  const ctx = createApiContext({ config, db, producers, logger: createRecordingLogger().logger, metrics: createMetrics({ app: 'test' }) });
   const app = Fastify();
   registerErrorHandling(app);
   registerAuth(app, createAuthenticator(config.api.keys));

@@ -1,10 +1,10 @@
-// Reading, soft-deleting and restoring suppliers (SPEC §5).
+// Reading, soft-deleting and restoring suppliers. A supplier's delete takes its products and images
+// with it; its restore brings back exactly what that delete took.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { SupplierRepository, transaction } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
 import { page, presentSupplier, supplierSchema } from '../presenters';
-import { type ApiContext, ds, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
+import { type ApiContext, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
 
 export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
   routes.add(app, {
@@ -17,7 +17,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     query: z.object({ limit, cursor: z.string().max(2000).optional(), includeDeleted }),
     responses: { 200: { description: 'a page of suppliers', schema: page(supplierSchema) } },
     async handler({ query }) {
-      const result = await new SupplierRepository((await ds(ctx)).manager).list(query);
+      const result = await (await ctx.repos()).suppliers.list(query);
       return { items: result.items.map(presentSupplier), nextCursor: result.nextCursor };
     },
   });
@@ -31,7 +31,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     params: externalIdParam,
     responses: { 200: { description: 'the supplier', schema: supplierSchema }, 404: { description: 'no such supplier' } },
     async handler({ params }) {
-      const s = await new SupplierRepository((await ds(ctx)).manager).findByExternalId(params.externalId);
+      const s = await (await ctx.repos()).suppliers.findByExternalId(params.externalId);
       return s ? presentSupplier(s) : notFound('supplier', params.externalId);
     },
   });
@@ -45,7 +45,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     params: uuidParam,
     responses: { 200: { description: 'the supplier', schema: supplierSchema }, 404: { description: 'no such supplier' } },
     async handler({ params }) {
-      const s = await new SupplierRepository((await ds(ctx)).manager).findById(params.id);
+      const s = await (await ctx.repos()).suppliers.findById(params.id);
       return s ? presentSupplier(s) : notFound('supplier', params.id);
     },
   });
@@ -59,7 +59,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     params: uuidParam,
     responses: { 200: { description: 'deleted (false: it already was)', schema: z.object({ id: z.string(), deleted: z.boolean() }) } },
     async handler({ params }) {
-      const deleted = await transaction(await ds(ctx), (tx) => new SupplierRepository(tx).softDelete(params.id));
+      const deleted = await ctx.inTransaction((repos) => repos.suppliers.softDelete(params.id));
       return { id: params.id, deleted };
     },
   });
@@ -73,7 +73,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     params: uuidParam,
     responses: { 200: { description: 'restored (false: it was not deleted)', schema: z.object({ id: z.string(), restored: z.boolean() }) } },
     async handler({ params }) {
-      const restored = await transaction(await ds(ctx), (tx) => new SupplierRepository(tx).restore(params.id));
+      const restored = await ctx.inTransaction((repos) => repos.suppliers.restore(params.id));
       return { id: params.id, restored };
     },
   });
