@@ -10,7 +10,7 @@
 // replay only it). Change SEED to explore another sequence.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_KEY, type TestApi, bearer, buildTestApi } from './api.test-helper';
+import { INGEST_KEY, type TestApi, bearer, buildTestApi } from '../api.test-helper';
 
 const SEED = 1_688_014;
 /** Runs per route: enough to cover every generator branch, small enough for a busy 2-core CI box. */
