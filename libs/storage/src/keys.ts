@@ -1,10 +1,11 @@
-// The storage key layout of SPEC §7:
+// The storage key layout, the same for every driver (fs and s3) and part of the public URLs:
 //   products/<shard>/<productId>/original/<imageId>.<ext>
 //   products/<shard>/<productId>/thumbnail/<imageId>.jpg
 //   products/<shard>/<productId>/compressed/<imageId>.jpg   (and .webp / .avif for extra formats)
 // <shard> is 3 hex characters of the SHA-256 of the product id: 4,096 shards, so no directory
 // (or listing prefix) holds more than a few thousand products even at millions of products.
 // Files stay per product, so deleting one product never touches another's.
+import { isUuid } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 
 export const VARIANTS = ['original', 'thumbnail', 'compressed', 'webp', 'avif'] as const;
@@ -14,21 +15,19 @@ export type Variant = (typeof VARIANTS)[number];
 export const ORIGINAL_EXTENSIONS = ['jpg', 'png', 'webp', 'gif', 'avif'] as const;
 export type OriginalExtension = (typeof ORIGINAL_EXTENSIONS)[number];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function productShard(productId: string): string {
   return createHash('sha256').update(productId.toLowerCase()).digest('hex').slice(0, 3);
 }
 
 /** The folder of one product's files (what purging a product deletes). */
 export function productPrefix(productId: string): string {
-  if (!UUID.test(productId)) throw new Error(`product id must be a UUID, got ${JSON.stringify(productId)}`);
+  if (!isUuid(productId)) throw new Error(`product id must be a UUID, got ${JSON.stringify(productId)}`);
   return `products/${productShard(productId)}/${productId.toLowerCase()}/`;
 }
 
 /** The key of one variant of one image. Ids must be UUIDs: keys are never built from free text. */
 export function imageKey(productId: string, imageId: string, variant: Variant, originalExt?: OriginalExtension): string {
-  if (!UUID.test(imageId)) throw new Error(`image id must be a UUID, got ${JSON.stringify(imageId)}`);
+  if (!isUuid(imageId)) throw new Error(`image id must be a UUID, got ${JSON.stringify(imageId)}`);
   const ext = variant === 'original' ? originalExt : variant === 'webp' ? 'webp' : variant === 'avif' ? 'avif' : 'jpg';
   if (!ext || !(ORIGINAL_EXTENSIONS as readonly string[]).includes(ext)) throw new Error(`an original needs its extension (${ORIGINAL_EXTENSIONS.join(', ')})`);
   const folder = variant === 'webp' || variant === 'avif' ? 'compressed' : variant;
@@ -38,7 +37,7 @@ export function imageKey(productId: string, imageId: string, variant: Variant, o
 /** What a key names, or null for a key outside the layout (an orphan candidate). */
 export function parseImageKey(key: string): { productId: string; imageId: string; variant: Variant; ext: string } | null {
   const m = /^products\/([0-9a-f]{3})\/([0-9a-f-]{36})\/(original|thumbnail|compressed)\/([0-9a-f-]{36})\.(jpg|png|webp|gif|avif)$/.exec(key);
-  if (!m || !UUID.test(m[2]) || !UUID.test(m[4]) || productShard(m[2]) !== m[1]) return null;
+  if (!m || !isUuid(m[2]) || !isUuid(m[4]) || productShard(m[2]) !== m[1]) return null;
   const [, , productId, folder, imageId, ext] = m;
   const variant: Variant = folder === 'compressed' && (ext === 'webp' || ext === 'avif') ? ext : (folder as Variant);
   // Only what imageKey itself would write is in the layout (a thumbnail is never a .png, …).
