@@ -1,4 +1,4 @@
-// The `1688sync` operator command (SPEC §8). Exit codes: 0 done, 1 failed, 2 wrong usage or
+// The `1688sync` operator command (README.md, Operations). Exit codes: 0 done, 1 failed, 2 wrong usage or
 // configuration, 3 the consistency check left critical findings.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@1688sync/config';

@@ -1,4 +1,4 @@
-// image-download-worker: consumes the ImageDownload queue (SPEC §1). Wiring only; the work lives in libs/.
+// image-download-worker: consumes the ImageDownload queue (docs/queues.md). Wiring only; the work lives in libs/.
 import { closeDownloadAgents, createImageDownloadWorker } from '@1688sync/images';
 import { QueueName } from '@1688sync/queues';
 import { runWorkerApp } from '@1688sync/runtime';

@@ -1,4 +1,4 @@
-// image-processing-worker: consumes the ImageProcess queue (SPEC §1). Wiring only; the work lives
+// image-processing-worker: consumes the ImageProcess queue (docs/queues.md). Wiring only; the work lives
 // in libs/images (image-pipeline.ts, image-process.service.ts), where the concurrency measured on
 // 2 cores is written down.
 import { createImageProcessWorker } from '@1688sync/images';

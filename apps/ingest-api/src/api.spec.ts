@@ -347,10 +347,10 @@ describe('the /v1 API', () => {
     });
   });
 
-  // SPEC §14: PostgreSQL refuses \u0000 in text and jsonb, and jsonb refuses a lone surrogate
+  // PostgreSQL refuses \u0000 in text and jsonb, and jsonb refuses a lone surrogate
   // (\ud800 without its pair): such items must fail alone, naming the field, and their error must
   // still be recorded in sync_records without taking the batch (and the record) down with it.
-  describe('bad input never answers 500 (SPEC §14)', () => {
+  describe('bad input never answers 500', () => {
     /** The body exactly as a producer's JSON encoder writes it: \u0000 and \ud800 arrive as escapes. */
     const putJson = (url: string, body: unknown) =>
       api.app.inject({ method: 'PUT', url, headers: { ...bearer(INGEST_KEY), 'content-type': 'application/json' }, payload: JSON.stringify(body) });

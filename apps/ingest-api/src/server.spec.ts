@@ -37,7 +37,7 @@ afterEach(async () => {
 });
 
 describe('the API server', () => {
-  it('answers unknown routes with a SPEC §5 not_found error', async () => {
+  it('answers unknown routes with a not_found error in the API error format', async () => {
     ({ app } = await build());
     const res = await app.inject({ method: 'GET', url: '/v1/nothing?x=1' });
     expect(res.statusCode).toBe(404);

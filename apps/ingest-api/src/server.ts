@@ -62,7 +62,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Errors Fastify raises before a route runs (a malformed URL) get the SPEC §5 format too.
+    // Errors Fastify raises before a route runs (a malformed URL) get the API's error format too, so clients parse one shape.
     frameworkErrors: (error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(400).send(errorBody('validation_failed', `invalid request: ${error.message}`));
     },
@@ -73,7 +73,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   // A 413 (or any answer sent before the body has arrived) reaches a client that is still uploading.
   registerLingeringClose(app, drainBoundsFor(config.api.bodyLimitBytes));
 
-  // SPEC §14: a request that cannot start within the overload bounds gets 503 + Retry-After. A retry
+  // A request that cannot start within the overload bounds gets 503 + Retry-After, not a late answer. A retry
   // after one wait bound finds the queue that made us shed at least that much further along.
   const onShed = (reason: ShedReason) => deps.metrics.httpShed.inc({ reason });
   const shedRetryAfterSeconds = Math.max(1, Math.ceil(config.api.maxWaitMs / 1000));

@@ -1,4 +1,4 @@
-// maintenance-worker: consumes the Maintenance queue (SPEC §1) and keeps its job schedulers in
+// maintenance-worker: consumes the Maintenance queue (docs/queues.md) and keeps its job schedulers in
 // place. Wiring only; the work lives in libs/maintenance.
 import { createMaintenanceWorker } from '@1688sync/maintenance';
 import { QueueName } from '@1688sync/queues';

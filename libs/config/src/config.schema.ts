@@ -1,4 +1,4 @@
-// The one schema of 1688sync's configuration (SPEC §3). Every variable, its default and its
+// The one schema of 1688sync's configuration (README.md, Configuration). Every variable, its default and its
 // rules live here; nothing else in the code reads process.env.
 import os from 'node:os';
 import { CronExpressionParser } from 'cron-parser';
@@ -14,7 +14,7 @@ export const APP_NAMES = [
 ] as const;
 export type AppName = (typeof APP_NAMES)[number];
 
-/** Default `PORT` of each app (SPEC §1); the launcher passes API_PORT etc. as PORT. */
+/** Default `PORT` of each app (docs/operations.md, Running); the launcher passes API_PORT etc. as PORT. */
 export const DEFAULT_APP_PORTS: Record<AppName, number> = {
   'ingest-api': 3000,
   'image-download-worker': 9101,
@@ -170,7 +170,7 @@ function extraFormat(entry: string, ctx: Ctx): ExtraFormat {
   return v as ExtraFormat;
 }
 
-/** SPEC §3, one entry per variable. The README's configuration table is checked against these keys. */
+/** One entry per variable. The README's configuration table is checked against these keys. */
 export const envSchema = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/sync1688', POSTGRES),
   DATABASE_REPLICA_URLS: list((item, ctx) => parseUrl(item, POSTGRES, ctx)),
@@ -193,7 +193,7 @@ export const envSchema = z.object({
   ADMIN_USER: optionalString,
   ADMIN_PASSWORD: optionalString,
   API_BODY_LIMIT_BYTES: integer(16777216, 1024, 1073741824),
-  // Overload bounds (SPEC §14): a request that cannot start within these gets 503, not a long wait.
+  // Overload bounds: a request that cannot start within these gets a 503 it can retry, not a long wait that times out.
   API_MAX_WAIT_MS: integer(2000, 100, 600000),
   API_MAX_EVENT_LOOP_DELAY_MS: integer(1000, 10, 600000),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

@@ -17,7 +17,7 @@ function problemsOf(env: Record<string, string>, app: Parameters<typeof loadConf
 }
 
 describe('loadConfig', () => {
-  it('gives every SPEC §3 default when the environment is empty', () => {
+  it('gives every documented default when the environment is empty', () => {
     const c = load({});
     expect(c.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/sync1688', replicaUrls: [], poolMax: 10, migrateOnStart: false });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', queuePrefix: '1688sync' });
@@ -163,7 +163,7 @@ describe('loadConfig', () => {
     expect(problemsOf({ BACKUP_COPY_TO_S3: 'true', STORAGE_DRIVER: 's3' }).problems).toHaveLength(1); // one line, not two, about S3_BUCKET
   });
 
-  it('reads the overload bounds of the API (SPEC §14)', () => {
+  it('reads the overload bounds of the API', () => {
     const c = load({ API_MAX_WAIT_MS: '250', API_MAX_EVENT_LOOP_DELAY_MS: '40' }, 'ingest-api');
     expect(c.api).toMatchObject({ maxWaitMs: 250, maxEventLoopDelayMs: 40 });
   });

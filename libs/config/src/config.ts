@@ -24,7 +24,7 @@ export interface Config {
   redis: { url: string; queuePrefix: string };
   /**
    * maxWaitMs: longest wait for a pool connection before a request is shed with 503;
-   * maxEventLoopDelayMs: event-loop lag above which new requests are shed (SPEC §14).
+   * maxEventLoopDelayMs: event-loop lag above which new requests are shed (docs/http-api.md, Overload).
    */
   api: { keys: ApiKey[]; adminUser?: string; adminPassword?: string; bodyLimitBytes: number; maxWaitMs: number; maxEventLoopDelayMs: number };
   storage: {
@@ -56,7 +56,7 @@ export interface Config {
     jpegQuality: number;
     extraFormats: ExtraFormat[];
   };
-  /** Short hash of the settings that shape derived images (SPEC §6); equal in every process. */
+  /** Short hash of the settings that shape derived images, computed only here so every process agrees on it. */
   settingsVersion: string;
   /** copyToS3: each backup is also copied to S3_BUCKET under backups/ (whatever STORAGE_DRIVER is). */
   backups: { dir: string; retentionDays: number; keepMin: number; copyToS3: boolean };

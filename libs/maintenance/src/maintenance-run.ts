@@ -1,4 +1,4 @@
-// Every maintenance run leaves a sync record (SPEC §4: one per ingest batch or maintenance run):
+// Every maintenance run leaves a sync record, as each ingest batch does, so GET /v1/sync-records shows both:
 // started as running, finished with its counts, or failed with the error that stopped it.
 import { type SyncCounts, type SyncRecordError, SyncRecordRepository } from '@1688sync/db';
 import type { DataSource } from 'typeorm';

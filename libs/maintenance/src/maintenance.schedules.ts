@@ -1,4 +1,4 @@
-// The maintenance job schedulers (SPEC §3 SCHEDULE_*): one BullMQ job scheduler per scheduled
+// The maintenance job schedulers (SCHEDULE_*, README.md Configuration): one BullMQ job scheduler per scheduled
 // job, id `schedule-<job>`, cron in UTC. An empty SCHEDULE_* removes that scheduler.
 //
 // Schedulers live in Redis. If Redis loses its data they are gone with it — including the one

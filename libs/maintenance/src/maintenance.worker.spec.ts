@@ -117,7 +117,7 @@ describe('the maintenance worker', () => {
 });
 
 describe('the job schedulers', () => {
-  /** One per SCHEDULE_* variable (SPEC §3), by scheduler id. */
+  /** One per SCHEDULE_* variable of the config schema, by scheduler id. */
   const EVERY_SCHEDULER = [
     'schedule-backup',
     'schedule-consistency-check',

@@ -1,4 +1,4 @@
-// The maintenance consumer: one handler per job of the maintenance queue (SPEC §6) behind the one
+// The maintenance consumer: one handler per job of the maintenance queue (docs/queues.md) behind the one
 // worker factory, one job at a time, plus the job schedulers that feed it. The app wires it;
 // tests start exactly this.
 import type { Config } from '@1688sync/config';

@@ -1,7 +1,7 @@
 // The one rule for "a dependency is down right now" (PostgreSQL restarting, Redis unreachable, a
 // pool that could not hand out a connection in time). Such a failure says nothing about the work
 // itself: the API answers it with 503 + Retry-After, and a worker puts the job back (delayed)
-// without spending one of its attempts, so an outage never fails a job for good (SPEC §14).
+// without spending one of its attempts, so an outage never fails a job for good (docs/architecture.md, Crashes and restarts).
 
 /** Node socket errors that mean the peer is unreachable or went away. */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
@@ -38,7 +38,7 @@ export function isDependencyUnavailable(err: unknown): boolean {
 /**
  * True when `err` (or an error it wraps) is the pg pool's own "no connection came free in time"
  * (connectionTimeoutMillis): the process is overloaded, PostgreSQL itself may be fine. The API
- * sheds such a request (SPEC §14); a worker treats it like an outage and puts its job back.
+ * sheds such a request with a 503 the client can retry; a worker treats it like an outage and puts its job back.
  */
 export function isPoolWaitTimeout(err: unknown): boolean {
   return someWrapped(err, (e) => typeof e.message === 'string' && /timeout exceeded when trying to connect/i.test(e.message));

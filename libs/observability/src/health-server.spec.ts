@@ -88,7 +88,7 @@ describe('startHealthServer', () => {
     await ready.body?.cancel();
   });
 
-  it('serves Prometheus text on /metrics with the SPEC metrics and Node defaults', async () => {
+  it('serves Prometheus text on /metrics with the required sync1688_* metrics and Node defaults', async () => {
     const res = await fetch(`${base}/metrics`);
     const text = await res.text();
 

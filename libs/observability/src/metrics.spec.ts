@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JOB_DURATION_BUCKETS, QUEUE_STATES, type QueueDepthSource, createMetrics } from './metrics';
 
-/** Every metric SPEC §9 requires each app to serve. */
+/** Every metric each app must serve, so dashboards and alerts work on any app (docs/operations.md, Metrics). */
 const SPEC_METRICS = [
   'sync1688_http_requests_total',
   'sync1688_http_request_duration_seconds',
@@ -51,7 +51,7 @@ describe('createMetrics', () => {
     expect(text).toContain(`# TYPE ${name} `);
   });
 
-  it('shows every SPEC metric an app never touched with no samples', async () => {
+  it('shows every required metric an app never touched with no samples', async () => {
     const text = await createMetrics({ app: 'ingest-api' }).registry.metrics();
 
     for (const name of SPEC_METRICS) expect(sampleLines(text, name), name).toEqual([]);
@@ -74,7 +74,7 @@ describe('createMetrics', () => {
     expect(sampleLines(await worker.registry.metrics(), 'sync1688_jobs_total')).toEqual([]);
   });
 
-  it('counts with the SPEC label names', async () => {
+  it('counts with the documented label names', async () => {
     const metrics = createMetrics({ app: 'ingest-api' });
     metrics.httpRequests.inc({ method: 'POST', route: '/v1/products', status: '202' });
     metrics.jobs.inc({ queue: 'image-download', name: 'download', status: 'failed' }, 2);

@@ -1,5 +1,5 @@
 // One prom-client registry per process with Node's default metrics and every metric of
-// SPEC §9. An app shows the metrics it never touches with no samples.
+// docs/operations.md (Metrics). An app shows the metrics it never touches with no samples.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Seconds-long jobs (downloads, sharp, backups): from 10 ms to 10 min. */

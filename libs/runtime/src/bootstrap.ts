@@ -45,7 +45,7 @@ export function exitOnStartupError(logger: Logger, what: string) {
 
 /**
  * The Database of an app process: one pool of DATABASE_POOL_MAX connections. The API's pool hands
- * out a connection within API_MAX_WAIT_MS or fails, and the request is answered 503 (SPEC §14)
+ * out a connection within API_MAX_WAIT_MS or fails, and the request is answered a retryable 503
  * instead of queueing behind the others; the workers keep the default wait.
  */
 export function createAppDatabase(config: Config, logger?: Logger): Database {

@@ -17,7 +17,7 @@ const PRODUCT = '5b0c1f3e-8a44-4c1e-9d1b-2f6a7c9e0a11';
 const IMAGE = 'c2d4e6f8-1a3b-4c5d-8e7f-9a0b1c2d3e4f';
 const SHARD = createHash('sha256').update(PRODUCT).digest('hex').slice(0, 3);
 
-describe('the storage key layout (SPEC §7)', () => {
+describe('the storage key layout: products/<shard>/<productId>/<variant>/<imageId>.<ext>', () => {
   it('shards products by 3 hex characters of the SHA-256 of the product id', () => {
     expect(productShard(PRODUCT)).toBe(SHARD);
     expect(productShard(PRODUCT)).toMatch(/^[0-9a-f]{3}$/);

@@ -1,4 +1,4 @@
-// The behaviour every deployable app shares (SPEC §1, §9): it starts on PORT, answers /healthz,
+// The behaviour every deployable app shares (docs/operations.md, Health and readiness): it starts on PORT, answers /healthz,
 // /readyz (503 naming PostgreSQL or Redis when either is down) and /metrics, refuses bad
 // configuration in one line, and exits 0 soon after SIGTERM. Each app's spec runs this suite
 // against the real process.

@@ -1,4 +1,4 @@
-// Private PostgreSQL and Redis servers for the tests that stop, restart or lose them (SPEC §14),
+// Private PostgreSQL and Redis servers for the tests that stop, restart or lose them (every app must recover without a restart),
 // each on a free loopback port with its data in a temporary folder, removed afterwards. The
 // machine's shared servers are never touched: other test files use them.
 //

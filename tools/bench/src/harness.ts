@@ -1,4 +1,4 @@
-// The benchmark harness of `npm run bench` (SPEC §10): every figure is printed in a table beside
+// The benchmark harness of `npm run bench` (README.md, Development): every figure is printed in a table beside
 // its baseline from the same run, and appended to bench-results.jsonl, one JSON object per line.
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// SPEC §14, crashes: the real apps as processes, the download worker and then the processing
+// Crashes (docs/architecture.md, Crashes and restarts): the real apps as processes, the download worker and then the processing
 // worker killed with SIGKILL in the middle of a run and started again. Their claims are not
 // released and their BullMQ jobs not moved back (nothing of theirs runs after a kill -9); the
 // restarted workers must take every image over by themselves — the claim leases run out, BullMQ's
@@ -94,7 +94,7 @@ describe('the pipeline under kill -9', () => {
     const stranded = await look.heldClaims('download');
     await start('image-download-worker');
     const downloaderBackAt = Date.now();
-    // SPEC §14: the dead worker's images are taken over within about two leases, no reconcile.
+    // The dead worker's images must be taken over within about two leases, with no reconcile or operator.
     const downloadsTakenOverMs = (await look.takenOver(stranded, TAKEOVER_LEASES * LEASE_MS)) - downloaderBackAt;
 
     // Then the processing worker dies with images claimed ('processing').

@@ -1,4 +1,4 @@
-// SPEC §14, restarts: the four apps as processes against a PostgreSQL and a Redis of the spec's
+// Restarts (docs/architecture.md, Crashes and restarts): the four apps as processes against a PostgreSQL and a Redis of the spec's
 // own (the machine's shared servers are never restarted). PostgreSQL goes away mid-run and comes
 // back; then Redis is killed and comes back empty, its jobs lost. No app is restarted: each one
 // answers /readyz 503 while its dependency is away and 200 again after, no job fails for good,

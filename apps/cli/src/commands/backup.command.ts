@@ -1,4 +1,4 @@
-// `1688sync backup create|list|restore|prune` (SPEC §8), run in this process with progress bars.
+// `1688sync backup create|list|restore|prune` (README.md, Backups and restore), run in this process with progress bars.
 // A restore replaces the whole database and every image file: without --yes it only prints what
 // it would do; with --yes it takes a safety backup first and rolls back to it if anything fails.
 import type { Config } from '@1688sync/config';

@@ -1,4 +1,4 @@
-// `1688sync check [--fix]`: the consistency check of SPEC §8, run in this process with its
+// `1688sync check [--fix]`: the consistency check (docs/operations.md), run in this process with its
 // progress shown; prints the stored report. Exit 0 when no critical finding remains, 3 when
 // critical findings remain (after the repairs, with --fix), 1 when a check could not finish.
 import type { Config } from '@1688sync/config';

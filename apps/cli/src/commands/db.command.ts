@@ -1,4 +1,4 @@
-// `1688sync db stats|vacuum`: database care (SPEC §8).
+// `1688sync db stats|vacuum`: database care (docs/operations.md, Purge and database care).
 import type { Config } from '@1688sync/config';
 import { type DatabaseStats, databaseStats, vacuumAnalyze } from '@1688sync/maintenance';
 import { type Output, formatBytes } from '../output';

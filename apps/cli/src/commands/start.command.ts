@@ -1,4 +1,4 @@
-// `npm start` / `1688sync start`: the local launcher of SPEC §2. Checks PostgreSQL and Redis,
+// `npm start` / `1688sync start`: the local launcher (README.md, Quick start). Checks PostgreSQL and Redis,
 // creates the database if missing, starts the four apps with prefixed logs, and stops them all
 // within 20 s on SIGINT/SIGTERM (to it or to its whole process group).
 import { type ChildProcess, spawn } from 'node:child_process';

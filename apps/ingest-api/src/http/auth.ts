@@ -1,4 +1,4 @@
-// Bearer-key auth for /v1 (SPEC §3, §5): keys compared in constant time, roles read < ingest <
+// Bearer-key auth for /v1 (docs/http-api.md, Authentication and roles): keys compared in constant time, roles read < ingest <
 // admin (a read key may only GET; an ingest key may also PUT batches; admin may do everything).
 // Without API_KEYS the API is open — allowed outside production only (the config refuses it there).
 import { createHash, timingSafeEqual } from 'node:crypto';

@@ -133,7 +133,7 @@ describe('GET /files/<key>', () => {
     expect(other.statusCode).toBe(200);
   });
 
-  it('answers 404 not_found in the SPEC error format for a key with no file', async () => {
+  it('answers 404 not_found in the API error format for a key with no file', async () => {
     for (const url of [`/files/${ORIGINAL}`, '/files/products/abc/nothing.jpg', '/files/%252e%252e/x']) {
       const res = await app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(404);
@@ -183,7 +183,7 @@ describe('GET /files/<key>', () => {
         expect(res.body).not.toContain(SECRET);
         expect(res.body).not.toContain('root:');
         // A malformed escape (%ZZ) is refused by Fastify before any route runs (FST_ERR_BAD_URL);
-        // everything else reaches the route and gets the SPEC error body.
+        // everything else reaches the route and gets the API error body.
         if (method === 'GET' && !/%ZZ|%A$/.test(url)) expect(['validation_failed', 'not_found']).toContain(res.json().error);
       }
     });

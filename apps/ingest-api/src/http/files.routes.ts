@@ -1,4 +1,4 @@
-// GET/HEAD /files/<key> (SPEC §5): stored images served straight from the fs driver, for set-ups
+// GET/HEAD /files/<key> (docs/http-api.md, Files): stored images served straight from the fs driver, for set-ups
 // without a CDN. Public — browsers and CDNs fetch PUBLIC_BASE_URL links without a bearer key.
 // The path is hostile input: it is decoded once (by the router) and must pass the storage
 // library's assertSafeKey; the driver then builds the file path, never this route.

@@ -1,4 +1,4 @@
-// SPEC §14 "Overload", on the whole API with the real PostgreSQL and Redis: a request that cannot
+// Overload (docs/http-api.md), on the whole API with the real PostgreSQL and Redis: a request that cannot
 // start within the bounds is answered 503 unavailable with Retry-After, the probes never are, and
 // every shed request is counted.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ function lagEventLoop(blockMs: number) {
   return { stop: () => (running = false) };
 }
 
-describe('overload (SPEC §14)', () => {
+describe('overload: a fast 503 with Retry-After instead of a late answer', () => {
   it('answers 503 unavailable with Retry-After on /v1 while the event loop lags past API_MAX_EVENT_LOOP_DELAY_MS, and still serves /healthz, /readyz and /metrics', async () => {
     api = await buildApi({ API_MAX_EVENT_LOOP_DELAY_MS: '100', API_MAX_WAIT_MS: '2000' });
     const { app, metrics } = api;

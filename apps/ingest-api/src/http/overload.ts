@@ -1,4 +1,4 @@
-// Load shedding (SPEC §14): while the event loop lags more than API_MAX_EVENT_LOOP_DELAY_MS, a new
+// Load shedding (docs/http-api.md, Overload): while the event loop lags more than API_MAX_EVENT_LOOP_DELAY_MS, a new
 // request is answered 503 unavailable with Retry-After at once (by @fastify/under-pressure) instead
 // of joining a queue it would wait in for longer than the lag. The other half — a request that gets
 // no database connection within API_MAX_WAIT_MS — is the pg pool's connectionTimeoutMillis, answered

@@ -1,6 +1,6 @@
 // Routes declared once, with zod schemas for params, query, body and responses: the same
 // declaration validates requests (a 400 that names each bad field) and writes the OpenAPI
-// document served at /openapi.json (SPEC §5: one source for both).
+// document served at /openapi.json: one source for both, so the two cannot drift apart.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { HttpError } from './errors';
@@ -32,7 +32,7 @@ export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
   handler(input: RouteInput<P, Q, B>): Promise<unknown>;
 }
 
-/** Turns zod issues into SPEC §5 details: [{ field, message }]. */
+/** Turns zod issues into the error format's details, [{ field, message }] (docs/http-api.md, Errors). */
 export function fieldDetails(where: string, error: z.ZodError) {
   return error.issues.map((i) => ({
     field: [where, ...i.path.map(String)].join('.'),
@@ -129,7 +129,7 @@ export function buildOpenApiDocument(definitions: RouteDefinition[], info: { tit
     for (const status of ['400', ...(def.role ? ['401', '403'] : []), ...(body ? ['413'] : []), '500']) {
       responses[status] ??= { description: 'error', content: errorContent };
     }
-    // Any route may be shed under overload (SPEC §14), and then says when to come back.
+    // Any route may be shed under overload (docs/http-api.md, Overload), and then says when to come back.
     const declared503 = (responses['503'] as { description?: string } | undefined)?.description;
     responses['503'] = {
       description: declared503 ? `${declared503}; or the API is overloaded` : 'the API is overloaded, or PostgreSQL or Redis is unavailable',

@@ -1,4 +1,4 @@
-// /healthz, /readyz and /metrics of the API (SPEC §5 service routes), plus HTTP metrics for every route.
+// /healthz, /readyz and /metrics of the API (docs/operations.md, Health and readiness), plus HTTP metrics for every route.
 import type { FastifyInstance } from 'fastify';
 import { type Metrics, type ReadinessChecks, readinessResponse } from '@1688sync/observability';
 import { NEVER_SHED } from './overload';
@@ -13,8 +13,8 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics) {
 }
 
 export function registerServiceRoutes(app: FastifyInstance, { metrics, readiness }: { metrics: Metrics; readiness: ReadinessChecks }) {
-  // Probes come every few seconds: log them only when something is wrong. They are never shed
-  // (SPEC §14): an overloaded API is alive, and says so here.
+  // Probes come every few seconds: log them only when something is wrong. They are never shed:
+  // an overloaded API is alive and says so here, so no liveness probe gets it restarted for being busy.
   const hide = { logLevel: 'warn' as const, config: NEVER_SHED };
   app.get('/healthz', hide, async () => ({ status: 'ok' }));
   app.get('/readyz', hide, async (_request, reply) => {

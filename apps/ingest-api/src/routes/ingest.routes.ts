@@ -1,4 +1,4 @@
-// PUT /v1/suppliers and PUT /v1/products: the producers' way in (SPEC §5).
+// PUT /v1/suppliers and PUT /v1/products: the producers' way in (docs/http-api.md, Ingest).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { productBatchDocSchema, productBatchSchema, supplierBatchDocSchema, supplierBatchSchema } from '@1688sync/ingest';

@@ -1,4 +1,4 @@
-// Reading, soft-deleting and restoring products (SPEC §5).
+// Reading, soft-deleting and restoring products (docs/http-api.md, Products and suppliers).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PRODUCT_SORTS, SYNC_STATUSES } from '@1688sync/db';

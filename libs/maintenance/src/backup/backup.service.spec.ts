@@ -1,4 +1,4 @@
-// Making backups (SPEC §8): the layout in BACKUP_DIR, the manifest, the catalogue row, the gauge,
+// Making backups (README.md, Backups and restore): the layout in BACKUP_DIR, the manifest, the catalogue row, the gauge,
 // incremental archives, one backup at a time, copies — against real PostgreSQL, pg_dump and the
 // fs storage driver.
 import { execFileSync } from 'node:child_process';

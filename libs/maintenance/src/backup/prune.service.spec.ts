@@ -1,4 +1,4 @@
-// Pruning backups by retention (SPEC §3, §8): older than BACKUP_RETENTION_DAYS goes, the newest
+// Pruning backups by retention (README.md, Backups and restore): older than BACKUP_RETENTION_DAYS goes, the newest
 // BACKUP_KEEP_MIN stay whatever their age, a running backup is never touched, and a full backup a
 // kept incremental one needs stays too. Real rows, real folders, a real remote copy.
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';

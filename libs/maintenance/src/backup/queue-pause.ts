@@ -1,4 +1,4 @@
-// Pausing the queues around a restore (SPEC §8): no worker may write into a half-restored
+// Pausing the queues around a restore: no worker may write into a half-restored
 // database. BullMQ's queue.pause() is global (every worker of the queue stops taking jobs); jobs
 // already running finish, so the restore waits for them — bounded — before it touches anything.
 // Queues an operator had paused stay paused afterwards: only the ones paused here are resumed.

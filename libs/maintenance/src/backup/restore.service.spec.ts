@@ -1,4 +1,4 @@
-// Restoring (SPEC §8), the ways it must refuse or undo itself: a dry run touches nothing, a
+// Restoring (README.md, Backups and restore), the ways it must refuse or undo itself: a dry run touches nothing, a
 // corrupted artifact is caught before anything is touched, a restore that fails half-way is rolled
 // back to the safety backup — and a good one keeps the backups catalogue and resumes only the
 // queues it paused. Real PostgreSQL, pg_dump/pg_restore, Redis and the fs storage driver.

@@ -1,7 +1,7 @@
 // The consistency check with STORAGE_DRIVER=s3 (issue 10): both file checks read a bucket of a
 // real S3-compatible server — the orphan scan streams ListObjectsV2 pages, the missing-file check
 // lists each product's prefix — and the grace period is measured on S3's Last-Modified. A killed
-// writer's multipart upload, left open, is S3's stray temp file (SPEC §14).
+// writer's multipart upload, left open, is S3's stray temp file: its parts hold space and are billed.
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { type ConsistencyFinding, type ConsistencyReport, queryRows } from '@1688sync/db';
 import { downloadJobId } from '@1688sync/queues';

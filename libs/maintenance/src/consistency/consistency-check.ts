@@ -1,4 +1,4 @@
-// The consistency check (SPEC §8), scheduled and on demand. The row checks run one after another
+// The consistency check (docs/operations.md), scheduled and on demand. The row checks run one after another
 // while the storage listings (orphan files, stray temp files) run alongside them; everything
 // streams — keyset pages of rows, streamed listings, bounded parallel storage calls — so memory
 // stays flat however many rows and files there are. Stores the report in consistency_reports

@@ -1,4 +1,4 @@
-// The consistency checks that look only at rows (SPEC §8): orphan image rows, products without a
+// The consistency checks that look only at rows (README.md, Operations): orphan image rows, products without a
 // live supplier, wrong product_count, stuck image claims and stuck sync records.
 // Each walks its candidates in keyset pages; fix mode recounts product counts and releases stuck
 // claims, while the rest need a decision only an operator can make and are reported with a

@@ -1,4 +1,4 @@
-// Downloaded images (SPEC §8): the rows that have files and a content hash. One walk, product by
+// Downloaded images (README.md, Operations): the rows that have files and a content hash. One walk, product by
 // product (pageSize products per page, by product-id range), reports three things:
 // - duplicate images: live images of one live product with the same content;
 // - missing originals: a live downloaded image whose original file is not stored;

@@ -1,3 +1,3 @@
-// The consistency check (SPEC §8): runConsistencyCheck and the names of its checks.
+// The consistency check (docs/operations.md): runConsistencyCheck and the names of its checks.
 export * from './consistency-check';
 export * from './consistency-check.types';

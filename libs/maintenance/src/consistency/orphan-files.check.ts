@@ -1,4 +1,4 @@
-// Stored files with no row (SPEC §8): the storage listing of products/ is streamed, and each page
+// Stored files with no row (README.md, Operations): the storage listing of products/ is streamed, and each page
 // of keys is matched against its image rows in one query. A file is an orphan when its key is not
 // in the layout at all, when no image row (live or soft-deleted: files stay until purge) has its
 // image id, or when that row points at another key for the variant (say an original re-downloaded
@@ -13,7 +13,7 @@ import type { CheckContext, ConsistencyCheck, FindingCollector } from './consist
 import type { ImageKeys } from './consistency-scan.repository';
 import { mapBounded } from './bounded';
 
-/** Every image file lives under this prefix (SPEC §7 key layout). */
+/** Every image file lives under this prefix (the key layout in libs/storage keys.ts). */
 export const IMAGE_FILES_PREFIX = 'products/';
 
 type ParsedKey = NonNullable<ReturnType<typeof parseImageKey>>;

@@ -1,4 +1,4 @@
-// SPEC §14: a killed writer's temp files count as stray — the consistency check reports them,
+// A killed writer's temp files hold space no row will ever point at, so they count as stray — the consistency check reports them,
 // and fix removes those older than the grace period (never one a live writer may still rename).
 import { existsSync } from 'node:fs';
 import { rm, utimes } from 'node:fs/promises';

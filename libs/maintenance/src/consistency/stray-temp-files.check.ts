@@ -1,4 +1,4 @@
-// Stray temp files (SPEC §14): what writers killed mid-write left under products/ — the fs
+// Stray temp files (docs/architecture.md, Crashes and restarts): what writers killed mid-write left under products/ — the fs
 // driver's temp files beside their keys, on S3 the multipart uploads left open. No key shows
 // them and no row will ever point at them (a writer that lives renames its temp file, or
 // completes its upload, moments after its last chunk), but they hold space, and on S3 the parts

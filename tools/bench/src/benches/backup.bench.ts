@@ -1,4 +1,4 @@
-// SPEC §10 / issue 8: seconds for the database part of a backup — createBackup of kind db: the
+// `npm run bench -- backup` (issue 8): seconds for the database part of a backup — createBackup of kind db: the
 // backup lock, the pg_dump version check, the catalogue row, pg_dump -Fc of one exported snapshot
 // streamed through a SHA-256 into BACKUP_DIR while the same snapshot's rows are counted, the
 // manifest, fsync and rename — against a raw `pg_dump -Fc -f <file>` of the same database in the

@@ -1,4 +1,4 @@
-// SPEC §10 / issue 7: seconds and peak RSS of a dry-run consistency check (every check of §8)
+// `npm run bench -- consistency` (issue 7): seconds and peak RSS of a dry-run consistency check (every check)
 // over 1,000,000 image rows generated with SQL — 100,000 of them processed, with their original,
 // thumbnail and compressed files on disk (fs driver), the rest pending, failed or skipped (no
 // file needed) — spread over 100,000 products of 1,000 suppliers. A known handful of every

@@ -1,4 +1,4 @@
-// SPEC §10 / issue 5: images/s of the download worker (queue + PostgreSQL + guarded fetch + sharp
+// `npm run bench -- download` (issue 5): images/s of the download worker (queue + PostgreSQL + guarded fetch + sharp
 // header read + fs storage + process job) from a local server that adds 50 ms of latency to every
 // response (a CDN's), against a raw concurrent fetch-and-write loop against the same server, both
 // at concurrency 20 (20 fetches at once), in the same run.
@@ -31,7 +31,7 @@ const IMAGES = ROUNDS * PER_ROUND;
 const WARMUP = 400;
 /**
  * Images per product, as in the ingest bench: the worker stores each product's images under its
- * own folders (SPEC §7), which are made once per product. One image per product would make two
+ * own folders (libs/storage keys.ts), which are made once per product. One image per product would make two
  * new directories per image, a cost real catalogues pay once per 5–20 images (measured: about
  * 0.4 ms of CPU per image here, most of it ext4 allocating directory inodes).
  */

@@ -1,4 +1,4 @@
-// SPEC §10 / issue 4: products/s through PUT /v1/products (the real ingest-api process: HTTP,
+// `npm run bench -- ingest` (issue 4): products/s through PUT /v1/products (the real ingest-api process: HTTP,
 // validation, upsert, image diff, sync record, download jobs), in batches of 1,000 with 8 images
 // each — new products, then the same batches again (unchanged) — against a raw `pg` upsert of the
 // same product and image rows plus a raw BullMQ addBulk of the same jobs, in the same run. (The

@@ -1,4 +1,4 @@
-// SPEC §10 / issue 6: images/s of the processing worker with queue, database and storage
+// `npm run bench -- process` (issue 6): images/s of the processing worker with queue, database and storage
 // included (the real createImageProcessWorker: BullMQ jobs, claims and results in PostgreSQL,
 // originals read from and outputs written to the fs driver on a temp dir) against raw sharp
 // making the same two outputs (the same decode-once chain: 1200 px copy, then the 200 px
@@ -7,7 +7,7 @@
 // ratio is the median of the pairs' ratios: other work on a shared 2-core machine comes and goes,
 // and a pair sees about the same share of the CPU.
 // The same comparison on 3600–4000 px photos derived from the fixtures shows the fixed cost per
-// image at scale (no target: the fixtures are the figure SPEC §10 asks for).
+// image at scale (no target: the fixtures' run is the reported figure).
 // Also: the bytes saved on the fixture photographs (originals against compressed copies).
 //
 // `npm run bench -- process --sweep` adds the concurrency sweep behind the worker's defaults:

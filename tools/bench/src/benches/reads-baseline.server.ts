@@ -1,4 +1,4 @@
-// The reads bench's baseline (SPEC §10 "reads under load"): a bare node:http handler that runs the
+// The reads bench's baseline (`npm run bench -- reads`): a bare node:http handler that runs the
 // same read as GET /v1/products?limit=50 (ProductSearchRepository.search, the same SQL) on a pool
 // of the same size, and answers JSON.stringify of the page — no Fastify, hooks, auth, validation or
 // presenters. Its own process, as the API is, so neither shares an event loop with the load client.

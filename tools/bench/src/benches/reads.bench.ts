@@ -1,4 +1,4 @@
-// SPEC §10 / §14 reads under load: GET /v1/products?limit=50 on the real ingest-api process,
+// `npm run bench -- reads`, reads under load: GET /v1/products?limit=50 on the real ingest-api process,
 // first with 200 concurrent clients (nothing may be shed: 0 errors, 0 timeouts, 0 503s), then
 // with 400 (overload: every answer is a 200 or a fast 503 with Retry-After, none slower than 5 s).
 // Baseline in the same run: a bare node:http handler running the same read on a pool of the same

@@ -1,4 +1,4 @@
-// SPEC §10 search: p50/p95 of the GET /v1/products read (ProductSearchRepository, the query the
+// `npm run bench -- search`: p50/p95 of the GET /v1/products read (ProductSearchRepository, the query the
 // route runs) at 100,000 products with Chinese titles: `q` terms, filters, page 1 of the default
 // sort, and a page 1,000 pages deep, whose cost should match page 1 (keyset pagination).
 import { loadConfig } from '@1688sync/config';

@@ -1,4 +1,4 @@
-// SPEC §10 / issue 3: upsert 10,000 products with 8 images each in batches of 1,000 through the
+// `npm run bench -- upsert` (issue 3): upsert 10,000 products with 8 images each in batches of 1,000 through the
 // repositories, against a raw `pg` multi-row INSERT … ON CONFLICT of the same rows in the same run.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
