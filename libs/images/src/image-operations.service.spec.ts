@@ -2,6 +2,7 @@
 // both POST /v1/images/retry, /v1/images/:id/retry, /v1/images/reprocess and `1688sync images
 // retry|reprocess` call.
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger } from '@1688sync/observability';
 import { BACKFILL_PRIORITY, Producers, QueueName, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
@@ -140,15 +141,18 @@ describe('ImageOperationsService.reprocess', () => {
   });
 
   it('reports a Redis that does not answer by the deadline instead of throwing', async () => {
-    const port = await closedPort();
-    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'worker');
-    const stranded = new Producers(unreachable, queues.prefix);
+    // A server that takes the connection and never answers.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const unanswered = createRedisConnection(`redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, 'producer');
+    const stranded = new Producers(unanswered, queues.prefix);
     try {
       const { outcome } = await operations(stranded).reprocess(undefined, { deadlineMs: 300 });
       expect(outcome).toEqual({ queued: 0, alreadyQueued: 0, failed: 1, error: 'no answer within 300 ms' });
     } finally {
       await stranded.close(300);
-      unreachable.disconnect();
+      unanswered.disconnect();
+      silent.close();
     }
   });
 });

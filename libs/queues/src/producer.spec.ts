@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { type Job, type Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { closedPort, createTestQueuePrefix, readJob } from '@1688sync/testing';
@@ -336,10 +337,11 @@ describe('queueJobs', () => {
   });
 
   it('stops waiting at its deadline when Redis does not answer, and reports the jobs as failed', async () => {
-    // A worker-role connection queues commands while Redis is away instead of failing them:
-    // without the deadline the caller would wait for as long as the outage lasts.
-    const port = await closedPort();
-    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'worker');
+    // A server that takes the connection and never answers: without the deadline the caller
+    // would wait for as long as it stays silent.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, 'producer');
     const stranded = new Producers(unreachable, testQueues.prefix);
     try {
       const started = performance.now();
@@ -349,6 +351,7 @@ describe('queueJobs', () => {
     } finally {
       await stranded.close(300);
       unreachable.disconnect();
+      silent.close();
     }
   });
 
