@@ -102,7 +102,7 @@ describe('ImageOperationsService.retryFailed', () => {
     const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
     const stranded = new Producers(unreachable, queues.prefix);
     try {
-      const outcome = await operations(stranded).retryFailed({}, { deadlineMs: 3000 });
+      const outcome = await operations(stranded).retryFailed({}, { deadlineMs: 500 });
       expect(outcome).toMatchObject({ reset: 2, queued: 0, alreadyQueued: 0, failed: 2, error: expect.any(String) });
       const [{ n }] = await ds.query(`SELECT count(*)::int AS n FROM product_images WHERE download_status = 'pending'`);
       expect(n).toBe(2); // reconcile has them

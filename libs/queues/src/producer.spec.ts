@@ -327,7 +327,7 @@ describe('queueJobs', () => {
     const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
     const stranded = new Producers(unreachable, testQueues.prefix);
     try {
-      const outcome = await queueJobs(stranded, QueueName.ImageDownload, [downloadOf(), downloadOf()], { deadlineMs: 3000 });
+      const outcome = await queueJobs(stranded, QueueName.ImageDownload, [downloadOf(), downloadOf()], { deadlineMs: 500 });
       expect(outcome).toMatchObject({ queued: 0, alreadyQueued: 0, failed: 2 });
       expect(outcome.error).toEqual(expect.any(String));
     } finally {

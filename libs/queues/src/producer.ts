@@ -89,31 +89,6 @@ async function addOrReplaceJob<Q extends QueueName>(queue: Queue, job: JobToAdd<
   return existing ? 'replaced' : 'added';
 }
 
-/**
- * Waits for a connection that is still making its first connection (BullMQ waits the same way
- * before an addBulk), and fails with the connection's error if that attempt fails. A producer
- * connection fails a command sent before it is ready instead of holding it; once it has been
- * ready, or is reconnecting after an outage, commands fail fast as its options say.
- */
-async function firstConnect(connection: Redis): Promise<void> {
-  if (connection.status !== 'connecting' && connection.status !== 'connect') return;
-  await new Promise<void>((resolve, reject) => {
-    const settle = (err?: Error) => {
-      connection.off('ready', onReady);
-      connection.off('error', onError);
-      connection.off('end', onEnd);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReady = () => settle();
-    const onError = (err: Error) => settle(err);
-    const onEnd = () => settle(new Error('Connection is closed.'));
-    connection.once('ready', onReady);
-    connection.once('error', onError);
-    connection.once('end', onEnd);
-  });
-}
-
 /** Payloads parsed and ids checked: a list that holds one bad job is refused before anything is sent. */
 function checkedJobs<Q extends QueueName>(jobs: JobToAdd<Q>[]): JobToAdd<Q>[] {
   return jobs.map((j) => ({ ...j, data: parsePayload(j.name, j.data) as JobToAdd<Q>['data'], jobId: assertJobId(j.jobId) }));
@@ -126,7 +101,6 @@ function checkedJobs<Q extends QueueName>(jobs: JobToAdd<Q>[]): JobToAdd<Q>[] {
  */
 async function addOrReplaceJobs<Q extends QueueName>(queue: Queue, connection: Redis, jobs: JobToAdd<Q>[]): Promise<AddOutcome[]> {
   if (!jobs.length) return [];
-  await firstConnect(connection);
   const exists = connection.pipeline();
   for (const job of jobs) exists.exists(queue.toKey(job.jobId));
   const replies = await exists.exec();
@@ -207,6 +181,9 @@ export async function queueJobsReport<Q extends QueueName>(
   let failure: Error | undefined;
   const target = producers.queue(queue);
   const sending = (async () => {
+    // Like any BullMQ call, wait for the connection to be ready (a producer connection refuses
+    // commands before then); while Redis is away that wait is what the deadline bounds.
+    await target.waitUntilReady();
     for (let i = 0; i < checked.length && !stop; i += ADD_BULK_CHUNK) {
       const outcomes = await addOrReplaceJobs(target, producers.connection, checked.slice(i, i + ADD_BULK_CHUNK));
       if (stop) return; // the deadline answered for this chunk already
