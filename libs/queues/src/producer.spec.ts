@@ -362,6 +362,18 @@ describe('queueJobs', () => {
     await expect(queueJobs(producers, QueueName.ImageDownload, [downloadOf(), bad], { deadlineMs: 1000 })).rejects.toThrow(InvalidPayloadError);
     await expect(queueJobs(producers, QueueName.ImageDownload, [{ ...downloadOf(), jobId: 'a:b' }], { deadlineMs: 1000 })).rejects.toThrow(InvalidJobIdError);
     expect(await queueJobs(producers, QueueName.ImageDownload, [], { deadlineMs: 1000 })).toEqual({ queued: 0, alreadyQueued: 0, failed: 0 });
+    // Nothing to send: no wait, even on a connection that is not ready.
+    const port = await closedPort();
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
+    const stranded = new Producers(unreachable, testQueues.prefix);
+    try {
+      const started = performance.now();
+      expect(await queueJobs(stranded, QueueName.ImageDownload, [], { deadlineMs: 1000 })).toEqual({ queued: 0, alreadyQueued: 0, failed: 0 });
+      expect(performance.now() - started).toBeLessThan(500);
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+    }
     expect(addBulk).not.toHaveBeenCalled();
   });
 });

@@ -176,6 +176,7 @@ export async function queueJobsReport<Q extends QueueName>(
 ): Promise<QueueReport> {
   const checked = checkedJobs(jobs);
   const report: QueueReport = { queued: 0, alreadyQueued: 0, failed: 0, replaced: 0, timedOut: false };
+  if (!checked.length) return report; // nothing to wait for Redis for
   let confirmed = 0;
   let stop = false;
   let failure: Error | undefined;
@@ -197,7 +198,6 @@ export async function queueJobsReport<Q extends QueueName>(
   })().catch((err: unknown) => {
     failure = err instanceof Error ? err : new Error(String(err));
   });
-  // BullMQ waits for a connection that is down instead of failing: the wait is bounded here.
   const settled = await settlesWithin(sending, deadlineMs);
   stop = true;
   report.failed = checked.length - confirmed;
