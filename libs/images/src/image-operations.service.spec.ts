@@ -42,7 +42,7 @@ beforeEach(async () => {
   await queues.cleanup();
 });
 
-const operations = (p: Producers = producers) => new ImageOperationsService({ dataSource: ds, producers: p, settingsVersion: SETTINGS, logger });
+const operations = (p: Producers = producers) => new ImageOperationsService({ db: { ready: async () => ds }, producers: p, settingsVersion: SETTINGS, logger });
 
 /** A product with `n` images; returns its id and its image ids. */
 async function product(n: number): Promise<{ productId: string; imageIds: string[] }> {
@@ -138,6 +138,16 @@ describe('ImageOperationsService.reprocess', () => {
     expect(all.jobId).toBe(reprocessJobId(undefined, SETTINGS));
     const job = await producers.queue(QueueName.ImageProcess).getJob(first.jobId);
     expect([job!.name, job!.data, job!.opts.priority]).toEqual(['reprocess', { productId, settingsVersion: SETTINGS }, BACKFILL_PRIORITY]);
+  });
+
+  it('needs no database: a reprocess is asked for while PostgreSQL is down', async () => {
+    const down = new ImageOperationsService({
+      db: { ready: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) },
+      producers,
+      settingsVersion: SETTINGS,
+      logger,
+    });
+    expect((await down.reprocess(undefined, { deadlineMs: 5000 })).outcome).toEqual({ queued: 1, alreadyQueued: 0, failed: 0 });
   });
 
   it('reports a Redis that does not answer by the deadline instead of throwing', async () => {

@@ -12,7 +12,8 @@ import type { DataSource } from 'typeorm';
 export const RETRY_CHUNK = 1000;
 
 export interface ImageOperationsOptions {
-  dataSource: DataSource;
+  /** Connected on first use: a reprocess request needs only Redis, so it works while PostgreSQL is down. */
+  db: { ready(): Promise<DataSource> };
   producers: Producers;
   /** The process jobs' id and payload name these image settings. */
   settingsVersion: string;
@@ -57,7 +58,7 @@ export class ImageOperationsService {
    * work: someone is waiting for this image. Null when there is no such live image.
    */
   async retryImage(imageId: string, deadline: QueueDeadline): Promise<RetryOutcome | null> {
-    const row = await new ProductImageRepository(this.opts.dataSource.manager).findById(imageId);
+    const row = await new ProductImageRepository((await this.opts.db.ready()).manager).findById(imageId);
     if (!row || row.deletedAt !== null) return null;
     return this.retry({ ids: [imageId] }, 'fresh', deadline);
   }
@@ -85,8 +86,8 @@ export class ImageOperationsService {
     priority: 'fresh' | 'backfill',
     { deadlineMs, onProgress }: QueueDeadline,
   ): Promise<RetryOutcome> {
-    const { dataSource, producers, settingsVersion, logger } = this.opts;
-    const reset = await transaction(dataSource, (tx) => new ProductImageRepository(tx).resetForRetry(selection));
+    const { db, producers, settingsVersion, logger } = this.opts;
+    const reset = await transaction(await db.ready(), (tx) => new ProductImageRepository(tx).resetForRetry(selection));
     const outcome: RetryOutcome = { reset: reset.length, downloads: reset.filter((r) => r.stage === 'download').length, queued: 0, alreadyQueued: 0, failed: 0 };
     const deadline = performance.now() + deadlineMs;
     for (let i = 0; i < reset.length; i += RETRY_CHUNK) {

@@ -27,7 +27,7 @@ function productOption(product: string | undefined): string | undefined {
 }
 
 const imageOperations = (deps: MaintenanceDeps) =>
-  new ImageOperationsService({ dataSource: deps.dataSource, producers: deps.producers, settingsVersion: deps.config.settingsVersion, logger: deps.logger });
+  new ImageOperationsService({ db: { ready: async () => deps.dataSource }, producers: deps.producers, settingsVersion: deps.config.settingsVersion, logger: deps.logger });
 
 async function retry(deps: MaintenanceDeps, out: Output, options: ImagesOptions): Promise<number> {
   const productId = productOption(options.product);

@@ -37,8 +37,8 @@ function presentRetry(outcome: RetryOutcome) {
 }
 
 export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
-  const imageOperations = async (log: ImageOperationsLogger) =>
-    new ImageOperationsService({ dataSource: await ds(ctx), producers: ctx.producers, settingsVersion: ctx.config.settingsVersion, logger: log });
+  const imageOperations = (log: ImageOperationsLogger) =>
+    new ImageOperationsService({ db: ctx.db, producers: ctx.producers, settingsVersion: ctx.config.settingsVersion, logger: log });
 
   routes.add(app, {
     method: 'GET',
@@ -125,7 +125,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     params: uuidParam,
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema }, 404: { description: 'no such image' } },
     async handler({ params, request }) {
-      const outcome = await (await imageOperations(request.log)).retryImage(params.id, { deadlineMs: RETRY_QUEUE_DEADLINE_MS });
+      const outcome = await imageOperations(request.log).retryImage(params.id, { deadlineMs: RETRY_QUEUE_DEADLINE_MS });
       return outcome ? presentRetry(outcome) : notFound('image', params.id);
     },
   });
@@ -145,7 +145,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
       .default({}),
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema } },
     async handler({ body, request }) {
-      return presentRetry(await (await imageOperations(request.log)).retryFailed(body, { deadlineMs: RETRY_QUEUE_DEADLINE_MS }));
+      return presentRetry(await imageOperations(request.log).retryFailed(body, { deadlineMs: RETRY_QUEUE_DEADLINE_MS }));
     },
   });
 }

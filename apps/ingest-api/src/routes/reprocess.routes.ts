@@ -1,6 +1,7 @@
 // POST /v1/images/reprocess: after an image-settings change, queue the `reprocess` fan-out on the
-// image-process queue (ImageOperationsService.reprocess, the same call as the CLI's). The processing worker marks the images that are not under
-// the current settings_version and queues their process jobs; the data decides what is left.
+// image-process queue (ImageOperationsService.reprocess, the same call as the CLI's). The
+// processing worker marks the images that are not under the current settings_version and queues
+// their process jobs; the data decides what is left.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ProductRepository } from '@1688sync/db';
@@ -29,7 +30,7 @@ export function registerReprocessRoutes(app: FastifyInstance, routes: RouteTable
     async handler({ body, reply, request }) {
       const { productId } = body;
       if (productId !== undefined && !(await new ProductRepository((await ds(ctx)).manager).findById(productId))) notFound('product', productId);
-      const operations = new ImageOperationsService({ dataSource: await ds(ctx), producers: ctx.producers, settingsVersion: ctx.config.settingsVersion, logger: request.log });
+      const operations = new ImageOperationsService({ db: ctx.db, producers: ctx.producers, settingsVersion: ctx.config.settingsVersion, logger: request.log });
       const { jobId, outcome } = await operations.reprocess(productId, { deadlineMs: ENQUEUE_TIMEOUT_MS });
       if (outcome.failed) {
         reply.header('retry-after', '5');
