@@ -1,6 +1,7 @@
-// image-processing-worker: consumes the ImageProcess queue (docs/queues.md). Wiring only; the work lives
-// in libs/images (image-pipeline.ts, image-process.service.ts), where the concurrency measured on
-// 2 cores is written down.
+// image-processing-worker: consumes the ImageProcess queue, so that thumbnails and compressed
+// copies are made apart from the downloads and scale on their own. Wiring only; the work lives in
+// libs/images/src/process (image-pipeline.ts, image-process.service.ts), where the concurrency
+// measured on 2 cores is written down.
 import { createImageProcessWorker } from '@1688sync/images';
 import { QueueName } from '@1688sync/queues';
 import { runWorkerApp } from '@1688sync/runtime';

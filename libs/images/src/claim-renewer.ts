@@ -1,4 +1,5 @@
-// Keeps the claims of the images a worker is working on alive (SPEC §14): every third of the
+// Keeps the claims of the images a worker is working on alive, so a live worker never loses an
+// image to another while a dead one's images come free quickly: every third of the
 // lease, one statement extends all the leases this process holds. A claim therefore lives as long
 // as its worker, and the lease can be short (IMAGE_CLAIM_LEASE_MS, 30 s by default): when a worker
 // dies, its renewals stop and its images are claimable again within one lease, without waiting

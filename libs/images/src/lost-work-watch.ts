@@ -1,17 +1,20 @@
-// Work that Redis lost comes back by itself (SPEC §14). PostgreSQL is the truth and a queue only a
-// cache of work: when an image worker starts, and every time its Redis connection comes back
+// Work that Redis lost comes back by itself, without waiting for an operator. PostgreSQL is the
+// truth and a queue only a cache of work: when an image worker starts, and every time its Redis connection comes back
 // (a restart, perhaps one that lost its data), it looks at its queue. Empty — nothing waiting,
 // active, delayed or prioritized — while rows say images of its stage are unfinished means the
 // jobs are gone: it asks for a reconcile at once, instead of leaving the images to the next
 // scheduled one (every 15 minutes by default).
 import { ProductImageRepository, type WorkStage } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
-import { JobName, type Producers, QueueName, type QueueWorker, type Redis, maintenanceJobId, requeueJob } from '@1688sync/queues';
+import { JobName, type Producers, QueueName, type QueueWorker, type Redis, maintenanceJobId, queueJobs } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
 import type { DataSource } from 'typeorm';
 
 /** The one reconcile job such a check queues (a waiting one is not queued twice). */
 export const LOST_WORK_RECONCILE_JOB_ID = maintenanceJobId('reconcile', 'lost-work');
+
+/** How long the check waits for Redis to take the reconcile job; the next reconnection tries again. */
+const RECONCILE_DEADLINE_MS = 5000;
 
 const QUEUED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
@@ -41,7 +44,10 @@ export function watchForLostWork(opts: LostWorkWatchOptions): LostWorkWatch {
     if (Object.values(counts).some((n) => n > 0)) return false;
     const dataSource = await db.ready();
     if (!(await new ProductImageRepository(dataSource.manager).hasUnfinished(stage))) return false;
-    const outcome = await requeueJob(producers.queue(QueueName.Maintenance), { name: JobName.Reconcile, data: {}, jobId: LOST_WORK_RECONCILE_JOB_ID });
+    const reconcileJob = { name: JobName.Reconcile, data: {}, jobId: LOST_WORK_RECONCILE_JOB_ID };
+    const queued = await queueJobs(producers, QueueName.Maintenance, [reconcileJob], { deadlineMs: RECONCILE_DEADLINE_MS });
+    if (queued.failed) throw new Error(queued.error);
+    const outcome = queued.queued ? 'added' : 'already-queued';
     logger.warn({ stage, queue: queue.name, outcome }, 'queue is empty while images still need work (Redis lost its jobs?); reconcile queued');
     return outcome === 'added';
   };

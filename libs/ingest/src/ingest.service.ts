@@ -16,7 +16,7 @@ import {
   transaction,
 } from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
-import { JobName, type Producers, QueueName, addJobs, downloadJobId, settlesWithin } from '@1688sync/queues';
+import { type Producers, queueImageWork } from '@1688sync/queues';
 import type { z } from 'zod';
 import { canonicaliseImageUrl } from '@1688sync/images';
 import { type ProductInput, describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
@@ -171,22 +171,21 @@ export class IngestService {
   /** After commit: one download job per new image; a Redis outage is reported, not thrown. */
   private async enqueueDownloads(images: { id: string }[], log: Logger): Promise<{ imagesQueued: number; warnings: IngestWarning[] }> {
     if (!images.length) return { imagesQueued: 0, warnings: [] };
-    const queue = this.deps.producers.queue(QueueName.ImageDownload);
-    const jobs = images.map((img) => ({ name: JobName.Download, data: { imageId: img.id }, jobId: downloadJobId(img.id) }));
-    let failure: Error | null = null;
-    const adding = addJobs(queue, jobs).catch((err: Error) => {
-      failure = err;
+    // Fresh work: a new product's images go before any sweep over the catalogue.
+    const outcome = await queueImageWork(this.deps.producers, 'download', images.map((img) => img.id), {
+      deadlineMs: this.deps.enqueueTimeoutMs ?? 5000,
+      priority: 'fresh',
     });
-    const done = await settlesWithin(adding, this.deps.enqueueTimeoutMs ?? 5000);
-    if (done && !failure) return { imagesQueued: images.length, warnings: [] };
-    const reason = failure ? (failure as Error).message : `no answer within ${this.deps.enqueueTimeoutMs ?? 5000} ms`;
-    log.warn({ images: images.length, reason }, 'could not queue download jobs; the data is committed and reconcile will queue them');
+    const imagesQueued = outcome.queued + outcome.alreadyQueued;
+    if (!outcome.failed) return { imagesQueued, warnings: [] };
+    const reason = outcome.error;
+    log.warn({ images: outcome.failed, reason }, 'could not queue download jobs; the data is committed and reconcile will queue them');
     return {
-      imagesQueued: 0,
+      imagesQueued,
       warnings: [
         {
           code: 'queue_unavailable',
-          message: `${images.length} image download job(s) were not queued (Redis: ${reason}); the data is saved and the images stay pending until the reconcile job queues them`,
+          message: `${outcome.failed} image download job(s) were not queued (Redis: ${reason}); the data is saved and the images stay pending until the reconcile job queues them`,
         },
       ],
     };

@@ -4,7 +4,7 @@
 // MaintenanceUnavailableError when Redis cannot take the job in time — a client is told to come
 // back rather than left hanging on a Redis that is down (BullMQ itself would wait forever).
 import { AppError } from '@1688sync/core';
-import { type JobName, type PayloadInputOf, type Producers, QueueName, addJobs, maintenanceJobId, redisReadinessCheck } from '@1688sync/queues';
+import { type JobName, type PayloadInputOf, type Producers, QueueName, maintenanceJobId, queueJobs } from '@1688sync/queues';
 
 /** The maintenance jobs an operator may request (purge, db care and prune run on their schedules). */
 export type RequestableMaintenance = typeof JobName.ConsistencyCheck | typeof JobName.Reconcile | typeof JobName.Backup;
@@ -12,9 +12,7 @@ export type RequestableMaintenance = typeof JobName.ConsistencyCheck | typeof Jo
 export interface MaintenanceRequestOptions {
   /** Who asked, part of the job id (`api`, `cli`). */
   requestedBy: string;
-  /** How long to wait for a (re)connecting Redis before giving up. */
-  connectWaitMs?: number;
-  /** How long the add itself may take. */
+  /** How long to wait for Redis (a reconnect included) to take the job. */
   deadlineMs?: number;
 }
 
@@ -26,30 +24,18 @@ export class MaintenanceUnavailableError extends AppError {
   }
 }
 
-const DEFAULT_CONNECT_WAIT_MS = 1000;
-const DEFAULT_DEADLINE_MS = 5000;
+/** A client waiting on a POST gets its answer, or its 503, within this. */
+const DEFAULT_DEADLINE_MS = 1000;
 
 /** Queues one maintenance job under a fresh id and returns that id. */
 export async function requestMaintenance<J extends RequestableMaintenance>(
   producers: Producers,
   job: J,
   data: PayloadInputOf<J>,
-  { requestedBy, connectWaitMs = DEFAULT_CONNECT_WAIT_MS, deadlineMs = DEFAULT_DEADLINE_MS }: MaintenanceRequestOptions,
+  { requestedBy, deadlineMs = DEFAULT_DEADLINE_MS }: MaintenanceRequestOptions,
 ): Promise<{ jobId: string }> {
   const jobId = maintenanceJobId(job, `${requestedBy}-${Date.now()}`);
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await redisReadinessCheck(producers.connection, connectWaitMs)();
-    await Promise.race([
-      addJobs(producers.queue(QueueName.Maintenance), [{ name: job, data, jobId }]),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
-      }),
-    ]);
-  } catch (err) {
-    throw new MaintenanceUnavailableError(job, (err as Error).message);
-  } finally {
-    clearTimeout(timer);
-  }
+  const outcome = await queueJobs(producers, QueueName.Maintenance, [{ name: job, data, jobId }], { deadlineMs });
+  if (outcome.failed) throw new MaintenanceUnavailableError(job, outcome.error ?? 'no answer');
   return { jobId };
 }

@@ -8,12 +8,11 @@ import {
   type Producers,
   QueueName,
   type QueueWorker,
-  UnrecoverableError,
   createQueueWorker,
 } from '@1688sync/queues';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
-import { PgToolNotFoundError, PgToolVersionError, createBackup, pruneBackups, refreshBackupGauge } from './backup';
+import { createBackup, pruneBackups, refreshBackupGauge } from './backup';
 import { runConsistencyCheck } from './consistency';
 import { vacuumAnalyze } from './db-care';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
@@ -71,11 +70,6 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
     metrics,
   });
   const copyTo = opts.backupCopyTarget ?? null;
-  // An old or missing pg_dump stays old until someone installs another: no retry.
-  const unlessPermanent = (err: unknown): never => {
-    if (err instanceof PgToolVersionError || err instanceof PgToolNotFoundError) throw new UnrecoverableError(err.message);
-    throw err;
-  };
 
   const worker = createQueueWorker({
     queue: QueueName.Maintenance,
@@ -94,7 +88,7 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
             purpose: ctx.job.repeatJobKey ? 'scheduled' : 'manual',
             onProgress: jobProgress(ctx),
             copyTo,
-          }).catch(unlessPermanent);
+          });
           return {
             result: backup,
             counts: { received: backup.fileCount ?? 0, created: backup.archivedFileCount ?? 0, updated: 0, unchanged: (backup.fileCount ?? 0) - (backup.archivedFileCount ?? 0), failed: 0 },

@@ -1,17 +1,15 @@
-// Reconcile (SPEC §6, §8; DESIGN principle 1): PostgreSQL is the truth and a queue only a cache
-// of work. Every live image whose download or processing is not done is walked in keyset pages;
-// each one whose deterministic job is not waiting, active or delayed in its queue gets its job
+// Reconcile (DESIGN principle 1): PostgreSQL is the truth and a queue only a cache of work.
+// Every live image whose download or processing is not done is walked in keyset pages; each one whose deterministic job is not waiting, active or delayed in its queue gets its job
 // again — after Redis lost its data, after a job was dropped, or after a job finished (failed,
 // or completed by a worker that crashed before recording) while the row still says "not done".
-import { ProductImageRepository, type UnfinishedImage, type WorkStage, queryRows } from '@1688sync/db';
-import { type DownloadJob, type JobToAdd, type ProcessJob, QueueName, addJobs, imageJob, requeueJob } from '@1688sync/queues';
-import type { Queue } from 'bullmq';
+import { ProductImageRepository, type WorkStage, queryRows } from '@1688sync/db';
+import { QueueName, queueImageWork } from '@1688sync/queues';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
 
 export interface ReconcileOptions {
   onProgress?: ProgressReporter;
-  /** Rows per keyset page; each page's job states are read in one pipelined round. */
+  /** Rows per keyset page; each page's jobs are looked up in one pipelined round and added in one addBulk. */
   pageSize?: number;
   /** Who started it (sync record `source`): the scheduler, the API, the CLI. */
   source?: string;
@@ -37,9 +35,6 @@ export interface ReconcileResult extends ReconcileCounts {
 
 export const RECONCILE_STAGES: readonly WorkStage[] = ['download', 'process'];
 
-/** Job states in which the work is still going to happen: the job is left alone. */
-const PENDING_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
-
 // The same predicates as ProductImageRepository.streamUnfinished (and the partial indexes
 // product_images_download_work_idx / product_images_process_work_idx): only for progress totals.
 const UNFINISHED_COUNT: Record<WorkStage, string> = {
@@ -47,47 +42,6 @@ const UNFINISHED_COUNT: Record<WorkStage, string> = {
   process: `SELECT count(*)::int AS n FROM product_images
             WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`,
 };
-
-type ImageJob = DownloadJob | ProcessJob;
-
-/** Reconcile is backfill: fresh work of new products goes before it (SPEC §14). */
-function jobFor(stage: WorkStage, image: UnfinishedImage, settingsVersion: string): ImageJob {
-  return imageJob(stage, image.id, settingsVersion, 'backfill').job;
-}
-
-/** Re-queues the jobs of one page that are not pending; returns what it did. */
-async function reconcilePage(queue: Queue, jobs: ImageJob[]): Promise<Omit<ReconcileCounts, 'scanned'>> {
-  // One round trip for the page: ioredis pipelines commands issued together on one connection.
-  const states = await Promise.all(jobs.map((job) => queue.getJobState(job.jobId)));
-  const missing: ImageJob[] = [];
-  const finished: ImageJob[] = [];
-  let alreadyQueued = 0;
-  states.forEach((state, i) => {
-    if (PENDING_STATES.has(state)) alreadyQueued += 1;
-    else if (state === 'unknown') missing.push(jobs[i]);
-    else finished.push(jobs[i]); // completed or failed, but the row says the work is not done
-  });
-  if (missing.length) await addJobs(queue, missing as JobToAdd<QueueName>[]);
-  // requeueJob re-reads the state, so a job that became pending meanwhile is left alone.
-  const outcomes = await Promise.all(finished.map((job) => requeueJob(queue, job as JobToAdd<QueueName>)));
-  const replaced = outcomes.filter((o) => o === 'added').length;
-  alreadyQueued += outcomes.length - replaced;
-  return { alreadyQueued, queued: missing.length + replaced, replaced };
-}
-
-/** `promise`, or an error after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  promise.catch(() => undefined); // if the deadline wins, a later rejection is not unhandled
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export async function reconcile(
   deps: Pick<MaintenanceDeps, 'dataSource' | 'producers' | 'config' | 'logger'>,
@@ -98,16 +52,22 @@ export async function reconcile(
     const images = new ProductImageRepository(dataSource.manager);
     const stages = {} as Record<WorkStage, ReconcileCounts>;
     for (const stage of RECONCILE_STAGES) {
-      const queue = producers.queue(stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess);
+      const queueName = stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess;
       const [{ n: total }] = await queryRows<{ n: number }>(dataSource.manager, UNFINISHED_COUNT[stage]);
       const counts: ReconcileCounts = { scanned: 0, alreadyQueued: 0, queued: 0, replaced: 0 };
       onProgress?.({ stage, done: 0, total });
       for await (const page of images.streamUnfinished(stage, pageSize)) {
-        const done = await within(
-          reconcilePage(queue, page.map((image) => jobFor(stage, image, config.settingsVersion))),
-          redisTimeoutMs,
-          `Redis did not answer within ${redisTimeoutMs} ms while reconciling the ${queue.name} queue`,
-        );
+        // Backfill: reconcile is a sweep, and fresh work of new products goes before it. A job
+        // still waiting, delayed or active is left; a finished one (failed, or completed by a
+        // worker that crashed before recording) is replaced, since the row says the work is not done.
+        const done = await queueImageWork(producers, stage, page.map((image) => image.id), {
+          settingsVersion: config.settingsVersion,
+          deadlineMs: redisTimeoutMs,
+          priority: 'backfill',
+        });
+        // A page Redis did not take fails the run: the next run (or a retry) starts over from the rows.
+        if (done.timedOut) throw new Error(`Redis did not answer within ${redisTimeoutMs} ms while reconciling the ${queueName} queue`);
+        if (done.failed) throw done.cause;
         counts.scanned += page.length;
         counts.alreadyQueued += done.alreadyQueued;
         counts.queued += done.queued;

@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestQueuePrefix } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
-import { BACKFILL_PRIORITY, downloadJob, imageJob, processJob, workPriorityOf } from './image-jobs';
+import { BACKFILL_PRIORITY, downloadJob, imageJob, processJob, queueImageWork, reprocessJob, workPriorityOf } from './image-jobs';
 import { Producers, addJobs } from './producer';
 import { QueueName } from './queue-names';
 
@@ -71,9 +71,9 @@ describe('image jobs', () => {
     const raised = backfill[3];
     await addJobs(producers.queue(QueueName.ImageDownload), backfill.map((id) => downloadJob(id, 'backfill')));
 
-    const outcomes = await producers.requeueJobs(QueueName.ImageDownload, [downloadJob(raised)]);
+    const outcome = await queueImageWork(producers, 'download', [raised], { deadlineMs: 5000, priority: 'fresh' });
 
-    expect(outcomes).toEqual(['already-queued']);
+    expect(outcome).toMatchObject({ queued: 0, alreadyQueued: 1, failed: 0 });
     expect(await producers.queue(QueueName.ImageDownload).getJobState(`download-${raised}`)).toBe('waiting');
     expect(await drainOrder()).toEqual([raised, ...backfill.slice(0, 3)]);
   });
@@ -82,8 +82,43 @@ describe('image jobs', () => {
     const id = randomUUID();
     await addJobs(producers.queue(QueueName.ImageDownload), [downloadJob(id)]);
 
-    expect(await producers.requeueJobs(QueueName.ImageDownload, [downloadJob(id, 'backfill')])).toEqual(['already-queued']);
+    expect(await queueImageWork(producers, 'download', [id], { deadlineMs: 5000, priority: 'backfill' })).toMatchObject({ queued: 0, alreadyQueued: 1, failed: 0 });
     expect(await producers.queue(QueueName.ImageDownload).getJobState(`download-${id}`)).toBe('waiting');
     expect(await drainOrder()).toEqual([id]);
+  });
+
+  it('are queued per stage under their ids and priority, a finished one replaced and counted as such', async () => {
+    const [done, fresh] = [randomUUID(), randomUUID()];
+    const processQueue = producers.queue(QueueName.ImageProcess);
+    await addJobs(processQueue, [processJob(done, 'abc123', 'backfill')]);
+    // A process job that ran to the end while its row still says pending (a crash before recording).
+    const processHand = new Worker(QueueName.ImageProcess, undefined, { connection: handConnection, prefix: testQueues.prefix, autorun: false });
+    try {
+      const token = randomUUID();
+      const job = await processHand.getNextJob(token, { block: false });
+      await job!.moveToCompleted('ok', token, false);
+    } finally {
+      await processHand.close();
+    }
+
+    const report = await queueImageWork(producers, 'process', [done, fresh], { settingsVersion: 'abc123', deadlineMs: 5000, priority: 'backfill' });
+
+    expect(report).toMatchObject({ queued: 2, alreadyQueued: 0, failed: 0, replaced: 1, timedOut: false });
+    for (const id of [done, fresh]) {
+      const job = await processQueue.getJob(`process-${id}-abc123`);
+      expect([await job!.getState(), job!.opts.priority]).toEqual(['prioritized', BACKFILL_PRIORITY]);
+    }
+    await processQueue.obliterate({ force: true });
+  });
+
+  it('build one reprocess fan-out per scope and settings version, always at backfill priority', () => {
+    const productId = randomUUID();
+    expect(reprocessJob(productId, 'abc123')).toEqual({
+      name: 'reprocess',
+      data: { productId, settingsVersion: 'abc123' },
+      jobId: `reprocess-${productId}-abc123`,
+      opts: { priority: BACKFILL_PRIORITY },
+    });
+    expect(reprocessJob(undefined, 'abc123')).toEqual({ name: 'reprocess', data: { settingsVersion: 'abc123' }, jobId: 'reprocess-all-abc123', opts: { priority: BACKFILL_PRIORITY } });
   });
 });

@@ -1,5 +1,7 @@
-// The jobs of the image pipeline, built in one place: a download job, a process job, either one
-// for a stage, each under its deterministic id (SPEC §6) and with its priority (SPEC §14).
+// The jobs of the image pipeline, built and queued in one place: a download job, a process job,
+// either one for a stage, and the reprocess fan-out, each under its deterministic id (the same
+// work always gets the same id, so adding it twice queues it once) and with its priority.
+// Every caller that queues image work goes through queueImageWork.
 //
 // Fresh work first: BullMQ serves jobs that have no priority before prioritized ones, and those
 // by lowest number. Image jobs of new or changed products (the ingest, and the processing that a
@@ -7,8 +9,8 @@
 // reconcile and the consistency fix — goes at BACKFILL_PRIORITY. A reprocess of every image then
 // never delays a new product's images, and when fresh work meets a same-id job still waiting at
 // backfill priority, requeueJob raises it (changePriority).
-import { downloadJobId, processJobId } from './job-ids';
-import type { JobToAdd } from './producer';
+import { downloadJobId, processJobId, reprocessJobId } from './job-ids';
+import { type JobToAdd, type Producers, type QueueReport, queueJobsReport } from './producer';
 import { JobName, QueueName } from './queue-names';
 
 /** The BullMQ priority of backfill work (lower numbers are served first; none before all). */
@@ -48,4 +50,41 @@ export function imageJob(
   return stage === 'download'
     ? { queue: QueueName.ImageDownload, job: downloadJob(imageId, priority) }
     : { queue: QueueName.ImageProcess, job: processJob(imageId, settingsVersion, priority) };
+}
+
+/** The `reprocess` fan-out of one scope (a product, or all) under one settings version; always backfill. */
+export function reprocessJob(productId: string | undefined, settingsVersion: string): ProcessJob {
+  return {
+    name: JobName.Reprocess,
+    data: productId === undefined ? { settingsVersion } : { productId, settingsVersion },
+    jobId: reprocessJobId(productId, settingsVersion),
+    ...priorityOpts('backfill'),
+  };
+}
+
+export interface ImageWorkOptions {
+  /** The process job's id and payload name these image settings (a download job has none). */
+  settingsVersion: string;
+  /** Stop waiting for Redis after this long; what is not confirmed by then counts as failed. */
+  deadlineMs: number;
+  priority: WorkPriority;
+}
+
+/**
+ * Queues the job of each image at a stage (see queueJobs: one EXISTS pipeline plus addBulk per
+ * chunk, a finished job of the same id replaced, never a throw on a Redis outage or a passed
+ * deadline). The report's `replaced` counts the finished jobs that were replaced.
+ */
+export function queueImageWork(
+  producers: Producers,
+  stage: 'download',
+  imageIds: string[],
+  opts: Omit<ImageWorkOptions, 'settingsVersion'> & Partial<Pick<ImageWorkOptions, 'settingsVersion'>>,
+): Promise<QueueReport>;
+export function queueImageWork(producers: Producers, stage: ImageStage, imageIds: string[], opts: ImageWorkOptions): Promise<QueueReport>;
+export function queueImageWork(producers: Producers, stage: ImageStage, imageIds: string[], opts: Partial<ImageWorkOptions> & Omit<ImageWorkOptions, 'settingsVersion'>): Promise<QueueReport> {
+  const { deadlineMs, priority, settingsVersion } = opts;
+  return stage === 'download'
+    ? queueJobsReport(producers, QueueName.ImageDownload, imageIds.map((id) => downloadJob(id, priority)), { deadlineMs })
+    : queueJobsReport(producers, QueueName.ImageProcess, imageIds.map((id) => processJob(id, settingsVersion!, priority)), { deadlineMs });
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidJobIdError, assertJobId, downloadJobId, maintenanceJobId, processJobId, schedulerId } from './job-ids';
+import { InvalidJobIdError, assertJobId, defaultJobId, downloadJobId, maintenanceJobId, processJobId, schedulerId } from './job-ids';
 
 const IMAGE_ID = '0b6f1c9e-4c1a-4b7e-9d1e-2f3a4b5c6d7e';
 
-describe('job ids (SPEC §6)', () => {
+describe('job ids', () => {
   it('gives the same download job id for the same image, so a second add is a no-op', () => {
     expect(downloadJobId(IMAGE_ID)).toBe(`download-${IMAGE_ID}`);
     expect(downloadJobId(IMAGE_ID)).toBe(downloadJobId(IMAGE_ID));
@@ -70,5 +70,19 @@ describe('job ids (SPEC §6)', () => {
     } catch (err) {
       expect((err as InvalidJobIdError).code).toBe('invalid_job_id');
     }
+  });
+});
+
+describe('defaultJobId', () => {
+  it("gives a job added by hand its image job's deterministic id, so it meets the pipeline's own job", () => {
+    expect(defaultJobId('download', { imageId: IMAGE_ID })).toBe(downloadJobId(IMAGE_ID));
+    expect(defaultJobId('process', { imageId: IMAGE_ID, settingsVersion: 'abc123' })).toBe(processJobId(IMAGE_ID, 'abc123'));
+  });
+
+  it('gives any other job a one-off maintenance id', () => {
+    const [a, b] = [defaultJobId('reconcile', {}), defaultJobId('reconcile', {})];
+    expect(a).toMatch(/^reconcile-cli-[0-9a-f-]{36}$/);
+    expect(a).not.toBe(b);
+    expect(defaultJobId('process', { imageId: IMAGE_ID })).toMatch(/^process-cli-/);
   });
 });

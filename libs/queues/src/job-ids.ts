@@ -1,8 +1,15 @@
-// Deterministic job ids (SPEC §6): the same work gets the same id, so a duplicate add is a no-op
-// while the first job exists. BullMQ rejects ids with ':' and ids that are all digits.
+// Deterministic job ids: the same work gets the same id, so a duplicate add is a no-op while the
+// first job exists, and a producer in another language can name the same job. Every job id is
+// derived here. BullMQ rejects ids with ':' and ids that are all digits.
+import { randomUUID } from 'node:crypto';
+import { AppError } from '@1688sync/core';
+import { JobName } from './queue-names';
 
-export class InvalidJobIdError extends Error {
+export class InvalidJobIdError extends AppError {
   readonly code = 'invalid_job_id';
+  constructor(message: string) {
+    super(message, { permanent: true, httpStatus: 400 });
+  }
 }
 
 export function assertJobId(id: string): string {
@@ -20,3 +27,15 @@ export const reprocessJobId = (productId: string | undefined, settingsVersion: s
 export const maintenanceJobId = (job: string, suffix: string) => assertJobId(`${job}-${suffix.replace(/:/g, '-')}`);
 /** The job scheduler id of a scheduled maintenance job (one per job name). */
 export const schedulerId = (job: string) => assertJobId(`schedule-${job}`);
+
+/**
+ * The id a job added by hand gets when none is given: an image job's deterministic id (so it
+ * meets the pipeline's own job of that image), else a one-off maintenance id.
+ */
+export function defaultJobId(name: string, data: Record<string, unknown>): string {
+  if (name === JobName.Download && typeof data.imageId === 'string') return downloadJobId(data.imageId);
+  if (name === JobName.Process && typeof data.imageId === 'string' && typeof data.settingsVersion === 'string') {
+    return processJobId(data.imageId, data.settingsVersion);
+  }
+  return maintenanceJobId(name, `cli-${randomUUID()}`);
+}

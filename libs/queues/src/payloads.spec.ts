@@ -17,7 +17,7 @@ function problemWith(name: JobName, data: unknown): string {
 
 const products = (n: number) => Array.from({ length: n }, (_, i) => ({ offerId: `offer-${i}`, title: `商品 ${i}` }));
 
-describe('parsePayload (SPEC §6 payloads)', () => {
+describe('parsePayload', () => {
   it('has a schema for every job name', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(Object.values(JobName).sort());
   });

@@ -1,7 +1,9 @@
-// Job payload schemas and types (SPEC §6). Jobs carry ids; rows carry the truth.
+// Job payload schemas and types, shared by every producer and consumer. Jobs carry ids; rows
+// carry the truth, so a lost or repeated job is never lost or repeated work.
 // The product-ingest items are validated item by item by the ingest service (one bad item never
 // sinks a batch), so the envelope here checks only the shape and the batch size.
 import { z } from 'zod';
+import { AppError } from '@1688sync/core';
 import { JobName } from './queue-names';
 
 const ingestItems = z.array(z.record(z.string(), z.unknown())).min(1).max(1000);
@@ -24,8 +26,11 @@ export const payloadSchemas = {
 export type PayloadOf<N extends JobName> = z.output<(typeof payloadSchemas)[N]>;
 export type PayloadInputOf<N extends JobName> = z.input<(typeof payloadSchemas)[N]>;
 
-export class InvalidPayloadError extends Error {
+export class InvalidPayloadError extends AppError {
   readonly code = 'invalid_payload';
+  constructor(message: string) {
+    super(message, { permanent: true, httpStatus: 400 });
+  }
 }
 
 /** Validates a job's data against its name's schema; the message names each bad field. */

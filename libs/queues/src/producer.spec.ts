@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { type Job, type Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { closedPort, createTestQueuePrefix, readJob } from '@1688sync/testing';
@@ -12,6 +13,7 @@ import {
   Producers,
   addJobs,
   defaultJobOptions,
+  queueJobs,
   requeueJob,
   requeueJobs,
   type JobToAdd,
@@ -278,11 +280,101 @@ describe('requeueJobs', () => {
     const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
     const stranded = new Producers(unreachable, testQueues.prefix);
     try {
-      await expect(stranded.requeueJobs(QueueName.ImageDownload, [downloadOf()])).rejects.toThrow();
+      await expect(requeueJobs(stranded.queue(QueueName.ImageDownload), unreachable, [downloadOf()])).rejects.toThrow();
     } finally {
       await stranded.close(300);
       unreachable.disconnect();
     }
+  });
+});
+
+describe('queueJobs', () => {
+  it('adds new jobs with one EXISTS pipeline and one addBulk, and counts them as queued', async () => {
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+    const getJob = vi.spyOn(downloads, 'getJob');
+
+    const outcome = await queueJobs(producers, QueueName.ImageDownload, [downloadOf(), downloadOf(), downloadOf()], { deadlineMs: 5000 });
+
+    expect(outcome).toEqual({ queued: 3, alreadyQueued: 0, failed: 0 });
+    expect(addBulk).toHaveBeenCalledTimes(1);
+    expect(getJob).not.toHaveBeenCalled();
+    expect(await downloads.getWaitingCount()).toBe(3);
+  });
+
+  it('replaces a finished job of the same id, and leaves one still to run', async () => {
+    const [waiting, completed] = [downloadOf(), downloadOf()];
+    await addJobs(downloads, [completed]);
+    const done = await takeNext(downloadHand);
+    await done.job.moveToCompleted('done', done.token, false);
+    await addJobs(downloads, [waiting]);
+
+    const outcome = await queueJobs(producers, QueueName.ImageDownload, [waiting, completed], { deadlineMs: 5000 });
+
+    expect(outcome).toEqual({ queued: 1, alreadyQueued: 1, failed: 0 });
+    expect(await downloads.getJobCounts('waiting', 'completed')).toEqual({ waiting: 2, completed: 0 });
+  });
+
+  it(`sends a list longer than ${ADD_BULK_CHUNK} jobs in chunks`, async () => {
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+    const jobs = Array.from({ length: ADD_BULK_CHUNK + 1 }, () => downloadOf());
+
+    expect(await queueJobs(producers, QueueName.ImageDownload, jobs, { deadlineMs: 10_000 })).toEqual({ queued: ADD_BULK_CHUNK + 1, alreadyQueued: 0, failed: 0 });
+    expect(addBulk).toHaveBeenCalledTimes(2);
+  });
+
+  it('never throws when Redis is unreachable: every job counts as failed, with the reason', async () => {
+    const port = await closedPort();
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
+    const stranded = new Producers(unreachable, testQueues.prefix);
+    try {
+      const outcome = await queueJobs(stranded, QueueName.ImageDownload, [downloadOf(), downloadOf()], { deadlineMs: 500 });
+      expect(outcome).toMatchObject({ queued: 0, alreadyQueued: 0, failed: 2 });
+      expect(outcome.error).toEqual(expect.any(String));
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+    }
+  });
+
+  it('stops waiting at its deadline when Redis does not answer, and reports the jobs as failed', async () => {
+    // A server that takes the connection and never answers: without the deadline the caller
+    // would wait for as long as it stays silent.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`, 'producer');
+    const stranded = new Producers(unreachable, testQueues.prefix);
+    try {
+      const started = performance.now();
+      const outcome = await queueJobs(stranded, QueueName.ImageDownload, [downloadOf()], { deadlineMs: 300 });
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(outcome).toEqual({ queued: 0, alreadyQueued: 0, failed: 1, error: 'no answer within 300 ms' });
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+      silent.close();
+    }
+  });
+
+  it('refuses a list with an invalid payload or id before sending anything (a caller\'s bug, not an outage)', async () => {
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+    const bad = { name: JobName.Download, data: { imageId: 'not-a-uuid' }, jobId: 'download-not-a-uuid' } as const;
+
+    await expect(queueJobs(producers, QueueName.ImageDownload, [downloadOf(), bad], { deadlineMs: 1000 })).rejects.toThrow(InvalidPayloadError);
+    await expect(queueJobs(producers, QueueName.ImageDownload, [{ ...downloadOf(), jobId: 'a:b' }], { deadlineMs: 1000 })).rejects.toThrow(InvalidJobIdError);
+    expect(await queueJobs(producers, QueueName.ImageDownload, [], { deadlineMs: 1000 })).toEqual({ queued: 0, alreadyQueued: 0, failed: 0 });
+    // Nothing to send: no wait, even on a connection that is not ready.
+    const port = await closedPort();
+    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
+    const stranded = new Producers(unreachable, testQueues.prefix);
+    try {
+      const started = performance.now();
+      expect(await queueJobs(stranded, QueueName.ImageDownload, [], { deadlineMs: 1000 })).toEqual({ queued: 0, alreadyQueued: 0, failed: 0 });
+      expect(performance.now() - started).toBeLessThan(500);
+    } finally {
+      await stranded.close(300);
+      unreachable.disconnect();
+    }
+    expect(addBulk).not.toHaveBeenCalled();
   });
 });
 

@@ -59,6 +59,9 @@ export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<
   return prepared.length;
 }
 
+/** What adding one job found: no job of its id, a finished one replaced, or one still to run. */
+export type AddOutcome = 'added' | 'replaced' | 'already-queued';
+
 /**
  * Adds a job even when a finished (completed or failed) job with the same id is still kept:
  * that one is removed first. Used for retries and reconciliation, where the row says there is
@@ -66,11 +69,15 @@ export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<
  * one waiting at a backfill priority is raised when the new job is fresh (has no priority).
  */
 export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<'added' | 'already-queued'> {
+  return (await addOrReplaceJob(queue, job)) === 'already-queued' ? 'already-queued' : 'added';
+}
+
+async function addOrReplaceJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<AddOutcome> {
   const existing = await queue.getJob(assertJobId(job.jobId));
   if (existing) {
     const state = await existing.getState();
     // Fresh work (no priority) meets the same job still waiting at a backfill priority: it is
-    // raised to the front rather than left behind the sweep (SPEC §14).
+    // raised to the front, or a sweep over the whole catalogue would hold back a new product.
     if (state === 'prioritized' && !(job.opts?.priority ?? 0)) {
       await existing.changePriority({ priority: 0 });
       return 'already-queued';
@@ -79,26 +86,23 @@ export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAd
     await existing.remove();
   }
   await addJobs(queue, [job]);
-  return 'added';
+  return existing ? 'replaced' : 'added';
+}
+
+/** Payloads parsed and ids checked: a list that holds one bad job is refused before anything is sent. */
+function checkedJobs<Q extends QueueName>(jobs: JobToAdd<Q>[]): JobToAdd<Q>[] {
+  return jobs.map((j) => ({ ...j, data: parsePayload(j.name, j.data) as JobToAdd<Q>['data'], jobId: assertJobId(j.jobId) }));
 }
 
 /**
- * requeueJob for a list, in two round trips when none of its ids is taken: one EXISTS per id
- * (pipelined), then one addBulk of the free ones. Only a taken id goes through requeueJob's
- * check (a waiting, delayed or active job is left, a backfill one raised by fresh work; a
- * finished one is removed and added again).
- * Every payload and id is checked before anything is sent. `connection` is the queue's own
- * producer connection. Outcomes come back in the order of `jobs`.
+ * requeueJob for a list of checked jobs, in two round trips when none of its ids is taken: one
+ * EXISTS per id (pipelined), then one addBulk of the free ones. Only a taken id goes through
+ * requeueJob's look-up, which tells a finished job (replaced) from one still to run (left).
  */
-export async function requeueJobs<Q extends QueueName>(
-  queue: Queue,
-  connection: Redis,
-  jobs: JobToAdd<Q>[],
-): Promise<('added' | 'already-queued')[]> {
-  const checked = jobs.map((j) => ({ ...j, data: parsePayload(j.name, j.data), jobId: assertJobId(j.jobId) }));
-  if (!checked.length) return [];
+async function addOrReplaceJobs<Q extends QueueName>(queue: Queue, connection: Redis, jobs: JobToAdd<Q>[]): Promise<AddOutcome[]> {
+  if (!jobs.length) return [];
   const exists = connection.pipeline();
-  for (const job of checked) exists.exists(queue.toKey(job.jobId));
+  for (const job of jobs) exists.exists(queue.toKey(job.jobId));
   const replies = await exists.exec();
   if (!replies) throw new Error('Redis discarded the EXISTS pipeline');
   const taken = replies.map(([err, count]) => {
@@ -106,8 +110,106 @@ export async function requeueJobs<Q extends QueueName>(
     return count === 1;
   });
   // An id taken between the EXISTS and the add is swallowed by the addBulk: that job is queued.
-  await addJobs(queue, checked.filter((_, i) => !taken[i]) as JobToAdd<Q>[]);
-  return Promise.all(checked.map((job, i) => (taken[i] ? requeueJob(queue, job as JobToAdd<Q>) : ('added' as const))));
+  await addJobs(queue, jobs.filter((_, i) => !taken[i]));
+  return Promise.all(jobs.map((job, i) => (taken[i] ? addOrReplaceJob(queue, job) : ('added' as const))));
+}
+
+/**
+ * requeueJob for a list (see addOrReplaceJobs). Every payload and id is checked before anything
+ * is sent. `connection` is the queue's own producer connection. Outcomes come back in the order
+ * of `jobs`. Throws when Redis fails; queueJobs is the form that reports instead.
+ */
+export async function requeueJobs<Q extends QueueName>(
+  queue: Queue,
+  connection: Redis,
+  jobs: JobToAdd<Q>[],
+): Promise<('added' | 'already-queued')[]> {
+  const outcomes = await addOrReplaceJobs(queue, connection, checkedJobs(jobs));
+  return outcomes.map((o) => (o === 'already-queued' ? o : 'added'));
+}
+
+/** What queueJobs did: jobs now queued (added, or a finished one replaced), left as they were, or not sent. */
+export interface QueueOutcome {
+  queued: number;
+  alreadyQueued: number;
+  /** Not confirmed by Redis before the error or the deadline; the rows still say so, and reconcile queues them. */
+  failed: number;
+  /** Why `failed` is not 0: Redis's error, or `no answer within <deadlineMs> ms`. */
+  error?: string;
+}
+
+/** queueJobs' tally with the part of `queued` that replaced a finished job (reconcile reports it). */
+export interface QueueReport extends QueueOutcome {
+  replaced: number;
+  /** The deadline passed before Redis confirmed every job. */
+  timedOut: boolean;
+  /**
+   * The error behind `error`, for a caller that fails on it: Redis's own (so the worker factory
+   * still recognises an outage), or for a passed deadline one coded ETIMEDOUT, like a socket's.
+   */
+  cause?: Error;
+}
+
+/**
+ * The one way to add jobs: chunks of ADD_BULK_CHUNK, each one EXISTS pipeline plus one addBulk,
+ * a finished job of the same id replaced (see requeueJob). It never throws on a Redis outage or
+ * when `deadlineMs` passes — PostgreSQL holds the work, so a job that did not reach Redis is a
+ * count to report, not a failure of the caller's request. An invalid payload or id is the
+ * caller's bug: it throws (InvalidPayloadError, InvalidJobIdError) before anything is sent.
+ */
+export async function queueJobs<Q extends QueueName>(
+  producers: Producers,
+  queue: Q,
+  jobs: JobToAdd<Q>[],
+  opts: { deadlineMs: number },
+): Promise<QueueOutcome> {
+  const { queued, alreadyQueued, failed, error } = await queueJobsReport(producers, queue, jobs, opts);
+  return error === undefined ? { queued, alreadyQueued, failed } : { queued, alreadyQueued, failed, error };
+}
+
+/** queueJobs, telling replaced jobs and a passed deadline apart. */
+export async function queueJobsReport<Q extends QueueName>(
+  producers: Producers,
+  queue: Q,
+  jobs: JobToAdd<Q>[],
+  { deadlineMs }: { deadlineMs: number },
+): Promise<QueueReport> {
+  const checked = checkedJobs(jobs);
+  const report: QueueReport = { queued: 0, alreadyQueued: 0, failed: 0, replaced: 0, timedOut: false };
+  if (!checked.length) return report; // nothing to wait for Redis for
+  let confirmed = 0;
+  let stop = false;
+  let failure: Error | undefined;
+  const target = producers.queue(queue);
+  const sending = (async () => {
+    // Like any BullMQ call, wait for the connection to be ready (a producer connection refuses
+    // commands before then); while Redis is away that wait is what the deadline bounds.
+    await target.waitUntilReady();
+    for (let i = 0; i < checked.length && !stop; i += ADD_BULK_CHUNK) {
+      const outcomes = await addOrReplaceJobs(target, producers.connection, checked.slice(i, i + ADD_BULK_CHUNK));
+      if (stop) return; // the deadline answered for this chunk already
+      for (const outcome of outcomes) {
+        if (outcome === 'already-queued') report.alreadyQueued++;
+        else report.queued++;
+        if (outcome === 'replaced') report.replaced++;
+      }
+      confirmed += outcomes.length;
+    }
+  })().catch((err: unknown) => {
+    failure = err instanceof Error ? err : new Error(String(err));
+  });
+  const settled = await settlesWithin(sending, deadlineMs);
+  stop = true;
+  report.failed = checked.length - confirmed;
+  if (!settled) {
+    report.timedOut = true;
+    report.error = `no answer within ${deadlineMs} ms`;
+    report.cause = Object.assign(new Error(`Redis gave ${report.error}`), { code: 'ETIMEDOUT' });
+  } else if (failure) {
+    report.error = failure.message;
+    report.cause = failure;
+  }
+  return report;
 }
 
 /** One Queue per name on a shared producer connection. */
@@ -126,11 +228,6 @@ export class Producers {
       this.queues.set(name, q);
     }
     return q;
-  }
-
-  /** requeueJobs on this connection's queue `name`. */
-  requeueJobs<Q extends QueueName>(name: Q, jobs: JobToAdd<Q>[]): Promise<('added' | 'already-queued')[]> {
-    return requeueJobs(this.queue(name), this.connection, jobs);
   }
 
   all(): Queue[] {

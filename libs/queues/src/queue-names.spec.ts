@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { JobName, QUEUE_JOBS, QUEUE_NAMES, QueueName, isQueueName } from './queue-names';
 
-describe('queue and job names (SPEC §6)', () => {
-  it('names the four queues of SPEC §6', () => {
+describe('queue and job names', () => {
+  it('names the four queues: ingest, the two image stages, maintenance', () => {
     expect([...QUEUE_NAMES].sort()).toEqual(['image-download', 'image-process', 'maintenance', 'product-ingest']);
   });
 
@@ -16,10 +16,10 @@ describe('queue and job names (SPEC §6)', () => {
     expect(Object.keys(QUEUE_JOBS).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
-  it('routes each job name to the queue SPEC §6 gives it', () => {
+  it('routes each job name to its one queue', () => {
     expect(QUEUE_JOBS[QueueName.ProductIngest]).toEqual(['upsert-products', 'upsert-suppliers']);
     expect(QUEUE_JOBS[QueueName.ImageDownload]).toEqual(['download']);
-    // SPEC §6's process, plus the reprocess fan-out behind POST /v1/images/reprocess.
+    // The per-image process job, plus the reprocess fan-out behind POST /v1/images/reprocess.
     expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process', 'reprocess']);
     expect([...QUEUE_JOBS[QueueName.Maintenance]].sort()).toEqual(
       ['backup', 'consistency-check', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],

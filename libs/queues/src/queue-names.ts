@@ -1,4 +1,5 @@
-// Queue and job names of SPEC §6: the contract producers (Node or Python) and consumers share.
+// Queue and job names: the contract that producers (Node or Python) and consumers share, so a
+// name here is never changed without both sides.
 
 export const QueueName = {
   ProductIngest: 'product-ingest',

@@ -4,6 +4,7 @@ import type { JobState, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, createMetrics, type Metrics, createRecordingLogger } from '@1688sync/observability';
 import { createTestQueuePrefix, readJob, waitFor, waitForJobState } from '@1688sync/testing';
+import { AppError } from '@1688sync/core';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
 import { downloadJobId } from './job-ids';
 import { BACKOFF_MAX_DELAY_MS, addJobs, createQueue, type JobToAdd } from './producer';
@@ -17,8 +18,17 @@ import {
   UnrecoverableError,
   backoffDelay,
   createQueueWorker,
+  isPermanentFailure,
   lockDurationForLease,
 } from './worker-factory';
+
+/** What a service throws when no retry can help: the factory, not the service, fails the job for it. */
+class ImageGoneError extends AppError {
+  readonly code = 'image_gone';
+  constructor() {
+    super('GET https://cbu01.alicdn.com/x.jpg answered 404; the product page no longer links it', { permanent: true });
+  }
+}
 
 const testQueues = createTestQueuePrefix('worker');
 const silent = createLogger({ app: 'test', level: 'silent' });
@@ -415,6 +425,92 @@ describe('createQueueWorker against Redis', () => {
     expect(failed.failedReason).toBe('image is 80 MB, over IMAGE_MAX_BYTES');
     expect(await jobsTotal(metrics, 'failed')).toBe(1);
     expect(await jobsTotal(metrics, 'retried')).toBe(0);
+  });
+
+  it('fails a job after one attempt when its handler throws an AppError that says it is permanent', async () => {
+    const metrics = createMetrics({ app: 'test' });
+    const { logger, lines } = recordingLogger();
+    let calls = 0;
+    startDownloadWorker({
+      metrics,
+      logger,
+      handlers: {
+        download: async () => {
+          calls += 1;
+          throw new ImageGoneError();
+        },
+      },
+    });
+    const job = downloadOf(randomUUID(), { attempts: 5 });
+
+    await addJobs(downloads, [job]);
+    const failed = await jobIn(job.jobId, 'failed');
+
+    expect(calls).toBe(1);
+    expect(failed.attemptsMade).toBe(1);
+    expect(failed.failedReason).toBe(new ImageGoneError().message);
+    expect(await jobsTotal(metrics, 'failed')).toBe(1);
+    expect(await jobsTotal(metrics, 'retried')).toBe(0);
+    expect(lines.filter((l) => l.jobId === job.jobId).map((l) => [l.level, l.msg])).toEqual([['error', 'job failed permanently']]);
+  });
+
+  it('retries an AppError that is not permanent like any error, and fails it on the last attempt', async () => {
+    class Flaky extends AppError {
+      readonly code = 'flaky';
+    }
+    let calls = 0;
+    startDownloadWorker({
+      handlers: {
+        download: async () => {
+          calls += 1;
+          throw new Flaky('the CDN answered 503');
+        },
+      },
+    });
+    const job = downloadOf(randomUUID(), { attempts: 2 });
+
+    await addJobs(downloads, [job]);
+    const failed = await jobIn(job.jobId, 'failed');
+
+    expect(calls).toBe(2);
+    expect(failed.attemptsMade).toBe(2);
+    expect(failed.failedReason).toBe('the CDN answered 503');
+  });
+
+  it('fails a permanent error for good even when it looks like an outage (a permanent verdict wins)', async () => {
+    class RefusedForGood extends AppError {
+      readonly code = 'refused';
+      constructor() {
+        super('connect ECONNREFUSED: the image host refuses every connection', { permanent: true, cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      }
+    }
+    let calls = 0;
+    startDownloadWorker({
+      handlers: {
+        download: async () => {
+          calls += 1;
+          throw new RefusedForGood();
+        },
+      },
+    });
+    const job = downloadOf(randomUUID(), { attempts: 3 });
+
+    await addJobs(downloads, [job]);
+    const failed = await jobIn(job.jobId, 'failed');
+
+    expect(calls).toBe(1);
+    expect(failed.attemptsMade).toBe(1);
+  });
+
+  it('names what is permanent: an AppError that says so, or BullMQ\'s UnrecoverableError', () => {
+    class Flaky extends AppError {
+      readonly code = 'flaky';
+    }
+    expect(isPermanentFailure(new ImageGoneError())).toBe(true);
+    expect(isPermanentFailure(new UnrecoverableError('no'))).toBe(true);
+    expect(isPermanentFailure(new Flaky('again'))).toBe(false);
+    expect(isPermanentFailure(new Error('plain'))).toBe(false);
+    expect(isPermanentFailure(new RetryLaterError('later', 1000))).toBe(false);
   });
 
   it('fails a job whose data breaks its schema for good, without calling the handler', async () => {

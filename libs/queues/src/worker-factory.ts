@@ -1,10 +1,17 @@
 // The one worker factory: every queue gets the same retries with backoff, payload validation,
-// logging with job ids, the §9 job metrics, and a graceful close that never hangs.
+// logging with job ids, the job metrics every dashboard reads, and a graceful close that never hangs.
+//
+// The one failure policy: a handler only records what happened to its row and rethrows. Here an
+// error that says it is permanent (AppError.permanent, or BullMQ's UnrecoverableError), or any
+// error on the job's last attempt, fails the job for good as an UnrecoverableError; an error
+// carrying retryAfterMs (the server said when) is retried after that delay; any other error is
+// retried with exponential backoff.
 //
 // Outages and held claims: a job whose handler failed because PostgreSQL or Redis is down right
 // now (isDependencyUnavailable), or that asks to come back later (DeferJobError: its image is
 // still claimed by a worker that may be dead), is moved to the delayed set without spending one
-// of its attempts, so a database restart never fails a job for good (SPEC §14).
+// of its attempts, so a database restart never fails a job for good: an outage is nobody's
+// mistake, and the work is still recorded as pending in PostgreSQL.
 //
 // Close: stop taking jobs and give in-flight ones most of SHUTDOWN_TIMEOUT_MS; then cancel them
 // (their handlers see the AbortSignal), move them back to waiting so another worker retries
@@ -12,6 +19,7 @@
 // written: the job's lock then expires and BullMQ's stalled-job check returns it to the queue.
 import { DelayedError, type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { AppError, isAppError } from '@1688sync/core';
 import { type Metrics, isDependencyUnavailable } from '@1688sync/observability';
 import { createRedisConnection, closeRedisConnection } from './connection';
 import { type PayloadOf, parsePayload } from './payloads';
@@ -22,14 +30,13 @@ import { settlesWithin, succeedsWithin } from './timing';
 export { UnrecoverableError } from 'bullmq';
 
 /** A transient failure whose server said when to come back (HTTP Retry-After). */
-export class RetryLaterError extends Error {
+export class RetryLaterError extends AppError {
   readonly code = 'retry_later';
   constructor(
     message: string,
     readonly retryAfterMs: number,
   ) {
     super(message);
-    this.name = 'RetryLaterError';
   }
 }
 
@@ -38,14 +45,13 @@ export class RetryLaterError extends Error {
  * image is still claimed under a live lease): the job comes back after `delayMs`, with no attempt
  * spent.
  */
-export class DeferJobError extends Error {
+export class DeferJobError extends AppError {
   readonly code = 'deferred';
   constructor(
     message: string,
     readonly delayMs: number,
   ) {
     super(message);
-    this.name = 'DeferJobError';
   }
 }
 
@@ -55,19 +61,24 @@ export const OUTAGE_MAX_DELAY_MS = 30_000;
 /**
  * BullMQ's job lock for a given claim lease: at most half of it, so a dead worker's job is back
  * in the queue (lock expired, then found by the stalled check that runs as often) within about
- * one lease (SPEC §14). Never below a second, so a busy event loop does not lose live locks.
+ * one lease, as fast as a dead worker's claims end. Never below a second, so a busy event loop
+ * does not lose live locks.
  */
 export function lockDurationForLease(leaseMs: number): number {
   return Math.max(1000, Math.floor(leaseMs / 2));
 }
 
 /** Thrown into a handler's race when the worker releases its job on shutdown. */
-export class ReleasedOnShutdownError extends Error {
+export class ReleasedOnShutdownError extends AppError {
   readonly code = 'released_on_shutdown';
   constructor() {
     super('released on shutdown: the job goes back to the queue to be retried');
-    this.name = 'ReleasedOnShutdownError';
   }
+}
+
+/** True when retrying cannot help: BullMQ's own UnrecoverableError, or an AppError that says so. */
+export function isPermanentFailure(err: unknown): boolean {
+  return err instanceof UnrecoverableError || (isAppError(err) && err.permanent);
 }
 
 export interface JobContext {
@@ -204,7 +215,8 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
         if (moved) throw new WaitingError();
         throw error;
       }
-      if (!(error instanceof UnrecoverableError) && (error instanceof DeferJobError || isDependencyUnavailable(error))) {
+      const permanent = isPermanentFailure(error);
+      if (!permanent && (error instanceof DeferJobError || isDependencyUnavailable(error))) {
         const delayMs = error instanceof DeferJobError ? error.delayMs : outageDelay(job, baseDelay);
         const deferred = token ? await succeedsWithin(job.moveToDelayed(Date.now() + delayMs, token), 2000) : false;
         if (deferred) {
@@ -214,11 +226,14 @@ export function createQueueWorker<Q extends QueueName>(opts: QueueWorkerOptions<
         }
         // Redis is down too: the job's lock expires and the stalled-job check hands it out again.
       }
-      const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       metrics.jobs.inc({ ...labels, status: final ? 'failed' : 'retried' });
       const fields = { err: { message: error.message, name: error.name }, durationMs: Math.round(seconds() * 1000) };
       if (final) log.error(fields, 'job failed permanently');
       else log.warn(fields, 'job failed; will be retried');
+      // BullMQ retries anything but an UnrecoverableError while attempts are left, and the
+      // backoff strategy below reads retryAfterMs from the error thrown here.
+      if (final && !(error instanceof UnrecoverableError)) throw new UnrecoverableError(error.message);
       throw error;
     }
   };

@@ -1,32 +1,23 @@
 // `1688sync enqueue <queue> <job> <json>`: add one job by hand, validated like any producer's.
-import { randomUUID } from 'node:crypto';
 import type { Config } from '@1688sync/config';
 import {
   InvalidJobIdError,
   InvalidPayloadError,
-  JobName,
   Producers,
   QUEUE_JOBS,
   QUEUE_NAMES,
   type QueueName,
-  addJobs,
   closeRedisConnection,
   createRedisConnection,
-  downloadJobId,
+  defaultJobId,
   isQueueName,
-  maintenanceJobId,
-  processJobId,
+  queueJobs,
 } from '@1688sync/queues';
 import { UsageError } from '../usage-error';
 import type { Output } from '../output';
 
-function defaultJobId(job: string, data: Record<string, unknown>): string {
-  if (job === JobName.Download && typeof data.imageId === 'string') return downloadJobId(data.imageId);
-  if (job === JobName.Process && typeof data.imageId === 'string' && typeof data.settingsVersion === 'string') {
-    return processJobId(data.imageId, data.settingsVersion);
-  }
-  return maintenanceJobId(job, `cli-${randomUUID()}`);
-}
+/** How long the command waits for Redis, to connect and then to take the job. */
+const REDIS_WAIT_MS = 5000;
 
 export async function enqueueCommand(config: Config, out: Output, args: string[], jobIdOption?: string): Promise<number> {
   const [queue, job, json] = args;
@@ -46,11 +37,12 @@ export async function enqueueCommand(config: Config, out: Output, args: string[]
   const producers = new Producers(connection, config.redis.queuePrefix);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Redis at ${config.redis.url} did not answer within 5 s`)), 5000);
+      const timer = setTimeout(() => reject(new Error(`Redis at ${config.redis.url} did not answer within 5 s`)), REDIS_WAIT_MS);
       connection.once('ready', () => { clearTimeout(timer); resolve(); });
     });
     const jobId = jobIdOption ?? defaultJobId(job, data);
-    await addJobs(producers.queue(queue), [{ name: job as never, data: data as never, jobId }]);
+    const outcome = await queueJobs(producers, queue, [{ name: job as never, data: data as never, jobId }], { deadlineMs: REDIS_WAIT_MS });
+    if (outcome.failed) throw new Error(outcome.error);
     out.info(`queued ${queue}/${job} as ${jobId}`);
     return 0;
   } catch (err) {

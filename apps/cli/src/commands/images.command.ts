@@ -1,16 +1,18 @@
 // `1688sync images retry|reprocess`: put failed images back to work, or regenerate derived files
-// after an image-settings change (SPEC §5 images routes, from the command line).
+// after an image-settings change — the same ImageOperationsService calls as the API's
+// POST /v1/images/retry and /v1/images/reprocess, from the command line.
 import type { Config } from '@1688sync/config';
-import { ProductImageRepository, transaction } from '@1688sync/db';
+import { isUuid } from '@1688sync/core';
+import { ImageOperationsService } from '@1688sync/images';
 import type { MaintenanceDeps } from '@1688sync/maintenance';
-import { BACKFILL_PRIORITY, type JobToAdd, JobName, QueueName, imageJob, reprocessJobId, requeueJob } from '@1688sync/queues';
 import type { Output } from '../output';
 import { UsageError } from '../usage-error';
 import { withMaintenanceDeps } from './maintenance-deps';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Jobs re-queued at once (each is a state read plus an add). */
-const REQUEUE_CHUNK = 100;
+/** How long a retry waits for Redis in all (a bulk retry can queue many jobs); the rest is left to reconcile. */
+const RETRY_QUEUE_DEADLINE_MS = 120_000;
+/** How long a reprocess request waits for Redis to take its one job. */
+const REPROCESS_QUEUE_DEADLINE_MS = 5000;
 
 export interface ImagesOptions {
   download?: boolean;
@@ -20,47 +22,37 @@ export interface ImagesOptions {
 }
 
 function productOption(product: string | undefined): string | undefined {
-  if (product !== undefined && !UUID.test(product)) throw new UsageError(`--product must be a product id (a UUID), got ${JSON.stringify(product)}`);
+  if (product !== undefined && !isUuid(product)) throw new UsageError(`--product must be a product id (a UUID), got ${JSON.stringify(product)}`);
   return product?.toLowerCase();
 }
+
+const imageOperations = (deps: MaintenanceDeps) =>
+  new ImageOperationsService({ db: { ready: async () => deps.dataSource }, producers: deps.producers, settingsVersion: deps.config.settingsVersion, logger: deps.logger });
 
 async function retry(deps: MaintenanceDeps, out: Output, options: ImagesOptions): Promise<number> {
   const productId = productOption(options.product);
   // Neither flag (or both): failed downloads and failed processing alike.
   const only = options.download && !options.process ? 'download' : options.process && !options.download ? 'process' : null;
-  const reset = await transaction(deps.dataSource, (tx) =>
-    new ProductImageRepository(tx).resetForRetry({
-      ...(only === 'download' ? { downloadStatus: 'failed' as const } : {}),
-      ...(only === 'process' ? { processStatus: 'failed' as const } : {}),
-      ...(productId ? { productId } : {}),
-    }),
-  );
-  const sv = deps.config.settingsVersion;
   const progress = options.json ? null : out.progress('images retry');
-  let queued = 0;
-  let failure: Error | null = null;
+  let outcome;
   try {
-    for (let i = 0; i < reset.length; i += REQUEUE_CHUNK) {
-      await Promise.all(
-        reset.slice(i, i + REQUEUE_CHUNK).map((image) => {
-          // A bulk retry is backfill: fresh work of new products goes first (SPEC §14).
-          const { queue, job } = imageJob(image.stage, image.id, sv, 'backfill');
-          return requeueJob(deps.producers.queue(queue), job);
-        }),
-      );
-      queued = Math.min(reset.length, i + REQUEUE_CHUNK);
-      progress?.update({ stage: 'queueing', done: queued, total: reset.length });
-    }
-  } catch (err) {
-    failure = err as Error;
+    outcome = await imageOperations(deps).retryFailed(
+      {
+        ...(only === 'download' ? { downloadStatus: 'failed' as const } : {}),
+        ...(only === 'process' ? { processStatus: 'failed' as const } : {}),
+        ...(productId ? { productId } : {}),
+      },
+      { deadlineMs: RETRY_QUEUE_DEADLINE_MS, onProgress: ({ done, total }) => progress?.update({ stage: 'queueing', done, total }) },
+    );
   } finally {
     progress?.end();
   }
-  const downloads = reset.filter((r) => r.stage === 'download').length;
-  if (options.json) out.print(JSON.stringify({ reset: reset.length, downloads, processing: reset.length - downloads, queued }, null, 2));
-  else out.info(`images retry: ${reset.length} failed image(s) reset (${downloads} download, ${reset.length - downloads} processing); ${queued} job(s) queued`);
-  if (failure) {
-    out.error(`${reset.length - queued} job(s) could not be queued (${failure.message}); the images are pending and reconcile will queue them`);
+  const { reset, downloads } = outcome;
+  const queued = outcome.queued + outcome.alreadyQueued;
+  if (options.json) out.print(JSON.stringify({ reset, downloads, processing: reset - downloads, queued }, null, 2));
+  else out.info(`images retry: ${reset} failed image(s) reset (${downloads} download, ${reset - downloads} processing); ${queued} job(s) queued`);
+  if (outcome.failed) {
+    out.error(`${outcome.failed} job(s) could not be queued (${outcome.error}); the images are pending and reconcile will queue them`);
     return 1;
   }
   return 0;
@@ -68,22 +60,20 @@ async function retry(deps: MaintenanceDeps, out: Output, options: ImagesOptions)
 
 async function reprocess(deps: MaintenanceDeps, out: Output, options: ImagesOptions): Promise<number> {
   const productId = productOption(options.product);
-  const sv = deps.config.settingsVersion;
-  const job: JobToAdd<typeof QueueName.ImageProcess> = {
-    name: JobName.Reprocess,
-    data: { ...(productId ? { productId } : {}), settingsVersion: sv },
-    jobId: reprocessJobId(productId, sv),
-    opts: { priority: BACKFILL_PRIORITY },
-  };
   // A finished fan-out of the same scope and version is replaced: the operator asked again.
-  const outcome = await requeueJob(deps.producers.queue(QueueName.ImageProcess), job);
-  if (options.json) out.print(JSON.stringify({ jobId: job.jobId, outcome, settingsVersion: sv }, null, 2));
+  const { jobId, settingsVersion: sv, outcome } = await imageOperations(deps).reprocess(productId, { deadlineMs: REPROCESS_QUEUE_DEADLINE_MS });
+  if (outcome.failed) {
+    out.error(`the reprocess job could not be queued: Redis is unavailable (${outcome.error}); try again shortly`);
+    return 1;
+  }
+  const added = outcome.queued > 0 ? 'added' : 'already-queued';
+  if (options.json) out.print(JSON.stringify({ jobId, outcome: added, settingsVersion: sv }, null, 2));
   else {
     const scope = productId ? `product ${productId}` : 'every product';
     out.info(
-      outcome === 'added'
-        ? `queued image-process/reprocess as ${job.jobId}: images of ${scope} processed under other settings than ${sv} will be processed again`
-        : `a reprocess of ${scope} for settings ${sv} is already queued (${job.jobId})`,
+      added === 'added'
+        ? `queued image-process/reprocess as ${jobId}: images of ${scope} processed under other settings than ${sv} will be processed again`
+        : `a reprocess of ${scope} for settings ${sv} is already queued (${jobId})`,
     );
   }
   return 0;

@@ -3,11 +3,11 @@
 // repositories from here and never assemble the data layer themselves.
 import type { Config } from '@1688sync/config';
 import { type Database, Repositories, isPgSafeText, transaction } from '@1688sync/db';
+import { type ImageOperationsOptions, ImageOperationsService } from '@1688sync/images';
 import { IngestService } from '@1688sync/ingest';
 import type { Logger, Metrics } from '@1688sync/observability';
 import type { Producers } from '@1688sync/queues';
 import { publicUrl } from '@1688sync/storage';
-import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { HttpError } from '../http/errors';
 
@@ -20,6 +20,8 @@ export interface ApiContext {
   repos(): Promise<Repositories>;
   /** Runs `work` in one transaction (retried on deadlock), with repositories on it. */
   inTransaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
+  /** The operator's image actions (retry, reprocess), logging to `logger` (the request's). */
+  imageOperations(logger: ImageOperationsOptions['logger']): ImageOperationsService;
   fileUrl(key: string): string;
 }
 
@@ -41,12 +43,10 @@ export function createApiContext({ config, db, producers, logger, metrics }: Api
     ingest: async () => (ingest ??= new IngestService({ dataSource: await db.ready(), producers, logger, metrics })),
     repos: async () => (pooled ??= new Repositories((await db.ready()).manager)),
     inTransaction: async (work) => transaction(await db.ready(), (tx) => work(new Repositories(tx))),
+    imageOperations: (log) => new ImageOperationsService({ db, producers, settingsVersion: config.settingsVersion, logger: log }),
     fileUrl: (key) => publicUrl(config.storage.publicBaseUrl, key),
   };
 }
-
-/** The DataSource, for the services that take one (operator actions over images). */
-export const ds = (ctx: ApiContext): Promise<DataSource> => ctx.db.ready();
 
 export const uuidParam = z.object({ id: z.uuid('must be a UUID') });
 export const externalIdParam = z.object({

@@ -1,17 +1,14 @@
-// Sync records, stats, and the image list and retries (SPEC §5).
+// Sync records, stats, and the image list and retries: what an operator reads to see how the
+// sync goes, and the one action that puts failed images back to work.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import {
-  DOWNLOAD_STATUSES,
-  PROCESS_STATUSES,
-  ProductImageRepository,
-  transaction,
-} from '@1688sync/db';
+import { DOWNLOAD_STATUSES, PROCESS_STATUSES } from '@1688sync/db';
+import type { RetryOutcome } from '@1688sync/images';
 import { QUEUE_STATES } from '@1688sync/observability';
-import { QUEUE_NAMES, type WorkPriority, imageJob, requeueJob, settlesWithin } from '@1688sync/queues';
+import { QUEUE_NAMES, settlesWithin } from '@1688sync/queues';
 import type { RouteTable } from '../http/route-spec';
 import { imageSchema, page, presentImage, presentSyncRecord, syncRecordSchema } from '../presenters';
-import { type ApiContext, ds, limit, notFound, uuidParam } from './context';
+import { type ApiContext, limit, notFound, uuidParam } from './context';
 
 const retryResultSchema = z
   .object({
@@ -22,30 +19,22 @@ const retryResultSchema = z
   })
   .meta({ id: 'RetryResult' });
 
-export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
-  /**
-   * Queues download/process jobs for reset images; a Redis outage is reported, never a 500. One
-   * image an operator retries is fresh work; a bulk retry is backfill (SPEC §14).
-   */
-  async function queueRetries(reset: { id: string; stage: 'download' | 'process' }[], priority: WorkPriority) {
-    const warnings: { code: string; message: string }[] = [];
-    let queued = 0;
-    try {
-      for (const item of reset) {
-        const { queue, job } = imageJob(item.stage, item.id, ctx.config.settingsVersion, priority);
-        // A failed job of the same id is still kept: requeueJob replaces it instead of being ignored.
-        await requeueJob(ctx.producers.queue(queue), job);
-        queued += 1;
-      }
-    } catch (err) {
-      warnings.push({
-        code: 'queue_unavailable',
-        message: `${reset.length - queued} job(s) were not queued (Redis: ${(err as Error).message}); the images are pending and reconcile will queue them`,
-      });
-    }
-    return { reset: reset.length, queued, notQueued: reset.length - queued, warnings };
-  }
+/** How long a retry request waits for Redis to take its jobs; what is left is reported, and reconcile queues it. */
+const RETRY_QUEUE_DEADLINE_MS = 10_000;
 
+/** A retry's answer: a Redis outage is a warning beside what was reset, never a 500. */
+function presentRetry(outcome: RetryOutcome) {
+  const warnings: { code: string; message: string }[] = [];
+  if (outcome.failed) {
+    warnings.push({
+      code: 'queue_unavailable',
+      message: `${outcome.failed} job(s) were not queued (Redis: ${outcome.error}); the images are pending and reconcile will queue them`,
+    });
+  }
+  return { reset: outcome.reset, queued: outcome.queued + outcome.alreadyQueued, notQueued: outcome.failed, warnings };
+}
+
+export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {
   routes.add(app, {
     method: 'GET',
     url: '/v1/sync-records',
@@ -130,12 +119,9 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     role: 'admin',
     params: uuidParam,
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema }, 404: { description: 'no such image' } },
-    async handler({ params }) {
-      const dataSource = await ds(ctx);
-      const [image] = await dataSource.query('SELECT id FROM product_images WHERE id = $1 AND deleted_at IS NULL', [params.id]);
-      if (!image) notFound('image', params.id);
-      const reset = await transaction(dataSource, (tx) => new ProductImageRepository(tx).resetForRetry({ ids: [params.id] }));
-      return queueRetries(reset, 'fresh');
+    async handler({ params, request }) {
+      const outcome = await ctx.imageOperations(request.log).retryImage(params.id, { deadlineMs: RETRY_QUEUE_DEADLINE_MS });
+      return outcome ? presentRetry(outcome) : notFound('image', params.id);
     },
   });
   routes.add(app, {
@@ -153,9 +139,8 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
       })
       .default({}),
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema } },
-    async handler({ body }) {
-      const reset = await transaction(await ds(ctx), (tx) => new ProductImageRepository(tx).resetForRetry(body));
-      return queueRetries(reset, 'backfill');
+    async handler({ body, request }) {
+      return presentRetry(await ctx.imageOperations(request.log).retryFailed(body, { deadlineMs: RETRY_QUEUE_DEADLINE_MS }));
     },
   });
 }

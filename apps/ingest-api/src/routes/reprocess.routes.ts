@@ -1,13 +1,12 @@
-// POST /v1/images/reprocess (SPEC §5, §7): after an image-settings change, queue the `reprocess`
-// fan-out on the image-process queue. The processing worker marks the images that are not under
-// the current settings_version and queues their process jobs; the data decides what is left.
+// POST /v1/images/reprocess: after an image-settings change, queue the `reprocess` fan-out on the
+// image-process queue (ImageOperationsService.reprocess, the same call as the CLI's). The
+// processing worker marks the images that are not under the current settings_version and queues
+// their process jobs; the data decides what is left.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ProductRepository } from '@1688sync/db';
-import { BACKFILL_PRIORITY, JobName, QueueName, reprocessJobId, requeueJob, settlesWithin } from '@1688sync/queues';
 import { HttpError } from '../http/errors';
 import type { RouteTable } from '../http/route-spec';
-import { type ApiContext, ds, notFound } from './context';
+import { type ApiContext, notFound } from './context';
 
 /** How long the request waits for Redis to take the job before answering 503. */
 const ENQUEUE_TIMEOUT_MS = 3000;
@@ -26,26 +25,13 @@ export function registerReprocessRoutes(app: FastifyInstance, routes: RouteTable
       404: { description: 'no such product' },
       503: { description: 'Redis (or PostgreSQL) is unavailable; nothing was queued' },
     },
-    async handler({ body, reply }) {
+    async handler({ body, reply, request }) {
       const { productId } = body;
-      if (productId !== undefined && !(await new ProductRepository((await ds(ctx)).manager).findById(productId))) notFound('product', productId);
-      const { settingsVersion } = ctx.config;
-      const jobId = reprocessJobId(productId, settingsVersion);
-      // A finished fan-out of the same scope and settings is replaced, so asking again works.
-      // BullMQ waits for a connection that is down instead of failing: bounded here.
-      let failure: Error | undefined;
-      const adding = requeueJob(ctx.producers.queue(QueueName.ImageProcess), {
-        name: JobName.Reprocess,
-        data: productId === undefined ? { settingsVersion } : { productId, settingsVersion },
-        jobId,
-        opts: { priority: BACKFILL_PRIORITY },
-      }).catch((err: Error) => {
-        failure = err;
-      });
-      if (!(await settlesWithin(adding, ENQUEUE_TIMEOUT_MS)) || failure) {
+      if (productId !== undefined && !(await (await ctx.repos()).products.findById(productId))) notFound('product', productId);
+      const { jobId, outcome } = await ctx.imageOperations(request.log).reprocess(productId, { deadlineMs: ENQUEUE_TIMEOUT_MS });
+      if (outcome.failed) {
         reply.header('retry-after', '5');
-        const reason = failure ? failure.message : `no answer within ${ENQUEUE_TIMEOUT_MS} ms`;
-        throw new HttpError(503, 'unavailable', `the reprocess job could not be queued: Redis is unavailable (${reason}); try again shortly`);
+        throw new HttpError(503, 'unavailable', `the reprocess job could not be queued: Redis is unavailable (${outcome.error}); try again shortly`);
       }
       reply.status(202);
       return { jobId };

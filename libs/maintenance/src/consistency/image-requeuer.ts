@@ -1,22 +1,15 @@
-// Queues the job of an image the consistency check just set back to pending, under its
-// deterministic id (SPEC §6), replacing a finished job of that id that would otherwise swallow
-// the new one. The row already says "pending", and PostgreSQL is the truth: when Redis refuses a
-// job, the image is not lost — reconcile queues it later — so a failed add is counted, not thrown.
+// Queues the jobs of images the consistency check just set back to pending (queueImageWork: under
+// their deterministic ids, replacing a finished job of an id that would otherwise swallow the new
+// one). The row already says "pending", and PostgreSQL is the truth: when Redis refuses a job,
+// the image is not lost — reconcile queues it later — so a failed add is counted, not thrown.
 import type { Logger } from '@1688sync/observability';
-import { type Producers, imageJob, requeueJob } from '@1688sync/queues';
+import { type Producers, type QueueOutcome, queueImageWork } from '@1688sync/queues';
 import type { WorkStage } from './consistency-scan.repository';
-import { mapBounded } from './bounded';
 
-/** Job adds in flight at once (each is a few Redis round trips). */
-const REQUEUE_CONCURRENCY = 16;
+/** How long one call waits for Redis; what it has not confirmed by then is left to reconcile. */
+const REQUEUE_DEADLINE_MS = 30_000;
 
-export interface RequeueOutcome {
-  queued: number;
-  /** Already waiting or active under the same id: nothing to add. */
-  alreadyQueued: number;
-  /** Redis refused: reconcile will queue these. */
-  failed: number;
-}
+export type RequeueOutcome = Omit<QueueOutcome, 'error'>;
 
 export class ImageRequeuer {
   private warned = false;
@@ -28,22 +21,16 @@ export class ImageRequeuer {
   ) {}
 
   async requeue(stage: WorkStage, imageIds: string[]): Promise<RequeueOutcome> {
-    const outcome: RequeueOutcome = { queued: 0, alreadyQueued: 0, failed: 0 };
-    await mapBounded(imageIds, REQUEUE_CONCURRENCY, async (imageId) => {
-      try {
-        // Backfill: the consistency fix never delays fresh work (SPEC §14).
-        const { queue, job } = imageJob(stage, imageId, this.settingsVersion, 'backfill');
-        const result = await requeueJob(this.producers.queue(queue), job);
-        if (result === 'added') outcome.queued++;
-        else outcome.alreadyQueued++;
-      } catch (err) {
-        outcome.failed++;
-        if (!this.warned) {
-          this.warned = true;
-          this.logger.warn({ err: { message: (err as Error).message }, stage }, 'consistency check could not queue a job; reconcile will queue it');
-        }
-      }
+    // Backfill: the consistency fix is a sweep, and never delays the images of a new product.
+    const { queued, alreadyQueued, failed, error } = await queueImageWork(this.producers, stage, imageIds, {
+      settingsVersion: this.settingsVersion,
+      deadlineMs: REQUEUE_DEADLINE_MS,
+      priority: 'backfill',
     });
-    return outcome;
+    if (failed && !this.warned) {
+      this.warned = true;
+      this.logger.warn({ err: { message: error }, stage }, 'consistency check could not queue a job; reconcile will queue it');
+    }
+    return { queued, alreadyQueued, failed };
   }
 }

@@ -7,7 +7,7 @@
 // ratio is the median of the pairs' ratios: other work on a shared 2-core machine comes and goes,
 // and a pair sees about the same share of the CPU.
 // The same comparison on 3600–4000 px photos derived from the fixtures shows the fixed cost per
-// image at scale (no target: the fixtures' run is the reported figure).
+// image at scale (no target: the fixtures are the figure the ratio is judged on).
 // Also: the bytes saved on the fixture photographs (originals against compressed copies).
 //
 // `npm run bench -- process --sweep` adds the concurrency sweep behind the worker's defaults:
@@ -352,7 +352,7 @@ async function largePhotos(dir: string): Promise<string[]> {
 }
 
 function runSweepChild(files: string[], threads: number, inflight: number, jemalloc: boolean): Promise<SweepResult> {
-  const pipeline = path.join(REPO_ROOT, 'libs/images/src/image-pipeline.ts');
+  const pipeline = path.join(REPO_ROOT, 'libs/images/src/process/image-pipeline.ts');
   const settings = JSON.stringify(pipelineSettings(loadConfig({ app: 'image-processing-worker', env: {} })));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SWEEP_CHILD, pipeline, settings, String(threads), String(inflight), ...files], {

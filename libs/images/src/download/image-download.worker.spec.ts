@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closeDownloadAgents, fetchImage } from './downloader';
-import { type ImageDownloadWorker, JOBS_PER_DOWNLOAD_SLOT, createImageDownloadWorker } from './download-worker';
+import { type ImageDownloadWorker, JOBS_PER_DOWNLOAD_SLOT, createImageDownloadWorker } from './image-download.worker';
 import { HostLimiter } from './host-limiter';
 import { ImageDownloadService, imageDownloadConfig } from './image-download.service';
 import { type CanaryServer, type FixtureServer, startCanaryServer, startFixtureServer } from './fixture-server.test-helper';

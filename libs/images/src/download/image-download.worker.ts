@@ -9,7 +9,7 @@ import type { DataSource } from 'typeorm';
 import type { fetchImage } from './downloader';
 import { HostLimiter } from './host-limiter';
 import { ImageDownloadService, imageDownloadConfig } from './image-download.service';
-import { withStageUpkeep } from './lost-work-watch';
+import { withStageUpkeep } from '../lost-work-watch';
 
 export interface ImageDownloadWorkerOptions {
   config: Config;

@@ -1,4 +1,4 @@
-// The SSRF guard (SPEC §7, DESIGN "hostile input"): image URLs come from a crawler of a foreign
+// The SSRF guard (DESIGN "hostile input"): image URLs come from a crawler of a foreign
 // site, so a download may only connect to a public unicast address. Everything else — private,
 // loopback, link-local, CGNAT, multicast, reserved, documentation, benchmarking, IPv6 ULA, and
 // IPv4 hidden inside IPv6 (mapped, NAT64) — is refused unless its `host:port` is listed in
@@ -10,7 +10,7 @@
 // so `assertHostAllowed` checks them before the request is made.
 import dns from 'node:dns';
 import net from 'node:net';
-import { BlockedAddressError } from './download-errors';
+import { BlockedAddressError } from './image-download.errors';
 
 type Range = readonly [prefix: bigint, bits: number, reason: string];
 

@@ -1,13 +1,13 @@
-// The processing stage of one image (SPEC §7), read top to bottom:
+// The processing stage of one image, read top to bottom:
 //   claim the row (pending, abandoned, or processed under other settings) → read its stored
 //   original → derive the thumbnail, compressed copy and extra formats (image-pipeline.ts) →
 //   store each under its key → record bytes, keys and settings_version under the claim →
 //   refresh the product's sync status.
-// A bad original (corrupt, truncated, a bomb, a missing file) is recorded as failed and thrown
-// as UnrecoverableError; anything else (storage or database hiccups) goes back to pending and is
-// thrown for the worker factory's backoff; on the last attempt it is recorded as failed instead.
-// PostgreSQL or Redis being down is never the last attempt: the factory puts the job back
-// without spending one. The claim is renewed while the job works (ClaimRenewer); a job delivered
+// A failure is recorded under the claim by the one rule of judgeImageFailure and rethrown: a bad
+// original (corrupt, truncated, a bomb, a missing file) is recorded as failed and the worker
+// factory fails its job for good; anything else (storage or database hiccups) goes back to
+// pending for the factory's backoff, and is recorded as failed on the last attempt. PostgreSQL
+// or Redis being down is never the last attempt: the factory puts the job back without spending one. The claim is renewed while the job works (ClaimRenewer); a job delivered
 // again while another claim still holds its image (its worker died a moment ago) waits for that
 // lease to end, then does the work or finds it done.
 // Images whose download was skipped carry process_status 'skipped' and are never claimed.
@@ -35,25 +35,17 @@
 // so that database, queue and storage round trips overlap the pixel work.
 import type { Config } from '@1688sync/config';
 import { type ClaimedImage, type ProcessingResult, ProductImageRepository, ProductRepository } from '@1688sync/db';
-import { type Logger, type Metrics, isDependencyUnavailable } from '@1688sync/observability';
-import {
-  DeferJobError,
-  type Producers,
-  QueueName,
-  type QueueWorker,
-  UnrecoverableError,
-  createQueueWorker,
-  lockDurationForLease,
-  processJob,
-} from '@1688sync/queues';
+import type { Logger, Metrics } from '@1688sync/observability';
+import { DeferJobError, type Producers, queueImageWork } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
 import type { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
-import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from './claim-renewer';
-import { HostLimiter } from './host-limiter';
-import { withStageUpkeep } from './lost-work-watch';
-import { SyncStatusRefresher } from './sync-status-refresher';
-import { type DerivedImage, type DerivedImages, ImageRejectedError, type PipelineSettings, configureSharp, deriveImages, pipelineSettings } from './image-pipeline';
+import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from '../claim-renewer';
+import { Semaphore } from '../semaphore';
+import { type StageAttempt, judgeImageFailure } from '../image-failure';
+import { PermanentProcessingError } from './image-process.errors';
+import { SyncStatusRefresher } from '../sync-status-refresher';
+import { type DerivedImage, type DerivedImages, type PipelineSettings, deriveImages, pipelineSettings } from './image-pipeline';
 
 /** libvips threads per image (sharp.concurrency): 1, see the measurements above. */
 export const IMAGE_PROCESS_SHARP_THREADS = 1;
@@ -69,6 +61,9 @@ export const JOBS_PER_SHARP_SLOT = 3;
 
 /** Process jobs one addBulk sends during a reprocess fan-out (and ids held at once per chunk). */
 export const REPROCESS_CHUNK = 1000;
+
+/** How long one chunk of a reprocess fan-out waits for Redis before the fan-out job fails (and is retried). */
+export const REPROCESS_CHUNK_DEADLINE_MS = 30_000;
 
 export type ImageProcessConfig = Pick<Config, 'settingsVersion'> & {
   images: Pick<Config['images'], 'claimLeaseMs' | 'maxBytes' | 'thumbnailSize' | 'compressedWidth' | 'jpegQuality' | 'extraFormats' | 'maxPixels'>;
@@ -93,12 +88,7 @@ export interface ImageProcessServiceOptions {
 }
 
 /** Where this job stands in its retries, and its cancellation (from the worker's JobContext). */
-export interface ProcessAttempt {
-  /** Attempts made before this one (BullMQ's job.attemptsMade). */
-  attemptsMade: number;
-  /** Attempts allowed in all (job.opts.attempts). */
-  attempts: number;
-  signal?: AbortSignal;
+export interface ProcessAttempt extends StageAttempt {
   logger?: Logger;
 }
 
@@ -131,21 +121,13 @@ export interface ReprocessOutcome {
   queued: number;
 }
 
-/** A failure no retry can fix (e.g. the stored original is gone). */
-class PermanentProcessingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PermanentProcessingError';
-  }
-}
-
 const CONTENT_TYPE: Record<DerivedImage['format'], string> = { jpeg: 'image/jpeg', webp: 'image/webp', avif: 'image/avif' };
 
 export class ImageProcessService {
   private readonly settings: PipelineSettings;
   private readonly derive: NonNullable<ImageProcessServiceOptions['derive']>;
-  /** HostLimiter is a keyed semaphore; here with one key, the CPU. */
-  private readonly sharpSlots: HostLimiter | null;
+  /** The CPU slots: images in sharp at once. */
+  private readonly sharpSlots: Semaphore | null;
   /** One sync_status statement per round of finished images, not one per image. */
   private readonly syncStatus: SyncStatusRefresher;
   /** Keeps the claims of the images in flight alive. */
@@ -154,7 +136,7 @@ export class ImageProcessService {
   constructor(private readonly opts: ImageProcessServiceOptions) {
     this.settings = pipelineSettings(opts.config);
     this.derive = opts.derive ?? deriveImages;
-    this.sharpSlots = opts.sharpSlots ? new HostLimiter(opts.sharpSlots) : null;
+    this.sharpSlots = opts.sharpSlots ? new Semaphore(opts.sharpSlots) : null;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
     this.renewer = new ClaimRenewer(
       (claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms),
@@ -196,7 +178,7 @@ export class ImageProcessService {
     try {
       const original = await this.readOriginal(claim);
       const derive = () => this.derive(original, this.settings);
-      const derived = await (this.sharpSlots ? this.sharpSlots.run('sharp', derive, attempt.signal) : derive());
+      const derived = await (this.sharpSlots ? this.sharpSlots.run(derive, attempt.signal) : derive());
       if (attempt.signal?.aborted) throw new Error('cancelled on shutdown before the results were stored');
       return await this.store(claim, derived, log);
     } catch (err) {
@@ -227,16 +209,20 @@ export class ImageProcessService {
   }
 
   /**
-   * Adds one chunk of process jobs (requeueJobs: a finished job kept under the same id — a failed
-   * one is kept for 7 days; a completed one when settings went back and forth — would swallow a
-   * plain add, so it is replaced). Returns how many are now queued.
+   * Adds one chunk of process jobs (a finished job kept under the same id — a failed one is kept
+   * for 7 days; a completed one when settings went back and forth — would swallow a plain add, so
+   * queueImageWork replaces it). Returns how many are now queued. A chunk Redis did not take
+   * fails the fan-out job, which is retried: the marked rows still say what is left.
    */
   private async queueProcessJobs(imageIds: string[]): Promise<number> {
-    const settingsVersion = this.opts.config.settingsVersion;
-    // Backfill priority: a reprocess of every image never delays a new product's (SPEC §14).
-    const jobs = imageIds.map((imageId) => processJob(imageId, settingsVersion, 'backfill'));
-    await this.opts.producers.requeueJobs(QueueName.ImageProcess, jobs);
-    return jobs.length;
+    // Backfill priority: a reprocess of every image never delays the images of a new product.
+    const outcome = await queueImageWork(this.opts.producers, 'process', imageIds, {
+      settingsVersion: this.opts.config.settingsVersion,
+      deadlineMs: REPROCESS_CHUNK_DEADLINE_MS,
+      priority: 'backfill',
+    });
+    if (outcome.failed) throw new Error(`${outcome.failed} process job(s) could not be queued: ${outcome.error}`, { cause: outcome.cause });
+    return imageIds.length;
   }
 
   private images() {
@@ -349,22 +335,10 @@ export class ImageProcessService {
     return this.syncStatus.refreshProduct(claim.productId);
   }
 
-  /**
-   * Records a failure under the claim and returns the error for the worker to throw:
-   * UnrecoverableError (a bad original, or a transient failure on the last attempt) or the
-   * error itself (the factory retries it with backoff).
-   */
+  /** Records a failure under the claim (see judgeImageFailure) and returns the error to rethrow. */
   private async recordFailure(claim: ClaimedImage, err: unknown, attempt: ProcessAttempt, log: Logger): Promise<Error> {
-    const cancelled = attempt.signal?.aborted === true;
-    const permanent = !cancelled && (err instanceof ImageRejectedError || err instanceof PermanentProcessingError);
-    // PostgreSQL, Redis or the store went away under us: not the image's fault, no attempt spent.
-    const outage = !cancelled && !permanent && isDependencyUnavailable(err);
-    const message = err instanceof Error ? err.message : String(err);
-    const attemptNo = attempt.attemptsMade + 1;
-    // A job released on shutdown or put back in an outage does not spend an attempt: never the last one.
-    const lastAttempt = !cancelled && !permanent && !outage && attemptNo >= attempt.attempts;
-    const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
-    const result: ProcessingResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
+    const verdict = judgeImageFailure(err, attempt);
+    const result: ProcessingResult = verdict.status === 'failed' ? { status: 'failed', error: verdict.error } : { status: 'retry', error: verdict.error };
     try {
       await this.images().recordProcessing(claim.id, claim.claimToken, result);
       if (result.status === 'failed') await this.refreshProduct(claim);
@@ -372,74 +346,11 @@ export class ImageProcessService {
       // PostgreSQL is down too: the lease expires and the image is claimable again.
       log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the processing failure');
     }
-    if (permanent || lastAttempt) return new UnrecoverableError(error);
-    if (outage) return err as Error; // the worker factory recognises it and defers the job
-    return err instanceof Error ? err : new Error(error);
+    return verdict.rethrow;
   }
 }
 
 /** The processing settings of a Config (what ImageProcessService reads). */
 export function imageProcessConfig(config: Config): ImageProcessConfig {
   return { settingsVersion: config.settingsVersion, images: config.images };
-}
-
-export interface ImageProcessWorkerOptions {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  /** The app's Database: connected on first use, so the worker starts while PostgreSQL is down. */
-  db: { dataSource: DataSource; ready(): Promise<DataSource> };
-  storage: StorageDriver;
-  producers: Producers;
-  /** Base delay of the retry backoff (tests make it small). */
-  backoffBaseDelayMs?: number;
-  /** The transform (tests may wrap it to count or fail calls). */
-  derive?: ImageProcessServiceOptions['derive'];
-  /** Jobs taken per image in sharp (default JOBS_PER_SHARP_SLOT; the bench's sweep varies it). */
-  jobsPerSharpSlot?: number;
-}
-
-export interface ImageProcessWorker extends QueueWorker {
-  service: ImageProcessService;
-}
-
-/**
- * The image-process consumer: ImageProcessService behind the one worker factory, with
- * IMAGE_PROCESS_CONCURRENCY images in flight. The app wires it; tests and the bench start exactly this.
- */
-export function createImageProcessWorker(opts: ImageProcessWorkerOptions): ImageProcessWorker {
-  const { config, logger, metrics, db } = opts;
-  configureSharp({ threads: IMAGE_PROCESS_SHARP_THREADS });
-  const service = new ImageProcessService({
-    dataSource: db.dataSource,
-    storage: opts.storage,
-    producers: opts.producers,
-    config: imageProcessConfig(config),
-    logger,
-    metrics,
-    derive: opts.derive,
-    sharpSlots: config.images.processConcurrency,
-  });
-  const worker = createQueueWorker({
-    queue: QueueName.ImageProcess,
-    handlers: {
-      process: async ({ imageId, settingsVersion }, { job, logger: log, signal }) => {
-        await db.ready();
-        return service.processImage(imageId, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1, signal, logger: log }, settingsVersion);
-      },
-      reprocess: async (payload, { logger: log }) => {
-        await db.ready();
-        return service.reprocessImages(payload, log);
-      },
-    },
-    redisUrl: config.redis.url,
-    prefix: config.redis.queuePrefix,
-    concurrency: config.images.processConcurrency * (opts.jobsPerSharpSlot ?? JOBS_PER_SHARP_SLOT),
-    logger,
-    metrics,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
-    lockDurationMs: lockDurationForLease(config.images.claimLeaseMs),
-    backoffBaseDelayMs: opts.backoffBaseDelayMs,
-  });
-  return withStageUpkeep('process', worker, service, { producers: opts.producers, db, logger });
 }

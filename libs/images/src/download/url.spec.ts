@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PermanentDownloadError } from './download-errors';
+import { PermanentDownloadError } from './image-download.errors';
 import { canonicaliseImageUrl, isAlicdnHost, stripAlicdnSuffix } from './url';
 
 const canonical = (raw: string) => canonicaliseImageUrl(raw).url;

@@ -27,7 +27,8 @@ import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { animatedGif, bombPng, cmykJpeg, colourDistance, halfOf, meanColour, sidewaysJpeg, sixteenBitPng, smallCompressedJpeg, transparentPng } from './derived-images.test-helper';
 import { type DerivedImages, type PipelineSettings, deriveImages } from './image-pipeline';
-import { type ImageProcessWorker, ImageProcessService, JOBS_PER_SHARP_SLOT, createImageProcessWorker, imageProcessConfig } from './image-process.service';
+import { ImageProcessService, JOBS_PER_SHARP_SLOT, imageProcessConfig } from './image-process.service';
+import { type ImageProcessWorker, createImageProcessWorker } from './image-process.worker';
 
 interface ImageRow {
   id: string;

@@ -20,13 +20,13 @@ import {
 } from './derived-images.test-helper';
 import {
   type DerivedImages,
-  ImageRejectedError,
   type PipelineSettings,
   configureSharp,
   deriveImages,
   isSrgbProfile,
   stripJpegMetadata,
 } from './image-pipeline';
+import { ImageRejectedError } from './image-process.errors';
 
 const SETTINGS: PipelineSettings = { thumbnailSize: 200, compressedWidth: 1200, jpegQuality: 85, extraFormats: [], maxPixels: 40_000_000 };
 const photo = (name: string) => readFile(fixturePhoto(name));

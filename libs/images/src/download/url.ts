@@ -1,8 +1,8 @@
-// Image URL canonicalisation (SPEC §7): one spelling per image, so the same picture is fetched
+// Image URL canonicalisation: one spelling per image, so the same picture is fetched
 // from the network once however the crawler wrote its URL, and the full-size original is fetched
 // instead of a thumbnail. The canonical URL carries no credentials: they are never sent.
 import { createHash } from 'node:crypto';
-import { PermanentDownloadError } from './download-errors';
+import { PermanentDownloadError } from './image-download.errors';
 
 /** URLs longer than this are refused: no real image URL is, and it bounds what we log and store. */
 export const MAX_IMAGE_URL_LENGTH = 4096;

@@ -1,5 +1,6 @@
-// The processing transform of SPEC §7 as a pure function of an original's bytes and the image
-// settings: no database, no storage, no queue — the service around it does those.
+// The processing transform (a thumbnail, a compressed copy, the extra formats) as a pure
+// function of an original's bytes and the image settings: no database, no storage, no queue —
+// the service around it does those, so the transform can be tested and measured on its own.
 //
 //   header (metadata only) → pixel guard → decode ONCE: first frame, EXIF rotation, at most
 //   IMAGE_COMPRESSED_WIDTH wide (never enlarged), alpha flattened on white, sRGB 8-bit → raw
@@ -14,7 +15,7 @@
 // for ~2.1× the CPU (66 vs 31 ms an image on the fixtures, 212 vs 102 ms on 4000 px photos):
 // off, because throughput is the worker's budget; turning it on is one option below.
 //
-// Never-larger rule (§7): when the re-encoded compressed copy would be larger than an original
+// Never-larger rule (a "compressed" copy that is bigger than what we were given is no saving): when the re-encoded compressed copy would be larger than an original
 // JPEG that needs no rotation, no colour conversion and no resize, the original's own bytes are
 // kept with their metadata segments cut out at the byte level (APP1 EXIF/XMP, APP2 ICC, APP3–13,
 // APP15, COM; the JFIF APP0 and Adobe APP14 stay, the latter because decoders need its colour
@@ -23,6 +24,7 @@
 // progressive losslessly needs jpegtran, which sharp does not expose).
 import type { Config, ExtraFormat } from '@1688sync/config';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
+import { ImageRejectedError } from './image-process.errors';
 
 export interface PipelineSettings {
   /** IMAGE_THUMBNAIL_SIZE: the thumbnail is exactly this many pixels square. */
@@ -62,19 +64,6 @@ export interface DerivedImages {
   extras: Partial<Record<ExtraFormat, DerivedImage>>;
   /** Extra formats this image could not have, with why (e.g. WebP's 16383 px limit). */
   skippedExtras: Partial<Record<ExtraFormat, string>>;
-}
-
-export type ImageRejectionCode = 'corrupt_image' | 'too_many_pixels' | 'unsupported_image';
-
-/** The bytes cannot become derived images, now or on any retry: a permanent failure. */
-export class ImageRejectedError extends Error {
-  constructor(
-    readonly code: ImageRejectionCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ImageRejectedError';
-  }
 }
 
 /** The processing settings of a Config (what deriveImages reads). */

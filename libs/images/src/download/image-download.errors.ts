@@ -1,7 +1,9 @@
-// Why a download failed, in two kinds the worker treats differently (SPEC §7): permanent
-// failures (a 404, a blocked address, HTML instead of an image) are recorded as failed at once;
-// transient ones (5xx, 408, 429, network errors, the deadline) are retried with backoff, or when
-// the server said when (Retry-After). Every message names the URL and what a human can do.
+// Why a download failed, in two kinds the worker treats differently: permanent failures (a 404,
+// a blocked address, HTML instead of an image) are recorded as failed at once, since no retry
+// changes what the server sends; transient ones (5xx, 408, 429, network errors, the deadline)
+// are retried with backoff, or when the server said when (Retry-After). Every message names the
+// URL and what a human can do.
+import { AppError } from '@1688sync/core';
 
 export type PermanentDownloadCode =
   | 'invalid_url'
@@ -18,32 +20,30 @@ export type PermanentDownloadCode =
 
 export type TransientDownloadCode = 'http_status' | 'network' | 'timeout' | 'cancelled';
 
-export class PermanentDownloadError extends Error {
-  readonly permanent = true;
+export class PermanentDownloadError extends AppError {
+  declare readonly permanent: true;
   constructor(
     readonly code: PermanentDownloadCode,
     message: string,
   ) {
-    super(message);
-    this.name = 'PermanentDownloadError';
+    super(message, { permanent: true });
   }
 }
 
-export class TransientDownloadError extends Error {
-  readonly permanent = false;
+export class TransientDownloadError extends AppError {
+  declare readonly permanent: false;
   constructor(
     readonly code: TransientDownloadCode,
     message: string,
-    /** When the server said to come back (Retry-After), in milliseconds from now. */
+    /** When the server said to come back (Retry-After), in milliseconds from now; the worker factory waits that long. */
     readonly retryAfterMs?: number,
   ) {
     super(message);
-    this.name = 'TransientDownloadError';
   }
 }
 
 /** Thrown by the connect-time guard; becomes a PermanentDownloadError (blocked_address). */
-export class BlockedAddressError extends Error {
+export class BlockedAddressError extends AppError {
   readonly code = 'blocked_address';
   constructor(
     readonly host: string,
@@ -54,8 +54,8 @@ export class BlockedAddressError extends Error {
       host === address
         ? `${address} is a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`
         : `${host} resolves to ${address}, a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`,
+      { permanent: true },
     );
-    this.name = 'BlockedAddressError';
   }
 }
 

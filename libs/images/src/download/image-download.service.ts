@@ -1,4 +1,4 @@
-// The download stage of one image (SPEC §7), read top to bottom:
+// The download stage of one image, read top to bottom:
 //   claim the row, finding a stored original of the same URL in the same statement →
 //   canonicalise its URL → reuse that original, or fetch it through the guard (one fetch per URL
 //   in this process, within the download slots) → read its size from the header → skip it when
@@ -8,10 +8,11 @@
 // it overlap other images' fetches (the worker runs more jobs than there are slots). The claims,
 // records, process-job adds and sync-status refreshes of jobs that reach them together each go in
 // one batch (Batcher): one statement or round trip per batch instead of one per image.
-// A permanent failure is recorded as failed and thrown as UnrecoverableError; a transient one
-// goes back to pending and is thrown for the worker factory's backoff (or the server's
-// Retry-After); on the last attempt it is recorded as failed instead. PostgreSQL or Redis being
-// down is never the last attempt: the factory puts the job back without spending one.
+// A failure is recorded under the claim by the one rule of judgeImageFailure and rethrown: a
+// permanent one is recorded as failed and the worker factory fails its job for good; a transient
+// one goes back to pending for the factory's backoff (or the server's Retry-After), and is
+// recorded as failed on the last attempt. PostgreSQL or Redis being down is never the last
+// attempt: the factory puts the job back without spending one.
 // The claim is renewed while the job works (ClaimRenewer); a job delivered again while another
 // claim still holds its image (its worker died a moment ago) waits for that lease to end.
 import type { Config } from '@1688sync/config';
@@ -23,8 +24,8 @@ import {
   ProductRepository,
   type StoredOriginal,
 } from '@1688sync/db';
-import { type Logger, type Metrics, isDependencyUnavailable } from '@1688sync/observability';
-import { DeferJobError, type ProcessJob, type Producers, QueueName, RetryLaterError, UnrecoverableError, type WorkPriority, processJob } from '@1688sync/queues';
+import type { Logger, Metrics } from '@1688sync/observability';
+import { DeferJobError, type Producers, type QueueReport, type WorkPriority, queueImageWork } from '@1688sync/queues';
 import {
   CONTENT_TYPES,
   IMMUTABLE_CACHE_CONTROL,
@@ -36,14 +37,18 @@ import {
 } from '@1688sync/storage';
 import sharp, { type Metadata } from 'sharp';
 import type { DataSource } from 'typeorm';
-import { PermanentDownloadError, TransientDownloadError } from './download-errors';
-import { Batcher } from './batcher';
-import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from './claim-renewer';
+import { PermanentDownloadError } from './image-download.errors';
+import { type StageAttempt, judgeImageFailure } from '../image-failure';
+import { Batcher } from '../batcher';
+import { ClaimRenewer, claimWaitMs, waitWhileClaimed } from '../claim-renewer';
 import { type FetchImageOptions, type FetchedImage, fetchImage } from './downloader';
 import type { HostLimiter } from './host-limiter';
 import { InFlight } from './in-flight';
-import { SyncStatusRefresher } from './sync-status-refresher';
+import { SyncStatusRefresher } from '../sync-status-refresher';
 import { type CanonicalImageUrl, canonicaliseImageUrl } from './url';
+
+/** How long a round of process jobs waits for Redis before the downloads that led to it fail (and are retried). */
+export const PROCESS_JOB_DEADLINE_MS = 10_000;
 
 export type ImageDownloadConfig = Pick<Config, 'settingsVersion'> & {
   images: Pick<
@@ -56,7 +61,7 @@ export interface ImageDownloadServiceOptions {
   dataSource: DataSource;
   storage: StorageDriver;
   /** Where a downloaded image's processing job goes (the image-process queue). */
-  producers: Pick<Producers, 'requeueJobs'>;
+  producers: Producers;
   config: ImageDownloadConfig;
   logger: Logger;
   metrics: Pick<Metrics, 'imageBytes'>;
@@ -67,12 +72,7 @@ export interface ImageDownloadServiceOptions {
 }
 
 /** Where this job stands in its retries, and its cancellation (from the worker's JobContext). */
-export interface DownloadAttempt {
-  /** Attempts made before this one (BullMQ's job.attemptsMade). */
-  attemptsMade: number;
-  /** Attempts allowed in all (job.opts.attempts). */
-  attempts: number;
-  signal?: AbortSignal;
+export interface DownloadAttempt extends StageAttempt {
   logger?: Logger;
   /** The download job's priority, passed on to the process job it leads to (fresh work stays first). */
   priority?: WorkPriority;
@@ -111,10 +111,12 @@ export class ImageDownloadService {
   private readonly fetch: typeof fetchImage;
   private readonly syncStatus: SyncStatusRefresher;
   /**
-   * requeueJobs, not a plain add: a finished process job kept under the same id must not swallow
-   * this one. A batch that fails fails each of its jobs' downloads, which are retried (see notClaimed).
+   * Process jobs of downloads that finish together, queued in one round (queueImageWork: a
+   * finished process job kept under the same id must not swallow this one). A batch Redis did not
+   * take fails each of its jobs' downloads, which are retried (see notClaimed). Each caller gets
+   * the outcome of the jobs of its own priority.
    */
-  private readonly processJobs: Batcher<ProcessJob, 'added' | 'already-queued'>;
+  private readonly processJobs: Batcher<{ imageId: string; priority: WorkPriority }, QueueReport>;
   /** Claims of jobs starting together; null when the image is not claimable. */
   private readonly claims: Batcher<string, DownloadClaim | null>;
   /** Successful downloads, recorded together; true when the claim still held (see recordDownloads). */
@@ -125,7 +127,7 @@ export class ImageDownloadService {
   constructor(private readonly opts: ImageDownloadServiceOptions) {
     this.fetch = opts.fetch ?? fetchImage;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
-    this.processJobs = new Batcher((jobs) => opts.producers.requeueJobs(QueueName.ImageProcess, jobs));
+    this.processJobs = new Batcher((jobs) => this.queueProcessJobs(jobs));
     const leaseMs = opts.config.images.claimLeaseMs;
     this.renewer = new ClaimRenewer((claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms), leaseMs, opts.logger);
     this.claims = new Batcher(async (ids) => {
@@ -200,8 +202,8 @@ export class ImageDownloadService {
     }
     const row = await images.findById(imageId);
     if (row && row.deletedAt === null && row.downloadStatus === 'downloaded' && row.processStatus === 'pending') {
-      const queued = await this.processJobs.add(this.processJob(imageId, attempt.priority));
-      if (queued === 'added') log.info({ imageId }, 'image already downloaded; its missing process job queued');
+      const outcome = await this.processJobs.add({ imageId, priority: attempt.priority ?? 'fresh' });
+      if (outcome.queued > 0) log.info({ imageId }, 'image already downloaded; its missing process job queued');
     } else {
       log.debug({ imageId }, 'image not claimable (done, deleted, or another worker has it)');
     }
@@ -347,7 +349,7 @@ export class ImageDownloadService {
     detail: Record<string, string>,
   ): Promise<DownloadOutcome> {
     if (!(await this.downloads.add({ imageId: claim.id, claimToken: claim.claimToken, result }))) return this.claimLost(claim, log);
-    await Promise.all([this.processJobs.add(this.processJob(claim.id, attempt.priority)), this.refreshProduct(claim)]);
+    await Promise.all([this.processJobs.add({ imageId: claim.id, priority: attempt.priority ?? 'fresh' }), this.refreshProduct(claim)]);
     log.debug({ imageId: claim.id, key: result.keyOriginal, bytes: result.bytesOriginal, ...detail }, reused ? 'image copied from the same URL' : 'image downloaded');
     return {
       outcome: 'downloaded',
@@ -361,8 +363,23 @@ export class ImageDownloadService {
     };
   }
 
-  private processJob(imageId: string, priority: WorkPriority = 'fresh'): ProcessJob {
-    return processJob(imageId, this.opts.config.settingsVersion, priority);
+  /** One queueImageWork per priority in the batch; a batch Redis did not take throws to each of its callers. */
+  private async queueProcessJobs(jobs: { imageId: string; priority: WorkPriority }[]): Promise<QueueReport[]> {
+    const byPriority = new Map<WorkPriority, Promise<QueueReport>>();
+    for (const priority of new Set(jobs.map((j) => j.priority))) {
+      const imageIds = jobs.filter((j) => j.priority === priority).map((j) => j.imageId);
+      byPriority.set(
+        priority,
+        queueImageWork(this.opts.producers, 'process', imageIds, { settingsVersion: this.opts.config.settingsVersion, deadlineMs: PROCESS_JOB_DEADLINE_MS, priority }),
+      );
+    }
+    const outcomes = new Map<WorkPriority, QueueReport>();
+    for (const [priority, pending] of byPriority) {
+      const outcome = await pending;
+      if (outcome.failed) throw new Error(`${outcome.failed} process job(s) could not be queued: ${outcome.error}`, { cause: outcome.cause });
+      outcomes.set(priority, outcome);
+    }
+    return jobs.map((j) => outcomes.get(j.priority)!);
   }
 
   private claimLost(claim: DownloadClaim, log: Logger): DownloadOutcome {
@@ -374,26 +391,11 @@ export class ImageDownloadService {
     return this.syncStatus.refreshProduct(claim.productId);
   }
 
-  /**
-   * Records a failure under the claim and returns the error for the worker to throw:
-   * UnrecoverableError (permanent, or transient on the last attempt), RetryLaterError (the
-   * server said when), or a plain Error (the factory's backoff with jitter).
-   */
+  /** Records a failure under the claim (see judgeImageFailure) and returns the error to rethrow. */
   private async recordFailure(claim: DownloadClaim, err: unknown, attempt: DownloadAttempt, log: Logger): Promise<Error> {
-    const cancelled = attempt.signal?.aborted === true;
-    const permanent = !cancelled && err instanceof PermanentDownloadError;
-    // PostgreSQL, Redis or the store went away under us: not the image's fault, no attempt spent.
-    const outage = !cancelled && !permanent && !(err instanceof TransientDownloadError) && isDependencyUnavailable(err);
-    const message = cancelled
-      ? `cancelled (${String((attempt.signal?.reason as Error)?.message ?? attempt.signal?.reason)}) before the download finished; it goes back to the queue`
-      : err instanceof Error
-        ? err.message
-        : String(err);
-    const attemptNo = attempt.attemptsMade + 1;
-    // A job released on shutdown or put back in an outage does not spend an attempt: never the last one.
-    const lastAttempt = !cancelled && !permanent && !outage && attemptNo >= attempt.attempts;
-    const error = lastAttempt ? `gave up after ${attemptNo} attempts: ${message}` : message;
-    const result: DownloadResult = permanent || lastAttempt ? { status: 'failed', error } : { status: 'retry', error };
+    const reason = attempt.signal?.reason as Error | undefined;
+    const verdict = judgeImageFailure(err, attempt, `cancelled (${String(reason?.message ?? attempt.signal?.reason)}) before the download finished; it goes back to the queue`);
+    const result: DownloadResult = verdict.status === 'failed' ? { status: 'failed', error: verdict.error } : { status: 'retry', error: verdict.error };
     try {
       const images = new ProductImageRepository(this.opts.dataSource.manager);
       await images.recordDownload(claim.id, claim.claimToken, result);
@@ -402,10 +404,7 @@ export class ImageDownloadService {
       // PostgreSQL is down too: the lease expires and the image is claimable again.
       log.error({ imageId: claim.id, err: { message: (recordErr as Error).message } }, 'could not record the download failure');
     }
-    if (permanent || lastAttempt) return new UnrecoverableError(error);
-    if (outage) return err as Error; // the worker factory recognises it and defers the job
-    if (err instanceof TransientDownloadError && err.retryAfterMs !== undefined) return new RetryLaterError(error, err.retryAfterMs);
-    return err instanceof Error ? err : new Error(error);
+    return verdict.rethrow;
   }
 }
 

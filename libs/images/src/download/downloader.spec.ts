@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PHOTOS_DIR, fixturePhoto } from '@1688sync/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PermanentDownloadError, TransientDownloadError } from './download-errors';
+import { PermanentDownloadError, TransientDownloadError } from './image-download.errors';
 import { type FetchImageOptions, closeDownloadAgents, fetchImage, parseRetryAfter } from './downloader';
 import { type CanaryServer, type FixtureServer, startCanaryServer, startFixtureServer } from './fixture-server.test-helper';
 import { HostLimiter } from './host-limiter';

@@ -1,5 +1,5 @@
-// The type of an image, decided by its first bytes and never by a header or an extension
-// (SPEC §7): a CDN's HTML error page served as image/jpeg, or an SVG (which can carry script),
+// The type of an image, decided by its first bytes and never by a header or an extension, since
+// both lie: a CDN's HTML error page served as image/jpeg, or an SVG (which can carry script),
 // is not an image we keep.
 import type { OriginalExtension } from '@1688sync/storage';
 

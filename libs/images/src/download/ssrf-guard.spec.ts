@@ -1,6 +1,6 @@
 import type dns from 'node:dns';
 import { describe, expect, it } from 'vitest';
-import { BlockedAddressError } from './download-errors';
+import { BlockedAddressError } from './image-download.errors';
 import {
   assertHostAllowed,
   blockedAddressReason,

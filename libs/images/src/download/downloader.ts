@@ -1,4 +1,5 @@
-// The guarded image fetch (SPEC §7). Every URL here is hostile until proven otherwise:
+// The guarded image fetch. Every URL here comes from a crawler of a foreign site, so it is
+// hostile until proven otherwise:
 // - http(s) only; userinfo stripped; no Cookie or Authorization header is ever sent;
 // - every hop (at most 5 redirects, followed by hand) passes the SSRF guard at connect time;
 // - one deadline for the whole download (all hops and the body), joined with the job's signal;
@@ -15,7 +16,7 @@ import {
   BlockedAddressError,
   PermanentDownloadError,
   TransientDownloadError,
-} from './download-errors';
+} from './image-download.errors';
 import { IMAGE_TYPES, type ImageType, SNIFF_BYTES, describeNonImage, sniffImageType } from './image-type';
 import { assertHostAllowed, guardedLookup, normaliseAllowHosts } from './ssrf-guard';
 

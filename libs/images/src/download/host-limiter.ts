@@ -4,57 +4,11 @@
 // a waiter whose job is cancelled leaves the line. A fetch takes its host's slot first, so one
 // busy host never holds process-wide slots that another host's fetches could use.
 
-interface Waiter {
-  grant: () => void;
-}
-
-/** A counting semaphore with a FIFO line. */
-class Slots {
-  active = 0;
-  private readonly waiting: Waiter[] = [];
-
-  constructor(private readonly size: number) {}
-
-  get idle(): boolean {
-    return this.active === 0 && this.waiting.length === 0;
-  }
-
-  /** Resolves with the release function of one slot. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next.grant(); // the slot passes straight on: active stays the same
-      else this.active--;
-    };
-    if (this.active < this.size) {
-      this.active++;
-      return Promise.resolve(release);
-    }
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        const i = this.waiting.indexOf(waiter);
-        if (i !== -1) this.waiting.splice(i, 1);
-        reject(signal!.reason);
-      };
-      const waiter: Waiter = {
-        grant: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(release);
-        },
-      };
-      this.waiting.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
+import { Semaphore } from '../semaphore';
 
 export class HostLimiter {
-  private readonly hosts = new Map<string, Slots>();
-  private readonly all: Slots;
+  private readonly hosts = new Map<string, Semaphore>();
+  private readonly all: Semaphore;
 
   constructor(
     readonly perHost: number,
@@ -64,7 +18,7 @@ export class HostLimiter {
     if (total !== Number.POSITIVE_INFINITY && (!Number.isInteger(total) || total < 1)) {
       throw new Error(`total concurrency must be a positive integer, got ${total}`);
     }
-    this.all = new Slots(total);
+    this.all = new Semaphore(total);
   }
 
   /** Runs `work` holding one of `host`'s slots and one of the process-wide ones; waits for them first. */
@@ -98,7 +52,7 @@ export class HostLimiter {
   private async acquireHost(host: string, signal?: AbortSignal): Promise<() => void> {
     let slots = this.hosts.get(host);
     if (!slots) {
-      slots = new Slots(this.perHost);
+      slots = new Semaphore(this.perHost);
       this.hosts.set(host, slots);
     }
     const held = slots;
@@ -115,7 +69,7 @@ export class HostLimiter {
     };
   }
 
-  private forget(host: string, slots: Slots) {
+  private forget(host: string, slots: Semaphore) {
     if (this.hosts.get(host) === slots) this.hosts.delete(host);
   }
 }
