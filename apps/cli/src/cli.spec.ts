@@ -17,6 +17,7 @@ import {
   waitFor,
 } from '@1688sync/testing';
 import { MIGRATIONS, dropDatabase } from '@1688sync/db';
+import { runBinary } from './cli-binary.test-helper';
 
 const runCli = async (args: string[], env: Record<string, string>) => {
   const proc = await startAppProcess('cli', env, args);
@@ -195,5 +196,14 @@ describe('1688sync migrate', () => {
     const { code, output } = await runCli(['migrate', 'sideways'], { DATABASE_URL: db.url });
     expect(code).toBe(2);
     expect(output).toContain('migrate takes up, down or status');
+  });
+});
+
+describe('1688sync help', () => {
+  it('documents the commands and exit codes', async () => {
+    const { code, stdout } = await runBinary(['help'], {});
+    expect(code).toBe(0);
+    for (const text of ['check [--fix]', 'reconcile', 'db stats', 'db vacuum', 'images retry', 'images reprocess', 'enqueue', 'migrate']) expect(stdout).toContain(text);
+    expect(stdout).toContain('3  check: critical findings remain');
   });
 });
