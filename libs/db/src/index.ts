@@ -17,3 +17,4 @@ export * from './repositories/product-search.repository';
 export * from './repositories/keyset';
 export * from './repositories/consistency-report.repository';
 export * from './repositories/backup.repository';
+export * from './repositories/repositories';
