@@ -1,15 +1,14 @@
-// Typed errors of the data layer, each with a stable code the HTTP layer maps in one place.
+// Typed errors of the data layer, each with a stable code and the HTTP status it answers with
+// (read from AppError by the API's one error handler).
+import { AppError } from '@1688sync/core';
 
-export abstract class DbError extends Error {
-  abstract readonly code: string;
-}
+export abstract class DbError extends AppError {}
 
 /** A keyset cursor that is not one we issued (garbled, truncated or edited). */
 export class InvalidCursorError extends DbError {
   readonly code = 'invalid_cursor';
   constructor(message = 'cursor is invalid or was altered; start again without it') {
-    super(message);
-    this.name = 'InvalidCursorError';
+    super(message, { permanent: true, httpStatus: 400 });
   }
 }
 
@@ -20,8 +19,7 @@ export class InvalidInputError extends DbError {
     readonly field: string,
     message: string,
   ) {
-    super(`${field}: ${message}`);
-    this.name = 'InvalidInputError';
+    super(`${field}: ${message}`, { permanent: true, httpStatus: 400 });
   }
 }
 
@@ -32,8 +30,7 @@ export class NotFoundError extends DbError {
     readonly entity: string,
     readonly id: string,
   ) {
-    super(`${entity} ${id} not found`);
-    this.name = 'NotFoundError';
+    super(`${entity} ${id} not found`, { permanent: true, httpStatus: 404 });
   }
 }
 
@@ -41,7 +38,18 @@ export class NotFoundError extends DbError {
 export class ConflictError extends DbError {
   readonly code = 'conflict';
   constructor(message: string) {
-    super(message);
-    this.name = 'ConflictError';
+    super(message, { permanent: true, httpStatus: 409 });
+  }
+}
+
+/**
+ * A batch raced a concurrent write of the same key (inserted or changed after we read it). Its
+ * code is PostgreSQL's serialization failure, so `transaction()` retries the batch, and the retry
+ * merges over what the other batch wrote.
+ */
+export class ConcurrentInsertError extends AppError {
+  readonly code = '40001';
+  constructor(key: string) {
+    super(`${key} was written concurrently; retrying the batch`);
   }
 }

@@ -80,17 +80,6 @@ export function chunks<T>(items: T[], size = UPSERT_CHUNK): T[][] {
   return out;
 }
 
-/**
- * A batch raced a concurrent write of the same key (inserted or changed after we read it): the
- * transaction is retried (40001), and the retry merges over what the other batch wrote.
- */
-export class ConcurrentInsertError extends Error {
-  readonly code = '40001';
-  constructor(key: string) {
-    super(`${key} was written concurrently; retrying the batch`);
-  }
-}
-
 export type UpsertResult = 'created' | 'updated' | 'unchanged' | 'failed';
 
 export interface UpsertItemResult {

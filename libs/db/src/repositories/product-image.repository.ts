@@ -10,6 +10,7 @@
 // product_images_url_hash_idx (findDownloadedByUrlHash and the claims WithSameUrl),
 // product_images_failed_idx (failed filters and retries), product_images_product_id_position_idx
 // (a product's images in order).
+import { isUuid } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { queryResult, queryRows } from '../sql';
@@ -143,8 +144,8 @@ export function imageUrlHash(url: string): string {
   return createHash('sha256').update(url).digest('hex');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+/** A row id, checked whatever type the caller's (untyped, JSON-born) value has. */
+const isRowId = (value: unknown): value is string => typeof value === 'string' && isUuid(value);
 
 /** Below every id gen_random_uuid() makes: where a keyset walk by id starts. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -208,7 +209,7 @@ function assertSettingsVersion(settingsVersion: string): void {
 }
 
 function assertUuid(value: unknown, field: string): asserts value is string {
-  if (!isUuid(value)) throw new InvalidInputError(field, 'must be a UUID');
+  if (!isRowId(value)) throw new InvalidInputError(field, 'must be a UUID');
 }
 
 /** One product's wanted list, validated, hashed and with duplicate URLs dropped (first kept). */
@@ -398,7 +399,7 @@ export class ProductImageRepository {
    */
   async claimForDownload(imageId: string, leaseMs: number): Promise<ClaimedImage | null> {
     assertLease(leaseMs);
-    if (!isUuid(imageId)) return null;
+    if (!isRowId(imageId)) return null;
     // claimed_until IS NULL: a 'downloading' row without a lease (written by hand) is not stuck.
     const [row] = await this.rows<Record<string, unknown>>(
       `UPDATE product_images
@@ -422,7 +423,7 @@ export class ProductImageRepository {
    */
   async claimForDownloadWithSameUrl(imageId: string, leaseMs: number): Promise<DownloadClaim | null> {
     assertLease(leaseMs);
-    if (!isUuid(imageId)) return null;
+    if (!isRowId(imageId)) return null;
     const [claim] = (await this.claimWithSameUrl([imageId], leaseMs, 'wait')).values();
     return claim ?? null;
   }
@@ -436,7 +437,7 @@ export class ProductImageRepository {
    */
   async claimForDownloadsWithSameUrl(imageIds: string[], leaseMs: number): Promise<Map<string, DownloadClaim>> {
     assertLease(leaseMs);
-    const ids = [...new Set(imageIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    const ids = [...new Set(imageIds.filter(isRowId).map((id) => id.toLowerCase()))];
     return ids.length ? this.claimWithSameUrl(ids, leaseMs, 'skip-locked') : new Map();
   }
 
@@ -505,7 +506,7 @@ export class ProductImageRepository {
    * last_error, where GET /v1/images shows it.
    */
   async recordDownload(imageId: string, claimToken: string, result: DownloadResult): Promise<boolean> {
-    if (!isUuid(imageId) || !isUuid(claimToken)) return false;
+    if (!isRowId(imageId) || !isRowId(claimToken)) return false;
     const claimed = `WHERE id = $1 AND download_status = 'downloading' AND claim_token = $2`;
     const release = `claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1`;
     let sql: string;
@@ -554,7 +555,7 @@ export class ProductImageRepository {
    */
   async recordDownloads(downloads: { imageId: string; claimToken: string; result: DownloadedFacts }[]): Promise<Set<string>> {
     const valid = new Map<string, { imageId: string; claimToken: string; result: DownloadedFacts }>();
-    for (const d of downloads) if (isUuid(d.imageId) && isUuid(d.claimToken) && !valid.has(d.imageId.toLowerCase())) valid.set(d.imageId.toLowerCase(), d);
+    for (const d of downloads) if (isRowId(d.imageId) && isRowId(d.claimToken) && !valid.has(d.imageId.toLowerCase())) valid.set(d.imageId.toLowerCase(), d);
     if (!valid.size) return new Set();
     const rows = [...valid.values()];
     const written = await this.rows<{ id: string }>(
@@ -597,7 +598,7 @@ export class ProductImageRepository {
    */
   async renewClaims(claims: { imageId: string; claimToken: string }[], leaseMs: number): Promise<Set<string>> {
     assertLease(leaseMs);
-    const valid = claims.filter((c) => isUuid(c.imageId) && isUuid(c.claimToken));
+    const valid = claims.filter((c) => isRowId(c.imageId) && isRowId(c.claimToken));
     if (!valid.length) return new Set();
     const rows = await this.rows<{ id: string }>(
       `UPDATE product_images i
@@ -618,7 +619,7 @@ export class ProductImageRepository {
    * this long instead of completing as a no-op.
    */
   async claimHeldForMs(imageId: string, stage: WorkStage): Promise<number | null> {
-    if (!isUuid(imageId)) return null;
+    if (!isRowId(imageId)) return null;
     const status = stage === 'download' ? `download_status = 'downloading'` : `process_status = 'processing'`;
     const [row] = await this.rows<{ ms: number }>(
       `SELECT ceil(extract(epoch FROM claimed_until - now()) * 1000)::float8 AS ms
@@ -636,7 +637,7 @@ export class ProductImageRepository {
   async claimForProcessing(imageId: string, leaseMs: number, settingsVersion: string): Promise<ClaimedImage | null> {
     assertLease(leaseMs);
     assertSettingsVersion(settingsVersion);
-    if (!isUuid(imageId)) return null;
+    if (!isRowId(imageId)) return null;
     const [row] = await this.rows<Record<string, unknown>>(
       `UPDATE product_images
        SET process_status = 'processing', claimed_until = now() + $2::float8 * interval '1 millisecond',
@@ -653,7 +654,7 @@ export class ProductImageRepository {
 
   /** Records the outcome of processing under the same rule as recordDownload. */
   async recordProcessing(imageId: string, claimToken: string, result: ProcessingResult): Promise<boolean> {
-    if (!isUuid(imageId) || !isUuid(claimToken)) return false;
+    if (!isRowId(imageId) || !isRowId(claimToken)) return false;
     const claimed = `WHERE id = $1 AND process_status = 'processing' AND claim_token = $2`;
     const release = `claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1`;
     let sql: string;
@@ -777,7 +778,7 @@ export class ProductImageRepository {
     if (cursor !== undefined) {
       const after = decodeCursor(cursor, (payload) => {
         const id = (payload as { id?: unknown } | null)?.id;
-        if (!isUuid(id)) throw new Error('shape');
+        if (!isRowId(id)) throw new Error('shape');
         return id;
       });
       params.push(after);
@@ -859,7 +860,7 @@ export class ProductImageRepository {
 
   /** One image by id, live or soft-deleted; null when there is none (or the id is not a UUID). */
   async findById(imageId: string): Promise<ImageRecord | null> {
-    if (!isUuid(imageId)) return null;
+    if (!isRowId(imageId)) return null;
     const [row] = await this.rows<Record<string, unknown>>(`SELECT ${IMAGE_COLUMNS} FROM product_images WHERE id = $1`, [imageId]);
     return row ? toImage(row) : null;
   }

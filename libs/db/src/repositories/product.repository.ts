@@ -2,11 +2,10 @@
 // and stub suppliers, the image-list diff, sync status, soft delete and restore.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
-import { NotFoundError } from '../errors';
+import { ConcurrentInsertError, NotFoundError } from '../errors';
 import { type ImageKind, Product } from '../entities';
 import {
   chunks,
-  ConcurrentInsertError,
   contentHash,
   has,
   prepareBatch,

@@ -3,12 +3,11 @@
 // product_count every supplier keeps.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConcurrentInsertError, ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
 import { type Page, keysetPage } from './keyset';
 import {
   chunks,
-  ConcurrentInsertError,
   contentHash,
   has,
   prepareBatch,
