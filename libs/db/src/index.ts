@@ -18,3 +18,6 @@ export * from './repositories/keyset';
 export * from './repositories/consistency-report.repository';
 export * from './repositories/backup.repository';
 export * from './repositories/repositories';
+export * from './repositories/purge.repository';
+export * from './repositories/image-work.predicates';
+export * from './repositories/consistency-scan.repository';

@@ -1,9 +1,9 @@
-// Reconcile (SPEC §6, §8; DESIGN principle 1): PostgreSQL is the truth and a queue only a cache
+// Reconcile (DESIGN.md, principle 1): PostgreSQL is the truth and a queue only a cache
 // of work. Every live image whose download or processing is not done is walked in keyset pages;
 // each one whose deterministic job is not waiting, active or delayed in its queue gets its job
 // again — after Redis lost its data, after a job was dropped, or after a job finished (failed,
 // or completed by a worker that crashed before recording) while the row still says "not done".
-import { ProductImageRepository, type UnfinishedImage, type WorkStage, queryRows } from '@1688sync/db';
+import { ProductImageRepository, type UnfinishedImage, type WorkStage } from '@1688sync/db';
 import { type DownloadJob, type JobToAdd, type ProcessJob, QueueName, addJobs, imageJob, requeueJob } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
@@ -40,17 +40,9 @@ export const RECONCILE_STAGES: readonly WorkStage[] = ['download', 'process'];
 /** Job states in which the work is still going to happen: the job is left alone. */
 const PENDING_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
-// The same predicates as ProductImageRepository.streamUnfinished (and the partial indexes
-// product_images_download_work_idx / product_images_process_work_idx): only for progress totals.
-const UNFINISHED_COUNT: Record<WorkStage, string> = {
-  download: `SELECT count(*)::int AS n FROM product_images WHERE deleted_at IS NULL AND download_status IN ('pending', 'downloading')`,
-  process: `SELECT count(*)::int AS n FROM product_images
-            WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`,
-};
-
 type ImageJob = DownloadJob | ProcessJob;
 
-/** Reconcile is backfill: fresh work of new products goes before it (SPEC §14). */
+/** Reconcile is backfill: fresh work of new products goes before it, so a backlog never delays a new product's images. */
 function jobFor(stage: WorkStage, image: UnfinishedImage, settingsVersion: string): ImageJob {
   return imageJob(stage, image.id, settingsVersion, 'backfill').job;
 }
@@ -99,7 +91,7 @@ export async function reconcile(
     const stages = {} as Record<WorkStage, ReconcileCounts>;
     for (const stage of RECONCILE_STAGES) {
       const queue = producers.queue(stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess);
-      const [{ n: total }] = await queryRows<{ n: number }>(dataSource.manager, UNFINISHED_COUNT[stage]);
+      const total = await images.countUnfinished(stage);
       const counts: ReconcileCounts = { scanned: 0, alreadyQueued: 0, queued: 0, replaced: 0 };
       onProgress?.({ stage, done: 0, total });
       for await (const page of images.streamUnfinished(stage, pageSize)) {

@@ -26,6 +26,7 @@ import {
 } from '../entities';
 import { InvalidInputError, NotFoundError } from '../errors';
 import { transaction } from '../transaction';
+import { NIL_UUID, type WorkStage, claimableForDownload, claimableForProcessing, unfinishedImage } from './image-work.predicates';
 
 /** A product_images row as plain data (what the repository reads and returns). */
 export type ImageRecord = Omit<ProductImage, 'product'>;
@@ -110,8 +111,6 @@ export type ProcessingResult =
   | { status: 'failed'; error: string }
   | { status: 'retry'; error: string };
 
-export type WorkStage = 'download' | 'process';
-
 export interface UnfinishedImage {
   id: string;
   productId: string;
@@ -146,9 +145,6 @@ export function imageUrlHash(url: string): string {
 
 /** A row id, checked whatever type the caller's (untyped, JSON-born) value has. */
 const isRowId = (value: unknown): value is string => typeof value === 'string' && isUuid(value);
-
-/** Below every id gen_random_uuid() makes: where a keyset walk by id starts. */
-const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 const INT32_MAX = 2_147_483_647;
 const MAX_LIST_LIMIT = 200;
@@ -187,15 +183,10 @@ function errorText(message: string): string {
   return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS - 1)}…` : clean;
 }
 
-/**
- * The live images whose download or processing is not done: the predicates of the partial indexes
- * product_images_download_work_idx and product_images_process_work_idx, written out literally so
- * the planner can prove them and walk those small indexes.
- */
+/** The live images whose `kind` of work is not done (the partial work index's predicate). */
 function unfinishedWork(kind: WorkStage): string {
-  if (kind === 'download') return `deleted_at IS NULL AND download_status IN ('pending', 'downloading')`;
-  if (kind === 'process') return `deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`;
-  throw new InvalidInputError('kind', "must be 'download' or 'process'");
+  if (kind !== 'download' && kind !== 'process') throw new InvalidInputError('kind', "must be 'download' or 'process'");
+  return unfinishedImage(kind);
 }
 
 function assertLease(leaseMs: number): void {
@@ -349,8 +340,7 @@ export class ProductImageRepository {
          FROM unnest($1::uuid[], $2::varchar[], $3::int[]) AS u(id, kind, position)
          WHERE i.id = u.id
          RETURNING i.id,
-           (i.download_status = 'pending'
-             OR (i.download_status = 'downloading' AND (i.claimed_until IS NULL OR i.claimed_until < now()))) AS "needsDownload"`,
+           (${claimableForDownload('i')}) AS "needsDownload"`,
         [updates.map((u) => u.id), updates.map((u) => u.kind), updates.map((u) => u.position)],
       );
       for (const row of rows) {
@@ -405,9 +395,7 @@ export class ProductImageRepository {
       `UPDATE product_images
        SET download_status = 'downloading', claimed_until = now() + $2::float8 * interval '1 millisecond',
            claim_token = gen_random_uuid(), attempts = attempts + 1, updated_at = now(), version = version + 1
-       WHERE id = $1 AND deleted_at IS NULL
-         AND (download_status = 'pending'
-              OR (download_status = 'downloading' AND (claimed_until IS NULL OR claimed_until < now())))
+       WHERE id = $1 AND ${claimableForDownload()}
        RETURNING ${IMAGE_COLUMNS}`,
       [imageId, leaseMs],
     );
@@ -443,8 +431,7 @@ export class ProductImageRepository {
 
   private async claimWithSameUrl(ids: string[], leaseMs: number, locked: 'wait' | 'skip-locked'): Promise<Map<string, DownloadClaim>> {
     // claimed_until IS NULL: a 'downloading' row without a lease (written by hand) is not stuck.
-    const claimable = `deleted_at IS NULL
-      AND (download_status = 'pending' OR (download_status = 'downloading' AND (claimed_until IS NULL OR claimed_until < now())))`;
+    const claimable = claimableForDownload();
     const rows = await this.rows<Record<string, unknown>>(
       `WITH held AS (
          SELECT id FROM product_images WHERE id = ANY($1::uuid[]) AND ${claimable}
@@ -642,10 +629,7 @@ export class ProductImageRepository {
       `UPDATE product_images
        SET process_status = 'processing', claimed_until = now() + $2::float8 * interval '1 millisecond',
            claim_token = gen_random_uuid(), attempts = attempts + 1, updated_at = now(), version = version + 1
-       WHERE id = $1 AND deleted_at IS NULL AND download_status = 'downloaded'
-         AND (process_status = 'pending'
-              OR (process_status = 'processing' AND (claimed_until IS NULL OR claimed_until < now()))
-              OR (process_status = 'processed' AND settings_version IS DISTINCT FROM $3))
+       WHERE id = $1 AND ${claimableForProcessing('$3')}
        RETURNING ${IMAGE_COLUMNS}`,
       [imageId, leaseMs, settingsVersion],
     );
@@ -747,6 +731,12 @@ export class ProductImageRepository {
   async hasUnfinished(kind: WorkStage): Promise<boolean> {
     const [row] = await this.rows<{ found: boolean }>(`SELECT EXISTS (SELECT 1 FROM product_images WHERE ${unfinishedWork(kind)}) AS found`, []);
     return row.found === true;
+  }
+
+  /** How many live images still need the work of `kind` (reconcile's progress total; counted on the partial work index). */
+  async countUnfinished(kind: WorkStage): Promise<number> {
+    const [row] = await this.rows<{ n: number }>(`SELECT count(*)::int AS n FROM product_images WHERE ${unfinishedWork(kind)}`, []);
+    return row.n;
   }
 
   /** GET /v1/images: live images by status and/or product, keyset pages by id. */

@@ -13,6 +13,7 @@ import {
   toUnnestParam,
   type UpsertItemResult,
 } from './content';
+import { unfinishedStatus } from './image-work.predicates';
 import { ProductImageRepository } from './product-image.repository';
 import { type SupplierPatch, SupplierRepository } from './supplier.repository';
 
@@ -250,8 +251,8 @@ export class ProductRepository {
        FROM (
          SELECT p2.id,
            CASE
-             WHEN bool_or(i.download_status IN ('pending', 'downloading')
-                          OR (i.download_status = 'downloaded' AND i.process_status IN ('pending', 'processing'))) THEN 'pending'
+             WHEN bool_or(${unfinishedStatus('download', 'i')}
+                          OR (${unfinishedStatus('process', 'i')})) THEN 'pending'
              WHEN bool_or(i.download_status = 'failed' OR i.process_status = 'failed') THEN 'failed'
              ELSE 'synced'
            END AS status

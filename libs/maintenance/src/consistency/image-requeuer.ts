@@ -4,7 +4,7 @@
 // job, the image is not lost — reconcile queues it later — so a failed add is counted, not thrown.
 import type { Logger } from '@1688sync/observability';
 import { type Producers, imageJob, requeueJob } from '@1688sync/queues';
-import type { WorkStage } from './consistency-scan.repository';
+import type { WorkStage } from '@1688sync/db';
 import { mapBounded } from './bounded';
 
 /** Job adds in flight at once (each is a few Redis round trips). */
