@@ -21,3 +21,6 @@ export * from './repositories/repositories';
 export * from './repositories/purge.repository';
 export * from './repositories/image-work.predicates';
 export * from './repositories/consistency-scan.repository';
+export * from './repositories/catalog.repository';
+export * from './repositories/advisory-lock.repository';
+export * from './repositories/database-care.repository';
