@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ProductImageRepository, ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
+import { ImageClaimRepository, ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   DeferJobError,
@@ -317,7 +317,7 @@ describe('image-download worker', () => {
 
   it('waits up to a lease while another live claim holds its image, then defers the job rather than complete it', async () => {
     const [id] = await insertImages([fixture.url('/photos/coffee-detail-750w.jpg?held=1')]);
-    const held = await new ProductImageRepository(ds.manager).claimForDownload(id, 60_000);
+    const held = await new ImageClaimRepository(ds.manager).claimForDownload(id, 60_000);
     expect(held).not.toBeNull();
     const leaseMs = 1000;
     const shortLease = new ImageDownloadService({
@@ -344,7 +344,7 @@ describe('image-download worker', () => {
   it('downloads an image once the claim of a worker that died runs out, when its job is delivered again', async () => {
     const [id] = await insertImages([fixture.url('/photos/chelsea-800x800.jpg?dead=1')]);
     // A worker claimed it with a 1.5 s lease, then died: nobody renews or records.
-    await new ProductImageRepository(ds.manager).claimForDownload(id, 1500);
+    await new ImageClaimRepository(ds.manager).claimForDownload(id, 1500);
     await addJobs(producers.queue('image-download'), [{ name: 'download', data: { imageId: id }, jobId: downloadJobId(id), opts: { attempts: 1 } }]);
 
     const [row] = await settled([id]);

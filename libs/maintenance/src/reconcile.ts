@@ -3,7 +3,7 @@
 // each one whose deterministic job is not waiting, active or delayed in its queue gets its job
 // again — after Redis lost its data, after a job was dropped, or after a job finished (failed,
 // or completed by a worker that crashed before recording) while the row still says "not done".
-import { ProductImageRepository, type UnfinishedImage, type WorkStage } from '@1688sync/db';
+import { ImageWorkRepository, type UnfinishedImage, type WorkStage } from '@1688sync/db';
 import { type DownloadJob, type JobToAdd, type ProcessJob, QueueName, addJobs, imageJob, requeueJob } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
@@ -87,7 +87,7 @@ export async function reconcile(
 ): Promise<ReconcileResult> {
   const { dataSource, producers, config, logger } = deps;
   return recordedRun(dataSource, { kind: 'reconcile', source }, async () => {
-    const images = new ProductImageRepository(dataSource.manager);
+    const images = new ImageWorkRepository(dataSource.manager);
     const stages = {} as Record<WorkStage, ReconcileCounts>;
     for (const stage of RECONCILE_STAGES) {
       const queue = producers.queue(stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess);

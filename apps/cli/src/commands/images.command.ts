@@ -1,7 +1,7 @@
 // `1688sync images retry|reprocess`: put failed images back to work, or regenerate derived files
 // after an image-settings change (SPEC §5 images routes, from the command line).
 import type { Config } from '@1688sync/config';
-import { ProductImageRepository, transaction } from '@1688sync/db';
+import { ImageWorkRepository, transaction } from '@1688sync/db';
 import type { MaintenanceDeps } from '@1688sync/maintenance';
 import { BACKFILL_PRIORITY, type JobToAdd, JobName, QueueName, imageJob, reprocessJobId, requeueJob } from '@1688sync/queues';
 import type { Output } from '../output';
@@ -29,7 +29,7 @@ async function retry(deps: MaintenanceDeps, out: Output, options: ImagesOptions)
   // Neither flag (or both): failed downloads and failed processing alike.
   const only = options.download && !options.process ? 'download' : options.process && !options.download ? 'process' : null;
   const reset = await transaction(deps.dataSource, (tx) =>
-    new ProductImageRepository(tx).resetForRetry({
+    new ImageWorkRepository(tx).resetForRetry({
       ...(only === 'download' ? { downloadStatus: 'failed' as const } : {}),
       ...(only === 'process' ? { processStatus: 'failed' as const } : {}),
       ...(productId ? { productId } : {}),

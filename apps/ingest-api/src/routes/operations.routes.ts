@@ -4,7 +4,8 @@ import { z } from 'zod';
 import {
   DOWNLOAD_STATUSES,
   PROCESS_STATUSES,
-  ProductImageRepository,
+  ImageReadRepository,
+  ImageWorkRepository,
   ProductSearchRepository,
   SyncRecordRepository,
   transaction,
@@ -119,7 +120,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     }),
     responses: { 200: { description: 'a page of images', schema: page(imageSchema) } },
     async handler({ query }) {
-      const result = await new ProductImageRepository((await ds(ctx)).manager).listImages(query);
+      const result = await new ImageReadRepository((await ds(ctx)).manager).listImages(query);
       return { items: result.items.map((i) => presentImage(i, ctx.fileUrl)), nextCursor: result.nextCursor };
     },
   });
@@ -136,7 +137,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
       const dataSource = await ds(ctx);
       const [image] = await dataSource.query('SELECT id FROM product_images WHERE id = $1 AND deleted_at IS NULL', [params.id]);
       if (!image) notFound('image', params.id);
-      const reset = await transaction(dataSource, (tx) => new ProductImageRepository(tx).resetForRetry({ ids: [params.id] }));
+      const reset = await transaction(dataSource, (tx) => new ImageWorkRepository(tx).resetForRetry({ ids: [params.id] }));
       return queueRetries(reset, 'fresh');
     },
   });
@@ -156,7 +157,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
       .default({}),
     responses: { 200: { description: 'what was reset and queued', schema: retryResultSchema } },
     async handler({ body }) {
-      const reset = await transaction(await ds(ctx), (tx) => new ProductImageRepository(tx).resetForRetry(body));
+      const reset = await transaction(await ds(ctx), (tx) => new ImageWorkRepository(tx).resetForRetry(body));
       return queueRetries(reset, 'backfill');
     },
   });

@@ -1,7 +1,7 @@
 // Reading, soft-deleting and restoring products (SPEC §5).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { PRODUCT_SORTS, ProductImageRepository, ProductRepository, ProductSearchRepository, SYNC_STATUSES, transaction } from '@1688sync/db';
+import { ImageReadRepository, PRODUCT_SORTS, ProductRepository, ProductSearchRepository, SYNC_STATUSES, transaction } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
 import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '../presenters';
 import { type ApiContext, ds, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
@@ -29,7 +29,7 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
     const products = new ProductRepository(manager);
     const product = id ? await products.findById(id) : await products.findByExternalId(externalId!);
     if (!product) notFound('product', id ?? externalId!);
-    const images = await new ProductImageRepository(manager).findByProduct(product.id);
+    const images = await new ImageReadRepository(manager).findByProduct(product.id);
     return presentProduct(product, images, ctx.fileUrl);
   }
 

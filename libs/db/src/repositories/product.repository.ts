@@ -14,7 +14,7 @@ import {
   type UpsertItemResult,
 } from './content';
 import { unfinishedStatus } from './image-work.predicates';
-import { ProductImageRepository } from './product-image.repository';
+import { ImageListRepository } from './image-list.repository';
 import { type SupplierPatch, SupplierRepository } from './supplier.repository';
 
 export type ImageRef = string | { url: string; kind?: ImageKind; position?: number };
@@ -140,11 +140,11 @@ export interface ProductUpsertOutcome {
 
 export class ProductRepository {
   private readonly suppliers: SupplierRepository;
-  private readonly images: ProductImageRepository;
+  private readonly images: ImageListRepository;
 
   constructor(private readonly manager: EntityManager) {
     this.suppliers = new SupplierRepository(manager);
-    this.images = new ProductImageRepository(manager);
+    this.images = new ImageListRepository(manager);
   }
 
   /**
