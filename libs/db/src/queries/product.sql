@@ -10,14 +10,42 @@ SELECT "id", "external_id", "content_hash", "images_hash", "deleted_at", "suppli
 
 SELECT 1 FROM suppliers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE;
 
-INSERT INTO products ("external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency", "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count", "source_updated_at", "raw", "content_hash", "images_hash", last_synced_at)
-SELECT "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency", "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count", "source_updated_at", "raw", "content_hash", "images_hash", now() FROM unnest($1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[], $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[], $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[]) AS u("external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency", "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count", "source_updated_at", "raw", "content_hash", "images_hash")
+INSERT INTO products (
+"external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+"price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+"source_updated_at", "raw", "content_hash", "images_hash", last_synced_at)
+SELECT
+"external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+"price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+"source_updated_at", "raw", "content_hash", "images_hash", now()
+FROM unnest(
+$1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+$9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+$17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[]
+) AS u(
+"external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+"price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+"source_updated_at", "raw", "content_hash", "images_hash")
 ON CONFLICT (external_id) DO NOTHING
 RETURNING id, external_id;
 
-UPDATE products p SET "supplier_id" = u."supplier_id", "title" = u."title", "category_id" = u."category_id", "category_path" = u."category_path", "price_min" = u."price_min", "price_max" = u."price_max", "currency" = u."currency", "price_tiers" = u."price_tiers", "moq" = u."moq", "unit" = u."unit", "skus" = u."skus", "attributes" = u."attributes", "detail_url" = u."detail_url", "source_status" = u."source_status", "sales_count" = u."sales_count", "source_updated_at" = u."source_updated_at", "raw" = u."raw", "content_hash" = u."content_hash", "images_hash" = u."images_hash",
+UPDATE products p SET
+"supplier_id" = u."supplier_id", "title" = u."title", "category_id" = u."category_id",
+"category_path" = u."category_path", "price_min" = u."price_min", "price_max" = u."price_max",
+"currency" = u."currency", "price_tiers" = u."price_tiers", "moq" = u."moq", "unit" = u."unit",
+"skus" = u."skus", "attributes" = u."attributes", "detail_url" = u."detail_url",
+"source_status" = u."source_status", "sales_count" = u."sales_count",
+"source_updated_at" = u."source_updated_at", "raw" = u."raw",
+"content_hash" = u."content_hash", "images_hash" = u."images_hash",
 last_synced_at = now(), updated_at = now(), version = p.version + 1
-FROM unnest($1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[], $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[], $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[], $21::varchar[]) AS u("external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency", "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count", "source_updated_at", "raw", "content_hash", "images_hash", expected_hash)
+FROM unnest(
+$1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+$9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+$17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[], $21::varchar[]
+) AS u(
+"external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+"price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+"source_updated_at", "raw", "content_hash", "images_hash", expected_hash)
 WHERE p.external_id = u.external_id AND p.content_hash IS NOT DISTINCT FROM u.expected_hash
 RETURNING p.id, p.external_id;
 

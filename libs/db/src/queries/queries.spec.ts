@@ -332,7 +332,7 @@ describe('the SQL of each repository method', () => {
     return sent.filter((sql) => !TRANSACTION_CONTROL.test(sql.trim())).map(normalise);
   }
 
-  it.each(SUITES)('$file: the statements its methods send match queries/$file.sql', async (s) => {
+  it.each(SUITES)('$file: the statements its methods send match its snapshot in queries/', async (s) => {
     const file = s.file;
     const sections: string[] = [];
     for (const [method, call] of Object.entries(s.calls)) {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MigratedDatabase, createMigratedDatabase } from '../migrated-database.test-helper';
 import { transaction } from '../transaction';
 import { ConflictError } from '../errors';
-import { type ProductPatch, ProductRepository } from './product.repository';
+import { PRODUCT_WRITE_STATEMENTS, type ProductPatch, ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
 
 const BASE = 'http://img.test/photos';
@@ -197,5 +197,24 @@ describe('ProductRepository', () => {
     const again = await upsert(batch);
     expect(again.items.every((i) => i.result === 'unchanged')).toBe(true);
     expect(again.imagesToDownload).toEqual([]);
+  });
+});
+
+describe('the written-out product write statements', () => {
+  const names = (list: string) => list.split(',').map((c) => c.trim().replace(/"/g, ''));
+  const unnestTypes = (sql: string) => [...sql.matchAll(/\$(\d+)::(\w+)\[\]/g)].map(([, n, type]) => ({ n: Number(n), type }));
+  const { columns, types, insert, update } = PRODUCT_WRITE_STATEMENTS;
+
+  it('name the columns in the order of their parameter arrays, with each column’s type', () => {
+    expect(names(/INSERT INTO products \(([^)]*)\)/.exec(insert)![1])).toEqual([...columns, 'last_synced_at']);
+    expect(names(/\) AS u\(([^)]*)\)/.exec(insert)![1])).toEqual(columns);
+    expect(unnestTypes(insert)).toEqual(types.map((type, i) => ({ n: i + 1, type })));
+    expect(names(/\) AS u\(([^)]*)\)/.exec(update)![1])).toEqual([...columns, 'expected_hash']);
+    expect(unnestTypes(update)).toEqual([...types, 'varchar'].map((type, i) => ({ n: i + 1, type })));
+    const assigned = [...update.matchAll(/"(\w+)" = u\."(\w+)"/g)].map(([, column, from]) => {
+      expect(from).toBe(column);
+      return column;
+    });
+    expect(assigned).toEqual(columns.slice(1));
   });
 });

@@ -110,24 +110,62 @@ export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageK
 // Writes are optimistic: the rows were read without locks, so an UPDATE applies only where the
 // row still has the content hash we read, and an INSERT only where no row appeared meanwhile. A
 // row missing from RETURNING was changed concurrently, and the batch is retried (40001). One array
-// per column (unnest), so a batch of any size binds only a few dozen parameters.
+// per column (unnest), so a batch of any size binds only a few dozen parameters. The statements
+// are written out, so a reviewer reads what PostgreSQL runs.
+// The columns INSERT_SQL and UPDATE_SQL write, in the order of their unnest arrays ($1 … $20):
+// the external id, the content columns (CONTENT_COLUMNS, in order), then the two hashes.
+// product.repository.spec.ts checks the statements below name exactly these, in this order.
 const WRITE_COLUMNS = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash', 'images_hash'];
-const WRITE_TYPES = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'];
-const UNNEST = WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-const AS_COLUMNS = WRITE_COLUMNS.map((c) => `"${c}"`).join(', ');
 
 const INSERT_SQL = `
-  INSERT INTO products (${AS_COLUMNS}, last_synced_at)
-  SELECT ${AS_COLUMNS}, now() FROM unnest(${UNNEST}) AS u(${AS_COLUMNS})
+  INSERT INTO products (
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", last_synced_at)
+  SELECT
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", now()
+  FROM unnest(
+    $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+    $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[]
+  ) AS u(
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash")
   ON CONFLICT (external_id) DO NOTHING
   RETURNING id, external_id`;
 
+/** The same arrays as INSERT_SQL, plus $21: the content hash each row had when it was read. */
 const UPDATE_SQL = `
-  UPDATE products p SET ${WRITE_COLUMNS.slice(1).map((c) => `"${c}" = u."${c}"`).join(', ')},
+  UPDATE products p SET
+    "supplier_id" = u."supplier_id", "title" = u."title", "category_id" = u."category_id",
+    "category_path" = u."category_path", "price_min" = u."price_min", "price_max" = u."price_max",
+    "currency" = u."currency", "price_tiers" = u."price_tiers", "moq" = u."moq", "unit" = u."unit",
+    "skus" = u."skus", "attributes" = u."attributes", "detail_url" = u."detail_url",
+    "source_status" = u."source_status", "sales_count" = u."sales_count",
+    "source_updated_at" = u."source_updated_at", "raw" = u."raw",
+    "content_hash" = u."content_hash", "images_hash" = u."images_hash",
     last_synced_at = now(), updated_at = now(), version = p.version + 1
-  FROM unnest(${UNNEST}, $${WRITE_TYPES.length + 1}::varchar[]) AS u(${AS_COLUMNS}, expected_hash)
+  FROM unnest(
+    $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+    $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[], $21::varchar[]
+  ) AS u(
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", expected_hash)
   WHERE p.external_id = u.external_id AND p.content_hash IS NOT DISTINCT FROM u.expected_hash
   RETURNING p.id, p.external_id`;
+
+/** For the spec: the written-out statements and the column order their parameters follow. */
+export const PRODUCT_WRITE_STATEMENTS = {
+  columns: WRITE_COLUMNS,
+  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'],
+  insert: INSERT_SQL,
+  update: UPDATE_SQL,
+};
 
 /** The columns an upsert reads back (not search_vector, not raw timestamps it does not need). */
 const READ_COLUMNS = ['id', 'external_id', 'content_hash', 'images_hash', 'deleted_at', ...CONTENT_COLUMNS.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
