@@ -1,4 +1,4 @@
-// The backups catalogue (SPEC §8): a backup is started as running and finished as succeeded or
+// The backups catalogue (what `backup list`, restore and prune read): a backup is started as running and finished as succeeded or
 // failed; operators list them newest first (GET /v1/maintenance/backups, `1688sync backup list`)
 // and restore one by id; prune marks them pruned. A restore replaces every other table, so the
 // catalogue is read as JSON text before it and written back after it (snapshot/replace).

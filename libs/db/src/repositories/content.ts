@@ -20,7 +20,7 @@ export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-/** Whether a patch object carries a field (present, even as null) — SPEC §5 merge semantics. */
+/** Whether a patch object carries a field (present, even as null) — absent keeps the stored value, present (null included) replaces it. */
 export const has = (patch: object, key: string) => Object.prototype.hasOwnProperty.call(patch, key) && (patch as Record<string, unknown>)[key] !== undefined;
 
 /** Items of one batch grouped by external id, merged in order: later fields win, absent ones keep. */

@@ -205,7 +205,7 @@ export class ImageClaimRepository extends ImageRows {
   }
 
   /**
-   * Extends the leases of claims a worker still works on (SPEC §14: a claim lives as long as its
+   * Extends the leases of claims a worker still works on (a claim lives as long as its
    * worker), all in one statement. Only a claim that still carries its token is extended: one
    * lost to a successor stays lost. The version is not bumped: a longer lease is not a change of
    * the image. Returns the ids whose lease was extended (lower case).

@@ -1,4 +1,4 @@
-// Reads behind GET /v1/products and GET /v1/stats (SPEC §5): filtered, sorted keyset pages of
+// Reads behind GET /v1/products and GET /v1/stats: filtered, sorted keyset pages of
 // products, substring search that works for Chinese, and the catalogue's counts.
 //
 // Every sort walks an index of the initial migration in either direction with a row comparison

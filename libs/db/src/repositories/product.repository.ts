@@ -1,5 +1,6 @@
-// Products: bulk upsert by external id with a content hash (SPEC §5 merge semantics), embedded
-// and stub suppliers, the image-list diff, sync status, soft delete and restore.
+// Products: bulk upsert by external id with a content hash (a field absent from the input keeps
+// its stored value and null clears it), embedded and stub suppliers, the image-list diff, sync
+// status, soft delete and restore.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, NotFoundError } from '../errors';
@@ -19,7 +20,7 @@ import { type SupplierPatch, SupplierRepository } from './supplier.repository';
 
 export type ImageRef = string | { url: string; kind?: ImageKind; position?: number };
 
-/** ProductInput of SPEC §5, validated upstream. Absent field: keep; null: clear. */
+/** The product input of PUT /v1/products, validated upstream. Absent field: keep; null: clear. */
 export interface ProductPatch {
   externalId: string;
   title?: string;
@@ -98,7 +99,7 @@ function mergeProduct(stored: ProductContent | null, patch: ProductPatch, suppli
   return out;
 }
 
-/** Image refs of SPEC §5 (strings or objects) as the diff wants them: position by order, first is main. */
+/** Image refs of the product input (strings or objects) as the diff wants them: position by order, first is main. */
 export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageKind; position: number }[] {
   return images.map((img, i) =>
     typeof img === 'string'

@@ -1,6 +1,7 @@
-// Suppliers: bulk upsert by external id with a content hash (SPEC §5 merge semantics), stub
-// suppliers for unknown ids, soft delete and restore cascading to products and images, and the
-// product_count every supplier keeps.
+// Suppliers: bulk upsert by external id with a content hash (a field absent from the input keeps
+// its stored value and null clears it, so a crawler can send only what it saw), stub suppliers for
+// unknown ids, soft delete and restore cascading to products and images, and the product_count
+// every supplier keeps.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, ConflictError, NotFoundError } from '../errors';
@@ -24,7 +25,7 @@ export interface SupplierRatings {
   afterSales?: number | null;
 }
 
-/** SupplierInput of SPEC §5, validated upstream. Absent field: keep; null: clear. */
+/** The supplier input of PUT /v1/suppliers, validated upstream. Absent field: keep; null: clear. */
 export interface SupplierPatch {
   externalId: string;
   name?: string | null;
