@@ -4,9 +4,26 @@
 -- upsert
 SELECT * FROM suppliers WHERE external_id = ANY($1::varchar[]) ORDER BY external_id FOR UPDATE;
 
-INSERT INTO suppliers ("external_id", "login_id", "name", "company_name", "province", "city", "address", "contact_name", "phone", "mobile", "email", "shop_url", "business_model", "years_on_platform", "badges", "rating_overall", "rating_quality", "rating_response", "rating_delivery", "rating_after_sales", "repurchase_rate", "response_rate", "raw", "content_hash", is_stub, last_synced_at)
-SELECT *, false, now() FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[], $13::varchar[], $14::integer[], $15::jsonb[], $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[], $23::jsonb[], $24::varchar[])
-ON CONFLICT (external_id) DO UPDATE SET "login_id" = EXCLUDED."login_id", "name" = EXCLUDED."name", "company_name" = EXCLUDED."company_name", "province" = EXCLUDED."province", "city" = EXCLUDED."city", "address" = EXCLUDED."address", "contact_name" = EXCLUDED."contact_name", "phone" = EXCLUDED."phone", "mobile" = EXCLUDED."mobile", "email" = EXCLUDED."email", "shop_url" = EXCLUDED."shop_url", "business_model" = EXCLUDED."business_model", "years_on_platform" = EXCLUDED."years_on_platform", "badges" = EXCLUDED."badges", "rating_overall" = EXCLUDED."rating_overall", "rating_quality" = EXCLUDED."rating_quality", "rating_response" = EXCLUDED."rating_response", "rating_delivery" = EXCLUDED."rating_delivery", "rating_after_sales" = EXCLUDED."rating_after_sales", "repurchase_rate" = EXCLUDED."repurchase_rate", "response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "content_hash" = EXCLUDED."content_hash",
+INSERT INTO suppliers (
+"external_id", "login_id", "name", "company_name", "province", "city", "address", "contact_name",
+"phone", "mobile", "email", "shop_url", "business_model", "years_on_platform", "badges",
+"rating_overall", "rating_quality", "rating_response", "rating_delivery", "rating_after_sales",
+"repurchase_rate", "response_rate", "raw", "content_hash", is_stub, last_synced_at)
+SELECT *, false, now() FROM unnest(
+$1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
+$9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[], $13::varchar[], $14::integer[], $15::jsonb[],
+$16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
+$21::numeric[], $22::numeric[], $23::jsonb[], $24::varchar[])
+ON CONFLICT (external_id) DO UPDATE SET
+"login_id" = EXCLUDED."login_id", "name" = EXCLUDED."name", "company_name" = EXCLUDED."company_name",
+"province" = EXCLUDED."province", "city" = EXCLUDED."city", "address" = EXCLUDED."address",
+"contact_name" = EXCLUDED."contact_name", "phone" = EXCLUDED."phone", "mobile" = EXCLUDED."mobile",
+"email" = EXCLUDED."email", "shop_url" = EXCLUDED."shop_url", "business_model" = EXCLUDED."business_model",
+"years_on_platform" = EXCLUDED."years_on_platform", "badges" = EXCLUDED."badges",
+"rating_overall" = EXCLUDED."rating_overall", "rating_quality" = EXCLUDED."rating_quality",
+"rating_response" = EXCLUDED."rating_response", "rating_delivery" = EXCLUDED."rating_delivery",
+"rating_after_sales" = EXCLUDED."rating_after_sales", "repurchase_rate" = EXCLUDED."repurchase_rate",
+"response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "content_hash" = EXCLUDED."content_hash",
 is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
 RETURNING id, external_id, (xmax = 0) AS inserted;
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MigratedDatabase, createMigratedDatabase } from '../migrated-database.test-helper';
 import { transaction } from '../transaction';
 import { InvalidInputError } from '../errors';
-import { type SupplierPatch, SupplierRepository } from './supplier.repository';
+import { type SupplierPatch, SupplierRepository, SUPPLIER_WRITE_STATEMENT } from './supplier.repository';
 
 const jiaju: SupplierPatch = {
   externalId: 'b2b-2208873512345',
@@ -108,5 +108,20 @@ describe('SupplierRepository', () => {
 
   it('throws InvalidInputError from the NUL guard for direct callers', () => {
     expect(new InvalidInputError('name', 'x').message).toBe('name: x');
+  });
+});
+
+describe('the written-out supplier upsert', () => {
+  const names = (list: string) => list.split(',').map((c) => c.trim().replace(/"/g, ''));
+  const { columns, types, upsert } = SUPPLIER_WRITE_STATEMENT;
+
+  it('names the columns in the order of its parameter arrays, with each column’s type, and updates every one of them', () => {
+    expect(names(/INSERT INTO suppliers \(([^)]*)\)/.exec(upsert)![1])).toEqual([...columns, 'is_stub', 'last_synced_at']);
+    expect([...upsert.matchAll(/\$(\d+)::(\w+)\[\]/g)].map(([, n, type]) => ({ n: Number(n), type }))).toEqual(types.map((type, i) => ({ n: i + 1, type })));
+    const assigned = [...upsert.matchAll(/"(\w+)" = EXCLUDED\."(\w+)"/g)].map(([, column, from]) => {
+      expect(from).toBe(column);
+      return column;
+    });
+    expect(assigned).toEqual(columns.slice(1));
   });
 });

@@ -123,20 +123,39 @@ function storedContent(row: Record<string, unknown>): SupplierContent {
   return out;
 }
 
-// INSERT … SELECT FROM unnest($1::varchar[], $2::varchar[], …) ON CONFLICT (external_id) DO UPDATE:
-// one array per column, so a batch of any size needs 1 + |columns| + 1 bind parameters.
-const UPSERT_SQL = (() => {
-  const columns = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'];
-  const types = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar'];
-  const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  const updates = [...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'].map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ');
-  return `
-    INSERT INTO suppliers (${columns.map((c) => `"${c}"`).join(', ')}, is_stub, last_synced_at)
-    SELECT *, false, now() FROM unnest(${unnest})
-    ON CONFLICT (external_id) DO UPDATE SET ${updates},
-      is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
-    RETURNING id, external_id, (xmax = 0) AS inserted`;
-})();
+// One array per column (unnest), in CONTENT_COLUMNS order between the external id ($1) and the
+// content hash ($24), so a batch of any size binds 24 parameters. supplier.repository.spec.ts
+// checks the statement names exactly these columns, in this order.
+const UPSERT_SQL = `
+  INSERT INTO suppliers (
+    "external_id", "login_id", "name", "company_name", "province", "city", "address", "contact_name",
+    "phone", "mobile", "email", "shop_url", "business_model", "years_on_platform", "badges",
+    "rating_overall", "rating_quality", "rating_response", "rating_delivery", "rating_after_sales",
+    "repurchase_rate", "response_rate", "raw", "content_hash", is_stub, last_synced_at)
+  SELECT *, false, now() FROM unnest(
+    $1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
+    $9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[], $13::varchar[], $14::integer[], $15::jsonb[],
+    $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
+    $21::numeric[], $22::numeric[], $23::jsonb[], $24::varchar[])
+  ON CONFLICT (external_id) DO UPDATE SET
+    "login_id" = EXCLUDED."login_id", "name" = EXCLUDED."name", "company_name" = EXCLUDED."company_name",
+    "province" = EXCLUDED."province", "city" = EXCLUDED."city", "address" = EXCLUDED."address",
+    "contact_name" = EXCLUDED."contact_name", "phone" = EXCLUDED."phone", "mobile" = EXCLUDED."mobile",
+    "email" = EXCLUDED."email", "shop_url" = EXCLUDED."shop_url", "business_model" = EXCLUDED."business_model",
+    "years_on_platform" = EXCLUDED."years_on_platform", "badges" = EXCLUDED."badges",
+    "rating_overall" = EXCLUDED."rating_overall", "rating_quality" = EXCLUDED."rating_quality",
+    "rating_response" = EXCLUDED."rating_response", "rating_delivery" = EXCLUDED."rating_delivery",
+    "rating_after_sales" = EXCLUDED."rating_after_sales", "repurchase_rate" = EXCLUDED."repurchase_rate",
+    "response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "content_hash" = EXCLUDED."content_hash",
+    is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
+  RETURNING id, external_id, (xmax = 0) AS inserted`;
+
+/** For the spec: the written-out statement and the column order its parameters follow. */
+export const SUPPLIER_WRITE_STATEMENT = {
+  columns: ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'],
+  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar'],
+  upsert: UPSERT_SQL,
+};
 
 export interface SupplierUpsertOutcome {
   items: UpsertItemResult[];
