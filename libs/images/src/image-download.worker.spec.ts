@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ImageClaimRepository, ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
+import { ImageClaimRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   DeferJobError,
@@ -20,7 +20,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, readJob, testServerUrl, waitFor, waitForJobState } from '@1688sync/testing';
+import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, readJob, testServerUrl, waitFor, waitForJobState, createProductsWithImages } from '@1688sync/testing';
 import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -132,7 +132,7 @@ async function queueImages(urls: string[], attempts?: number, into = producers):
 /** One product per URL, its image pending download but not queued; returns the image ids in order. */
 async function insertImages(urls: string[]): Promise<string[]> {
   const patches = urls.map((url) => ({ externalId: `p-${++products}`, title: `product ${products}`, images: [url] }));
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert(patches));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, patches));
   const ids: string[] = [];
   for (const patch of patches) {
     const [row] = await ds.query(

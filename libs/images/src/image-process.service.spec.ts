@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ImageClaimRepository, ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { ImageClaimRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   type JobToAdd,
@@ -20,7 +20,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type OriginalExtension, type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, readJob, testServerUrl, waitFor, waitForJobState, waitForJobToFinish } from '@1688sync/testing';
+import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, readJob, testServerUrl, waitFor, waitForJobState, waitForJobToFinish, createProductsWithImages } from '@1688sync/testing';
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -161,7 +161,7 @@ const processQueue = () => producers.queue('image-process');
  */
 async function downloadedImage(original: Buffer | null, ext: OriginalExtension = 'jpg'): Promise<{ id: string; productId: string }> {
   const n = ++products;
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.${ext}`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.${ext}`] }]));
   const [image] = outcome.imagesToDownload;
   const images = new ImageClaimRepository(ds.manager);
   const claim = (await images.claimForDownload(image.id, 60_000))!;
@@ -185,7 +185,7 @@ async function downloadedImage(original: Buffer | null, ext: OriginalExtension =
 /** An image whose download was skipped (a spacer below IMAGE_MIN_SIDE). */
 async function skippedImage(): Promise<{ id: string; productId: string }> {
   const n = ++products;
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.gif`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.gif`] }]));
   const [image] = outcome.imagesToDownload;
   const images = new ImageClaimRepository(ds.manager);
   const claim = (await images.claimForDownload(image.id, 60_000))!;

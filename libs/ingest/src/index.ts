@@ -1,2 +1,3 @@
 export * from './ingest.schemas';
 export * from './ingest.service';
+export * from './upsert';

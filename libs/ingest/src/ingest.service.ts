@@ -6,20 +6,13 @@
 // PostgreSQL is the truth: if Redis is down when the jobs are added, the data stays committed,
 // the response says how many images were not queued and why, and reconcile queues them later.
 import type { DataSource } from 'typeorm';
-import {
-  ProductRepository,
-  type ProductPatch,
-  SupplierRepository,
-  type SupplierPatch,
-  SyncRecordRepository,
-  type UpsertItemResult,
-  transaction,
-} from '@1688sync/db';
+import { SyncRecordRepository, transaction } from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
 import { JobName, type Producers, QueueName, addJobs, downloadJobId, settlesWithin } from '@1688sync/queues';
 import type { z } from 'zod';
 import { canonicaliseImageUrl } from '@1688sync/images';
 import { type ProductInput, describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
+import { type ProductPatch, type SupplierPatch, type UpsertItemResult, upsertProducts, upsertSuppliers } from './upsert';
 
 export type ItemResult = UpsertItemResult;
 
@@ -71,7 +64,7 @@ export class IngestService {
 
   ingestSuppliers(batch: { source?: string; suppliers: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
     return this.run('supplier', batch.source, origin, batch.suppliers, supplierInputSchema, async (patches) => {
-      const out = await transaction(this.deps.dataSource, (tx) => new SupplierRepository(tx).upsert(patches as SupplierPatch[]));
+      const out = await transaction(this.deps.dataSource, (tx) => upsertSuppliers(tx, patches as SupplierPatch[]));
       return { items: out.items, imagesToDownload: [] };
     });
   }
@@ -83,7 +76,7 @@ export class IngestService {
       origin,
       batch.products,
       productInputSchema,
-      (patches) => transaction(this.deps.dataSource, (tx) => new ProductRepository(tx).upsert(patches as ProductPatch[])),
+      (patches) => transaction(this.deps.dataSource, (tx) => upsertProducts(tx, patches as ProductPatch[])),
       canonicaliseImages,
     );
   }

@@ -23,9 +23,9 @@ import { ImageListRepository } from '../repositories/image-list.repository';
 import { ImageReadRepository } from '../repositories/image-read.repository';
 import { ImageWorkRepository } from '../repositories/image-work.repository';
 import { ProductSearchRepository } from '../repositories/product-search.repository';
-import { ProductRepository } from '../repositories/product.repository';
+import { PRODUCT_CONTENT_COLUMNS, type ProductContent, ProductRepository } from '../repositories/product.repository';
 import { PurgeRepository } from '../repositories/purge.repository';
-import { SupplierRepository } from '../repositories/supplier.repository';
+import { SUPPLIER_CONTENT_COLUMNS, type SupplierContent, SupplierRepository } from '../repositories/supplier.repository';
 import { SyncRecordRepository } from '../repositories/sync-record.repository';
 
 /** The rows every call sees (created once; each call's own writes are rolled back). */
@@ -50,6 +50,8 @@ interface Suite<R> {
 }
 
 const suite = <R>(s: Suite<R>) => s as unknown as Suite<unknown>;
+const supplierContent = (set: Partial<SupplierContent>) => ({ ...Object.fromEntries(SUPPLIER_CONTENT_COLUMNS.map(([, f]) => [f, null])), ...set }) as SupplierContent;
+const productContent = (set: Partial<ProductContent>) => ({ ...Object.fromEntries(PRODUCT_CONTENT_COLUMNS.map(([, f]) => [f, null])), currency: 'CNY', ...set }) as ProductContent;
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const LEASE = 60_000;
 
@@ -58,7 +60,12 @@ const SUITES: Suite<unknown>[] = [
     file: 'supplier',
     build: (m) => new SupplierRepository(m),
     calls: {
-      upsert: (r) => r.upsert([{ externalId: 'snap-supplier', name: 'Yiwu Toys Co.' }, { externalId: 'snap-supplier-new', name: 'New' }]),
+      lockByExternalIds: (r) => r.lockByExternalIds(['snap-supplier', 'snap-supplier-new']),
+      write: (r) =>
+        r.write([
+          { externalId: 'snap-supplier', content: supplierContent({ name: 'Yiwu Toys Co.' }), contentHash: 'a'.repeat(64), created: false },
+          { externalId: 'snap-supplier-new', content: supplierContent({ name: 'New' }), contentHash: 'b'.repeat(64), created: true },
+        ]),
       resolveOrCreateStubs: (r) => r.resolveOrCreateStubs(['snap-supplier', 'snap-stub']),
       recountProducts: (r, s) => r.recountProducts([s.supplierId]),
       lockForRecount: (r, s) => r.lockForRecount([s.supplierId]),
@@ -74,11 +81,10 @@ const SUITES: Suite<unknown>[] = [
     file: 'product',
     build: (m) => new ProductRepository(m),
     calls: {
-      upsert: (r) =>
-        r.upsert([
-          { externalId: 'snap-product', title: '儿童玩具 (changed)', supplierExternalId: 'snap-supplier', images: ['https://img.example/a.jpg', 'https://img.example/c.jpg'] },
-          { externalId: 'snap-product-new', title: 'New product', supplierExternalId: 'snap-stub-2', images: ['https://img.example/n.jpg'] },
-        ]),
+      readForUpsert: (r) => r.readForUpsert(['snap-product', 'snap-product-new']),
+      insert: (r) => r.insert([{ externalId: 'snap-product-new', content: productContent({ title: 'New product' }), contentHash: 'c'.repeat(64), imagesHash: null }]),
+      update: (r) =>
+        r.update([{ externalId: 'snap-product', content: productContent({ title: 'changed' }), contentHash: 'd'.repeat(64), imagesHash: null, expectedHash: null }]),
       refreshSyncStatus: (r, s) => r.refreshSyncStatus([s.productId]),
       findById: (r, s) => r.findById(s.productId),
       findByExternalId: (r) => r.findByExternalId('snap-product'),

@@ -1,0 +1,3 @@
+export * from './upsert-rules';
+export * from './supplier-upsert';
+export * from './product-upsert';
