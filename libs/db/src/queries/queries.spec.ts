@@ -96,16 +96,11 @@ const SUITES: Suite<unknown>[] = [
     file: 'image-list',
     build: (m) => new ImageListRepository(m),
     calls: {
-      diffImages: (r, s) =>
-        r.diffImages([
-          {
-            productId: s.productId,
-            images: [
-              { url: 'https://img.example/b.jpg', kind: 'main', position: 0 },
-              { url: 'https://img.example/c.jpg', kind: 'gallery', position: 1 },
-            ],
-          },
-        ]),
+      lockProducts: (r, s) => r.lockProducts([s.productId]),
+      imagesOfProducts: (r, s) => r.imagesOfProducts([s.productId]),
+      softDelete: (r, s) => r.softDelete([s.imageIds[0]]),
+      moveOrRestore: (r, s) => r.moveOrRestore([{ id: s.imageIds[1], kind: 'main', position: 0 }]),
+      insert: (r, s) => r.insert([{ productId: s.productId, url: 'https://img.example/c.jpg', urlHash: 'c'.repeat(64), kind: 'gallery', position: 1 }]),
     },
   }),
   suite({
@@ -297,14 +292,9 @@ describe('the SQL of each repository method', () => {
     const m = db.dataSource.manager;
     const [{ id: supplierId }] = await m.query(`INSERT INTO suppliers (external_id, name) VALUES ('snap-supplier', 'Yiwu Toys') RETURNING id`);
     const [{ id: productId }] = await m.query(`INSERT INTO products (external_id, title, supplier_id) VALUES ('snap-product', '儿童玩具 toy', $1) RETURNING id`, [supplierId]);
-    const { inserted } = await new ImageListRepository(m).diffImages([
-      {
-        productId,
-        images: [
-          { url: 'https://img.example/a.jpg', kind: 'main', position: 0 },
-          { url: 'https://img.example/b.jpg', kind: 'gallery', position: 1 },
-        ],
-      },
+    const inserted = await new ImageListRepository(m).insert([
+      { productId, url: 'https://img.example/a.jpg', urlHash: 'a'.repeat(64), kind: 'main', position: 0 },
+      { productId, url: 'https://img.example/b.jpg', urlHash: 'b'.repeat(64), kind: 'gallery', position: 1 },
     ]);
     const syncRecord = await new SyncRecordRepository(m).start({ kind: 'reconcile', source: 'snapshot' });
     const report = await new ConsistencyReportRepository(m).start({ fix: false });

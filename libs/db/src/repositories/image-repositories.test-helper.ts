@@ -6,15 +6,41 @@ import { loadConfig } from '@1688sync/config';
 import { createDataSource } from '../data-source';
 import { type TemporaryDatabase, createTemporaryDatabase } from '../database-admin';
 import { type ImageKind } from '../entities';
+
+export interface WantedImage {
+  url: string;
+  kind: ImageKind;
+  position: number;
+}
 import { migrateUp } from '../migrator';
 import { transaction } from '../transaction';
 import { ImageClaimRepository } from './image-claim.repository';
-import { type WantedImage, ImageListRepository } from './image-list.repository';
+import { ImageListRepository } from './image-list.repository';
+import { imageUrlHash } from './image-record';
 import { ImageReadRepository } from './image-read.repository';
 import { ImageWorkRepository } from './image-work.repository';
 
 /** The four image repositories on one manager, as one object: the specs drive rows through every stage. */
-export type ImageRepositories = ImageListRepository & ImageClaimRepository & ImageWorkRepository & ImageReadRepository;
+export type ImageRepositories = ImageListRepository & ImageClaimRepository & ImageWorkRepository & ImageReadRepository & { diffImages: (changes: { productId: string; images: WantedImage[] }[]) => Promise<{ inserted: { id: string; productId: string }[] }> };
+
+/**
+ * Makes each product's live images its list, for these specs' fixtures: new URLs inserted,
+ * vanished ones soft-deleted (no moves, no restores). The ingest's real diff is libs/ingest's
+ * diffImageLists, which libs/db cannot import.
+ */
+async function fixtureImageLists(manager: EntityManager, changes: { productId: string; images: WantedImage[] }[]): Promise<{ inserted: { id: string; productId: string }[] }> {
+  const images = new ImageListRepository(manager);
+  const productIds = changes.map((c) => c.productId.toLowerCase());
+  await images.lockProducts(productIds);
+  const live = (await images.imagesOfProducts(productIds)).filter((r) => r.deletedAt === null);
+  const wanted = changes.flatMap((c) => c.images.map((image) => ({ productId: c.productId.toLowerCase(), url: image.url, urlHash: imageUrlHash(image.url), kind: image.kind, position: image.position })));
+  const keep = new Set(wanted.map((w) => `${w.productId}/${w.urlHash}`));
+  const removals = live.filter((r) => !keep.has(`${r.productId}/${r.urlHash}`)).map((r) => r.id);
+  if (removals.length) await images.softDelete(removals);
+  const present = new Set(live.map((r) => `${r.productId}/${r.urlHash}`));
+  const inserts = wanted.filter((w) => !present.has(`${w.productId}/${w.urlHash}`));
+  return { inserted: inserts.length ? await images.insert(inserts) : [] };
+}
 
 export function imageRepositories(manager: EntityManager): ImageRepositories {
   const parts = [new ImageListRepository(manager), new ImageClaimRepository(manager), new ImageWorkRepository(manager), new ImageReadRepository(manager)];
@@ -24,6 +50,7 @@ export function imageRepositories(manager: EntityManager): ImageRepositories {
       if (key !== 'constructor') all[key] = (part as unknown as Record<string, (...args: unknown[]) => unknown>)[key].bind(part);
     }
   }
+  all.diffImages = (changes: { productId: string; images: WantedImage[] }[]) => fixtureImageLists(manager, changes);
   return all as unknown as ImageRepositories;
 }
 

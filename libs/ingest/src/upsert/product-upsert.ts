@@ -5,7 +5,6 @@
 // the work inside the caller's transaction. The statements are the repositories'.
 import {
   type ImageKind,
-  ImageListRepository,
   PRODUCT_CONTENT_COLUMNS,
   type ProductContent,
   type ProductContentField,
@@ -14,6 +13,7 @@ import {
   SupplierRepository,
 } from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
+import { diffImageLists } from './image-list-diff';
 import { type SupplierPatch, upsertSuppliers } from './supplier-upsert';
 import { type UpsertItemResult, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
 
@@ -145,7 +145,7 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
 
   // Image lists: diffed only where the list changed (its hash differs from the one applied).
   const imageChanges = plans.filter((p) => p.imagesChanged).map((p) => ({ productId: p.id!, images: p.images! }));
-  const diff = imageChanges.length ? await new ImageListRepository(manager).diffImages(imageChanges) : null;
+  const diff = imageChanges.length ? await diffImageLists(manager, imageChanges) : null;
 
   await products.refreshSyncStatus(plans.filter((p) => p.imagesChanged || p.result === 'created').map((p) => p.id!));
   await suppliers.recountProducts(touchedSuppliers);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { InvalidInputError, NotFoundError } from '../errors';
-import { type ImageKind } from '../entities';
-import { countingStatements, createProduct, createProducts, ds, finish, imageList, imageUrl, productWithImages, repo, setColumns, sha256, unique } from './image-repositories.test-helper';
-import type { WantedImage } from './image-list.repository';
+import { InvalidInputError, NotFoundError } from '@1688sync/db';
+import { type ImageKind } from '@1688sync/db';
+import { countingStatements, createProduct, createProducts, ds, finish, imageList, imageUrl, productWithImages, repo, setColumns, sha256, unique } from './image-list-diff.test-helper';
+import type { WantedImage } from './image-list-diff';
 
-describe('diffImages', () => {
+describe('diffImageLists', () => {
   it('inserts a new product’s images as pending, keyed by the SHA-256 of the URL as given', async () => {
     const productId = await createProduct();
     const urls = [imageUrl(unique('a')), imageUrl(unique('b')), imageUrl(unique('c'))];
