@@ -4,6 +4,9 @@ import { InvalidInputError, NotFoundError } from '@1688sync/db';
 import { type ImageKind } from '@1688sync/db';
 import { countingStatements, createProduct, createProducts, ds, finish, imageList, imageUrl, productWithImages, repo, setColumns, sha256, unique } from './image-list-diff.test-helper';
 import type { WantedImage } from './image-list-diff';
+import { imageUrlHash } from '@1688sync/db';
+import { planImageLists } from './image-list-diff';
+
 
 describe('diffImageLists', () => {
   it('inserts a new product’s images as pending, keyed by the SHA-256 of the URL as given', async () => {
@@ -160,3 +163,31 @@ describe('diffImageLists', () => {
 });
 
 // ---- claims and results ------------------------------------------------------------------------
+
+const P = '0f8fad5b-d9cb-469f-a165-70867728950e';
+const wanted = (...urls: string[]) => new Map([[P, new Map(urls.map((url, position) => [imageUrlHash(url), { url, urlHash: imageUrlHash(url), kind: position === 0 ? ('main' as const) : ('gallery' as const), position }]))]]);
+const row = (id: string, url: string, position: number, deletedAt: Date | null = null) => ({ productId: P, id, urlHash: imageUrlHash(url), kind: position === 0 ? ('main' as const) : ('gallery' as const), position, deletedAt });
+
+describe('planImageLists', () => {
+  it('removes vanished URLs, moves moved ones, restores the latest deleted row of a returning URL and inserts the rest', () => {
+    const plan = planImageLists(wanted('c', 'a', 'd', 'e'), [
+      row('ra', 'a', 0),
+      row('rb', 'b', 1),
+      row('rc-old', 'c', 0, new Date('2026-01-01')),
+      row('rc', 'c', 2, new Date('2026-02-01')),
+    ]);
+    expect(plan.removals).toEqual(['rb']);
+    expect(plan.updates).toEqual([
+      { id: 'rc', kind: 'main', position: 0 },
+      { id: 'ra', kind: 'gallery', position: 1 },
+    ]);
+    expect([...plan.restoredIds]).toEqual(['rc']);
+    expect(plan.inserts.map((i) => i.url)).toEqual(['d', 'e']);
+    expect(plan.changedProductIds).toEqual([P]);
+  });
+
+  it('plans nothing for a list equal to the live rows', () => {
+    const plan = planImageLists(wanted('a', 'b'), [row('ra', 'a', 0), row('rb', 'b', 1)]);
+    expect([plan.removals, plan.updates, plan.inserts, plan.changedProductIds]).toEqual([[], [], [], []]);
+  });
+});
