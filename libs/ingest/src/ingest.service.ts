@@ -40,7 +40,7 @@ export interface IngestResponse {
   warnings: IngestWarning[];
 }
 
-/** 200 all items ok, 207 some failed, 422 all failed (SPEC §5). */
+/** 200 all items ok, 207 some failed, 422 all failed: the status says at a glance whether to look at the items. */
 export interface IngestOutcome {
   status: 200 | 207 | 422;
   body: IngestResponse;
@@ -96,8 +96,8 @@ export class IngestService {
     const log = logger.child({ syncRecordId: record.id, entity, origin });
 
     // From here on the record is `running`: whatever throws, it is finished as failed before the
-    // error goes on (SPEC §14: nothing leaves a sync record running). Once the upsert committed,
-    // the items keep their real results in it.
+    // error goes on (a record left running would look like a batch still in progress). Once the
+    // upsert committed, the items keep their real results in it.
     let committed: IngestSummary | null = null;
     try {
       // Per-item validation: failures are answered, the rest go on.
@@ -187,9 +187,9 @@ export class IngestService {
 }
 
 /**
- * Image URLs are stored canonical (SPEC §7): `//host` → https, host lower-cased, fragment dropped,
- * alicdn size suffixes removed — so the image-list diff, the stored source_url and the URL dedupe
- * across products all see the full-size original's one URL.
+ * Image URLs are stored canonical: `//host` → https, host lower-cased, fragment dropped, alicdn
+ * size suffixes removed — so the image-list diff, the stored source_url and the URL dedupe across
+ * products all see the full-size original's one URL, and one picture is fetched once.
  */
 function canonicaliseImages(patch: ProductInput): ProductInput {
   if (!patch.images) return patch;
