@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '@1688sync/config';
-import { ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { Producers, type Redis, addJobs, closeRedisConnection, createRedisConnection, downloadJobId, processJobId } from '@1688sync/queues';
-import { type AppProcess, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, startAppProcess, testServerUrl, waitForJobToFinish } from '@1688sync/testing';
+import { type AppProcess, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, startAppProcess, testServerUrl, waitForJobToFinish, createProductsWithImages } from '@1688sync/testing';
 import { waitForHttp } from '@1688sync/testing/app-contract';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ describe('image-download-worker process', () => {
     await waitForHttp(`${app.url}/healthz`, app);
 
     const url = `http://127.0.0.1:${photosPort}/rocket.webp`;
-    const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: 'app-1', title: 'rocket', images: [url] }]));
+    const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: 'app-1', title: 'rocket', images: [url] }]));
     const [{ id: imageId }] = outcome.imagesToDownload;
     await addJobs(producers.queue('image-download'), [{ name: 'download', data: { imageId }, jobId: downloadJobId(imageId) }]);
 

@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { ProductImageRepository, ProductRepository, createDataSource, migrateUp, transaction } from '@1688sync/db';
+import { ImageClaimRepository, createDataSource, migrateUp, transaction } from '@1688sync/db';
 import { Producers, addJobs, closeRedisConnection, createRedisConnection, processJobId } from '@1688sync/queues';
 import { createFsDriver, imageKey } from '@1688sync/storage';
-import { type AppProcess, type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix, fixturePhoto, startAppProcess, waitFor } from '@1688sync/testing';
+import { type AppProcess, type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix, fixturePhoto, startAppProcess, waitFor, createProductsWithImages } from '@1688sync/testing';
 import { loadConfig } from '@1688sync/config';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -45,9 +45,9 @@ afterAll(async () => {
 
 /** An image as the download worker leaves it: row downloaded, original stored. */
 async function downloadedImage(externalId: string, original: Buffer, ext: 'jpg' | 'png') {
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId, title: externalId, images: [`https://img.test/${externalId}.${ext}`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId, title: externalId, images: [`https://img.test/${externalId}.${ext}`] }]));
   const [image] = outcome.imagesToDownload;
-  const images = new ProductImageRepository(ds.manager);
+  const images = new ImageClaimRepository(ds.manager);
   const claim = (await images.claimForDownload(image.id, 60_000))!;
   const key = imageKey(image.productId, image.id, 'original', ext);
   await createFsDriver({ root: storageDir, publicBaseUrl: 'http://127.0.0.1/files' }).put(key, original, { contentType: `image/${ext}` });

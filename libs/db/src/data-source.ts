@@ -15,7 +15,7 @@ export interface DatabaseOptions {
   /**
    * How long a query waits for a pool connection, including opening a new one (pg's
    * connectionTimeoutMillis); then it fails with "timeout exceeded when trying to connect". The API
-   * passes API_MAX_WAIT_MS so an exhausted pool is answered 503 instead of a long wait (SPEC §14).
+   * passes API_MAX_WAIT_MS so an exhausted pool is answered 503 instead of a long wait: a client told to come back soon is better served than one left hanging.
    */
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;

@@ -41,3 +41,15 @@ export class ConflictError extends DbError {
     super(message, { permanent: true, httpStatus: 409 });
   }
 }
+
+/**
+ * A batch raced a concurrent write of the same key (inserted or changed after we read it). Its
+ * code is PostgreSQL's serialization failure, so `transaction()` retries the batch, and the retry
+ * merges over what the other batch wrote.
+ */
+export class ConcurrentInsertError extends AppError {
+  readonly code = '40001';
+  constructor(key: string) {
+    super(`${key} was written concurrently; retrying the batch`);
+  }
+}

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '@1688sync/config';
 import { createDataSource } from './data-source';
 import { type TemporaryDatabase, createTemporaryDatabase } from './database-admin';
-import { migrateDown, migrateUp, migrationStatus } from './migrator';
+import { lastAppliedMigration, migrateDown, migrateUp, migrationStatus } from './migrator';
 import type { DataSource } from 'typeorm';
 
 /** Every migration's name, oldest first. */
@@ -34,6 +34,14 @@ describe('migrations', () => {
     await migrateUp(ds, db.url);
     const pending = await ds.driver.createSchemaBuilder().log();
     expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('name the last applied migration, and none before the migrations table exists', async () => {
+    expect(await lastAppliedMigration(ds.manager)).toBeNull();
+    await migrateUp(ds, db.url);
+    expect(await lastAppliedMigration(ds.manager)).toBe(ALL[ALL.length - 1]);
+    await migrateDown(ds, db.url);
+    expect(await lastAppliedMigration(ds.manager)).toBe(ALL[ALL.length - 2]);
   });
 
   it('go up, down and up again', async () => {

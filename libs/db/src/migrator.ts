@@ -2,8 +2,9 @@
 // processes migrating at once (a rolling deploy, `npm start` beside a migration Job) are safe:
 // the second waits, then finds nothing pending.
 import pg from 'pg';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { MIGRATIONS_TABLE } from './data-source';
+import { queryRows } from './sql';
 
 /** An arbitrary constant: the advisory lock key of "migrating 1688sync". */
 export const MIGRATION_LOCK_KEY = 1688_0001;
@@ -35,19 +36,34 @@ export async function migrateUp(dataSource: DataSource, databaseUrl: string): Pr
 /** Reverts the last applied migration; returns its name, or null when none was applied. */
 export async function migrateDown(dataSource: DataSource, databaseUrl: string): Promise<string | null> {
   return withMigrationLock(databaseUrl, async () => {
-    const [last] = await appliedMigrations(dataSource);
+    const last = await lastAppliedMigration(dataSource.manager);
     if (!last) return null;
     await dataSource.undoLastMigration({ transaction: 'each' });
     return last;
   });
 }
 
+async function migrationsTableExists(manager: EntityManager): Promise<boolean> {
+  const [row] = await queryRows<{ t: string | null }>(manager, `SELECT to_regclass($1) AS t`, [MIGRATIONS_TABLE]);
+  return Boolean(row.t);
+}
+
 /** Applied migration names, newest first. */
 async function appliedMigrations(dataSource: DataSource): Promise<string[]> {
-  const exists = await dataSource.query(`SELECT to_regclass($1) AS t`, [MIGRATIONS_TABLE]);
-  if (!exists[0].t) return [];
-  const rows: { name: string }[] = await dataSource.query(`SELECT name FROM "${MIGRATIONS_TABLE}" ORDER BY "timestamp" DESC, id DESC`);
+  if (!(await migrationsTableExists(dataSource.manager))) return [];
+  const rows = await queryRows<{ name: string }>(dataSource.manager, `SELECT name FROM "${MIGRATIONS_TABLE}" ORDER BY "timestamp" DESC, id DESC`);
   return rows.map((r) => r.name);
+}
+
+/**
+ * The schema's last applied migration, or null when none is (or the migrations table does not
+ * exist yet). Runs on the manager's connection, so inside a transaction it reads that
+ * transaction's snapshot (a backup's).
+ */
+export async function lastAppliedMigration(manager: EntityManager): Promise<string | null> {
+  if (!(await migrationsTableExists(manager))) return null;
+  const [row] = await queryRows<{ name: string }>(manager, `SELECT name FROM "${MIGRATIONS_TABLE}" ORDER BY "timestamp" DESC, id DESC LIMIT 1`);
+  return row?.name ?? null;
 }
 
 export interface MigrationStatus {

@@ -3,7 +3,7 @@
 // change. The rows are reset in one transaction and committed before anything is queued, so a
 // Redis outage or a passed deadline leaves pending rows that reconcile queues later: a queueing
 // failure is reported in the outcome, never thrown.
-import { ProductImageRepository, type WorkStage, transaction } from '@1688sync/db';
+import { ImageReadRepository, ImageWorkRepository, type WorkStage, transaction } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
 import { type Producers, type QueueOutcome, QueueName, queueImageWork, queueJobs, reprocessJob } from '@1688sync/queues';
 import type { DataSource } from 'typeorm';
@@ -58,8 +58,7 @@ export class ImageOperationsService {
    * work: someone is waiting for this image. Null when there is no such live image.
    */
   async retryImage(imageId: string, deadline: QueueDeadline): Promise<RetryOutcome | null> {
-    const row = await new ProductImageRepository((await this.opts.db.ready()).manager).findById(imageId);
-    if (!row || row.deletedAt !== null) return null;
+    if (!(await new ImageReadRepository((await this.opts.db.ready()).manager).existsLive(imageId))) return null;
     return this.retry({ ids: [imageId] }, 'fresh', deadline);
   }
 
@@ -87,7 +86,7 @@ export class ImageOperationsService {
     { deadlineMs, onProgress }: QueueDeadline,
   ): Promise<RetryOutcome> {
     const { db, producers, settingsVersion, logger } = this.opts;
-    const reset = await transaction(await db.ready(), (tx) => new ProductImageRepository(tx).resetForRetry(selection));
+    const reset = await transaction(await db.ready(), (tx) => new ImageWorkRepository(tx).resetForRetry(selection));
     const outcome: RetryOutcome = { reset: reset.length, downloads: reset.filter((r) => r.stage === 'download').length, queued: 0, alreadyQueued: 0, failed: 0 };
     const deadline = performance.now() + deadlineMs;
     for (let i = 0; i < reset.length; i += RETRY_CHUNK) {

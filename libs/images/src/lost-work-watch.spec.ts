@@ -1,9 +1,9 @@
 // The lost-work check against real PostgreSQL and Redis: an empty queue while rows say images
 // still need work queues one reconcile, at start and on every reconnection.
-import { ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger } from '@1688sync/observability';
 import { Producers, QueueName, type Redis, addJobs, closeRedisConnection, createRedisConnection, downloadJob } from '@1688sync/queues';
-import { type TestQueuePrefix, createTestQueuePrefix, testServerUrl, waitFor } from '@1688sync/testing';
+import { type TestQueuePrefix, createTestQueuePrefix, testServerUrl, waitFor, createProductsWithImages } from '@1688sync/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOST_WORK_RECONCILE_JOB_ID, watchForLostWork } from './lost-work-watch';
@@ -40,7 +40,7 @@ beforeEach(async () => {
 
 /** A product whose image is pending download; returns the image id. */
 async function pendingImage(n: number): Promise<string> {
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: `lost-${n}`, title: `商品 ${n}`, images: [`https://img.test/lost-${n}.jpg`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: `lost-${n}`, title: `商品 ${n}`, images: [`https://img.test/lost-${n}.jpg`] }]));
   return outcome.imagesToDownload[0].id;
 }
 

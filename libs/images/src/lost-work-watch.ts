@@ -4,7 +4,7 @@
 // active, delayed or prioritized — while rows say images of its stage are unfinished means the
 // jobs are gone: it asks for a reconcile at once, instead of leaving the images to the next
 // scheduled one (every 15 minutes by default).
-import { ProductImageRepository, type WorkStage } from '@1688sync/db';
+import { ImageWorkRepository, type WorkStage } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
 import { JobName, type Producers, QueueName, type QueueWorker, type Redis, maintenanceJobId, queueJobs } from '@1688sync/queues';
 import type { Queue } from 'bullmq';
@@ -43,7 +43,7 @@ export function watchForLostWork(opts: LostWorkWatchOptions): LostWorkWatch {
     const counts = await queue.getJobCounts(...QUEUED_STATES);
     if (Object.values(counts).some((n) => n > 0)) return false;
     const dataSource = await db.ready();
-    if (!(await new ProductImageRepository(dataSource.manager).hasUnfinished(stage))) return false;
+    if (!(await new ImageWorkRepository(dataSource.manager).hasUnfinished(stage))) return false;
     const reconcileJob = { name: JobName.Reconcile, data: {}, jobId: LOST_WORK_RECONCILE_JOB_ID };
     const queued = await queueJobs(producers, QueueName.Maintenance, [reconcileJob], { deadlineMs: RECONCILE_DEADLINE_MS });
     if (queued.failed) throw new Error(queued.error);

@@ -1,3 +1,4 @@
 export * from './ingest.schemas';
 export * from './ingest.service';
 export * from './product-ingest.worker';
+export * from './upsert';

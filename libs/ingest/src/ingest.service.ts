@@ -6,20 +6,13 @@
 // PostgreSQL is the truth: if Redis is down when the jobs are added, the data stays committed,
 // the response says how many images were not queued and why, and reconcile queues them later.
 import type { DataSource } from 'typeorm';
-import {
-  ProductRepository,
-  type ProductPatch,
-  SupplierRepository,
-  type SupplierPatch,
-  SyncRecordRepository,
-  type UpsertItemResult,
-  transaction,
-} from '@1688sync/db';
+import { SyncRecordRepository, transaction } from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
 import { type Producers, queueImageWork } from '@1688sync/queues';
 import type { z } from 'zod';
 import { canonicaliseImageUrl } from '@1688sync/images';
 import { type ProductInput, describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
+import { type ProductPatch, type SupplierPatch, type UpsertItemResult, upsertProducts, upsertSuppliers } from './upsert';
 
 export type ItemResult = UpsertItemResult;
 
@@ -47,7 +40,7 @@ export interface IngestResponse {
   warnings: IngestWarning[];
 }
 
-/** 200 all items ok, 207 some failed, 422 all failed (SPEC §5). */
+/** 200 all items ok, 207 some failed, 422 all failed: the status says at a glance whether to look at the items. */
 export interface IngestOutcome {
   status: 200 | 207 | 422;
   body: IngestResponse;
@@ -71,7 +64,7 @@ export class IngestService {
 
   ingestSuppliers(batch: { source?: string; suppliers: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
     return this.run('supplier', batch.source, origin, batch.suppliers, supplierInputSchema, async (patches) => {
-      const out = await transaction(this.deps.dataSource, (tx) => new SupplierRepository(tx).upsert(patches as SupplierPatch[]));
+      const out = await transaction(this.deps.dataSource, (tx) => upsertSuppliers(tx, patches as SupplierPatch[]));
       return { items: out.items, imagesToDownload: [] };
     });
   }
@@ -83,7 +76,7 @@ export class IngestService {
       origin,
       batch.products,
       productInputSchema,
-      (patches) => transaction(this.deps.dataSource, (tx) => new ProductRepository(tx).upsert(patches as ProductPatch[])),
+      (patches) => transaction(this.deps.dataSource, (tx) => upsertProducts(tx, patches as ProductPatch[])),
       canonicaliseImages,
     );
   }
@@ -103,8 +96,8 @@ export class IngestService {
     const log = logger.child({ syncRecordId: record.id, entity, origin });
 
     // From here on the record is `running`: whatever throws, it is finished as failed before the
-    // error goes on (SPEC §14: nothing leaves a sync record running). Once the upsert committed,
-    // the items keep their real results in it.
+    // error goes on (a record left running would look like a batch still in progress). Once the
+    // upsert committed, the items keep their real results in it.
     let committed: IngestSummary | null = null;
     try {
       // Per-item validation: failures are answered, the rest go on.
@@ -193,9 +186,9 @@ export class IngestService {
 }
 
 /**
- * Image URLs are stored canonical (SPEC §7): `//host` → https, host lower-cased, fragment dropped,
- * alicdn size suffixes removed — so the image-list diff, the stored source_url and the URL dedupe
- * across products all see the full-size original's one URL.
+ * Image URLs are stored canonical: `//host` → https, host lower-cased, fragment dropped, alicdn
+ * size suffixes removed — so the image-list diff, the stored source_url and the URL dedupe across
+ * products all see the full-size original's one URL, and one picture is fetched once.
  */
 function canonicaliseImages(patch: ProductInput): ProductInput {
   if (!patch.images) return patch;

@@ -1,7 +1,8 @@
-// Database care (SPEC §8): VACUUM (ANALYZE) of every table on schedule, and `db stats` — table
+// Database care: VACUUM (ANALYZE) of every table on schedule (autovacuum alone lags behind the
+// bulk upserts and soft deletes of a large sync), and `db stats` — table
 // and index sizes, unused indexes, slow statements (pg_stat_statements when installed) and the
 // pool usage of this process.
-import { dataSourcePools, queryRows } from '@1688sync/db';
+import { DatabaseCareRepository, dataSourcePools } from '@1688sync/db';
 import type { DataSource } from 'typeorm';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
@@ -11,17 +12,6 @@ export interface VacuumResult {
   /** Tables whose VACUUM failed (e.g. owned by another role); the others were still done. */
   failed: { table: string; error: string }[];
   syncRecordId: string;
-}
-
-/** The tables of the schema the app works in, quoted for SQL (schema.table). */
-async function userTables(dataSource: DataSource): Promise<{ name: string; quoted: string }[]> {
-  return queryRows(
-    dataSource.manager,
-    `SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'm')
-     ORDER BY c.relname`,
-  );
 }
 
 /**
@@ -35,17 +25,18 @@ export async function vacuumAnalyze(
 ): Promise<VacuumResult> {
   const { dataSource, logger } = deps;
   return recordedRun(dataSource, { kind: 'vacuum-analyze', source }, async () => {
-    const tables = await userTables(dataSource);
+    const tables = await new DatabaseCareRepository(dataSource.manager).tablesToVacuum();
     const runner = dataSource.createQueryRunner('master');
+    const session = new DatabaseCareRepository(runner.manager);
     const done: { table: string; ms: number }[] = [];
     const failed: { table: string; error: string }[] = [];
     try {
-      await runner.query('SET statement_timeout = 0');
+      await session.liftStatementTimeout();
       onProgress?.({ stage: 'vacuum', done: 0, total: tables.length });
       for (const table of tables) {
         const started = performance.now();
         try {
-          await runner.query(`VACUUM (ANALYZE) ${table.quoted}`);
+          await session.vacuumAnalyze(table.quoted);
           done.push({ table: table.name, ms: Math.round(performance.now() - started) });
         } catch (err) {
           // e.g. a table another role owns: reported, the others still get their VACUUM.
@@ -55,7 +46,7 @@ export async function vacuumAnalyze(
         onProgress?.({ stage: 'vacuum', done: done.length + failed.length, total: tables.length });
       }
     } finally {
-      await runner.query('RESET statement_timeout').catch(() => undefined);
+      await session.resetStatementTimeout().catch(() => undefined);
       await runner.release();
     }
     if (failed.length === tables.length && tables.length) throw new Error(`VACUUM (ANALYZE) failed for every table: ${failed[0].table}: ${failed[0].error}`);
@@ -129,31 +120,16 @@ const iso = (value: Date | string | null) => (value === null ? null : new Date(v
 
 /** Slowest statements by mean time, from pg_stat_statements when the extension is installed and loaded. */
 async function slowStatements(dataSource: DataSource, limit: number): Promise<SlowStatements> {
-  const [installed] = await queryRows<{ schema: string }>(
-    dataSource.manager,
-    `SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'`,
-  );
-  if (!installed) {
+  const care = new DatabaseCareRepository(dataSource.manager);
+  const schema = await care.statStatementsSchema();
+  if (schema === null) {
     return { available: false, reason: 'pg_stat_statements is not installed (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)' };
   }
-  const view = `"${installed.schema.replace(/"/g, '""')}".pg_stat_statements`;
-  // PostgreSQL 13 renamed total_time/mean_time to total_exec_time/mean_exec_time.
-  const columns = [
-    ['total_exec_time', 'mean_exec_time'],
-    ['total_time', 'mean_time'],
-  ];
+  // PostgreSQL 13 renamed total_time/mean_time to total_exec_time/mean_exec_time: new names first.
   let lastError: Error | null = null;
-  for (const [total, mean] of columns) {
+  for (const legacyColumns of [false, true]) {
     try {
-      const rows = await queryRows<{ query: string; calls: string; totalMs: number; meanMs: number; rows: string }>(
-        dataSource.manager,
-        `SELECT left(query, 500) AS query, calls, ${total} AS "totalMs", ${mean} AS "meanMs", rows
-         FROM ${view}
-         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-         ORDER BY ${mean} DESC
-         LIMIT $1`,
-        [limit],
-      );
+      const rows = await care.slowStatements(schema, limit, { legacyColumns });
       return {
         available: true,
         statements: rows.map((r) => ({
@@ -178,41 +154,12 @@ export async function databaseStats(
   { slowStatementLimit = 10 }: { slowStatementLimit?: number } = {},
 ): Promise<DatabaseStats> {
   const { dataSource } = deps;
-  const m = dataSource.manager;
-  const [db] = await queryRows<{ database: string; bytes: string; statsReset: Date | null }>(
-    m,
-    `SELECT current_database() AS database, pg_database_size(current_database()) AS bytes,
-            (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS "statsReset"`,
-  );
-  const tables = await queryRows<Record<string, unknown>>(
-    m,
-    `SELECT s.relname AS table, s.n_live_tup AS rows, s.n_dead_tup AS "deadRows",
-            pg_table_size(s.relid) AS "tableBytes", pg_indexes_size(s.relid) AS "indexBytes",
-            pg_total_relation_size(s.relid) AS "totalBytes",
-            greatest(s.last_vacuum, s.last_autovacuum) AS "lastVacuum",
-            greatest(s.last_analyze, s.last_autoanalyze) AS "lastAnalyze"
-     FROM pg_stat_user_tables s
-     WHERE s.schemaname = current_schema()
-     ORDER BY pg_total_relation_size(s.relid) DESC, s.relname`,
-  );
-  const indexes = await queryRows<Record<string, unknown>>(
-    m,
-    `SELECT s.indexrelname AS index, s.relname AS table, pg_relation_size(s.indexrelid) AS bytes, s.idx_scan AS scans,
-            i.indisunique AS unique, i.indisprimary AS primary
-     FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid
-     WHERE s.schemaname = current_schema()
-     ORDER BY pg_relation_size(s.indexrelid) DESC, s.indexrelname`,
-  );
-  const [server] = await queryRows<{ maxConnections: string; connections: string }>(
-    m,
-    `SELECT current_setting('max_connections') AS "maxConnections", (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections`,
-  );
-  const byApplication = await queryRows<{ application: string; connections: string }>(
-    m,
-    `SELECT coalesce(nullif(application_name, ''), '(unnamed)') AS application, count(*) AS connections
-     FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
-     GROUP BY 1 ORDER BY 2 DESC, 1`,
-  );
+  const care = new DatabaseCareRepository(dataSource.manager);
+  const db = await care.databaseSize();
+  const tables = await care.tableStats();
+  const indexes = await care.indexStats();
+  const server = await care.serverConnections();
+  const byApplication = await care.connectionsByApplication();
 
   const indexStats: IndexStats[] = indexes.map((r) => ({
     index: r.index as string,

@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ProductRepository, createDataSource, migrateUp, queryRows, transaction } from '@1688sync/db';
+import { createDataSource, migrateUp, queryRows, transaction } from '@1688sync/db';
+import { upsertProducts } from '@1688sync/ingest';
 import { createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { Producers, type Redis, closeRedisConnection, createRedisConnection } from '@1688sync/queues';
 import { type StorageDriver, createFsDriver, createStorageDriver, imageKey } from '@1688sync/storage';
@@ -92,7 +93,7 @@ export async function seedProduct(
   const externalId = `offer-${++serial}-${Math.random().toString(36).slice(2, 8)}`;
   const urls = Array.from({ length: images }, (_, i) => `https://cbu01.alicdn.com/img/${externalId}-${i}.jpg`);
   await transaction(dataSource, (tx) =>
-    new ProductRepository(tx).upsert([{ externalId, title: `商品 ${externalId}`, supplierExternalId, images: urls }]),
+    upsertProducts(tx, [{ externalId, title: `商品 ${externalId}`, supplierExternalId, images: urls }]),
   );
   const rows = await queryRows<{ id: string; productId: string }>(
     dataSource.manager,

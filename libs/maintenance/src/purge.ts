@@ -1,4 +1,4 @@
-// Purge (SPEC §3 PURGE_RETENTION_DAYS): rows soft-deleted more than the retention ago are deleted
+// Purge (PURGE_RETENTION_DAYS, so an operator can still restore what was deleted by mistake): rows soft-deleted more than the retention ago are deleted
 // for good, with their files. Three passes, each in keyset batches by id:
 //   1. products — every file under the product's storage prefix, then the row (its images go
 //      with it by ON DELETE CASCADE);
@@ -18,7 +18,7 @@
 // restore or an ingest that brings a row back therefore waits for the batch and then finds the
 // row gone (it recreates what it needs) — it never revives a row whose files were just deleted.
 // The lock is held while the batch's files are deleted, which is why batches are small.
-import { queryRows, transaction } from '@1688sync/db';
+import { PurgeRepository, type PurgeableImageFiles, transaction } from '@1688sync/db';
 import { ORIGINAL_EXTENSIONS, type StorageDriver, imageKey, productPrefix } from '@1688sync/storage';
 import type { EntityManager } from 'typeorm';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
@@ -58,14 +58,7 @@ const MAX_ERRORS = 100;
 /** Below every id gen_random_uuid() makes: where a keyset walk by id starts. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
-interface ImageFiles {
-  id: string;
-  productId: string;
-  keyOriginal: string | null;
-  keyThumbnail: string | null;
-  keyCompressed: string | null;
-  keysExtra: Record<string, string> | null;
-}
+type ImageFiles = PurgeableImageFiles;
 
 /**
  * Every key an image's files can have: the ones its row records, and every key of the layout
@@ -132,12 +125,8 @@ export async function purgeDeleted(
 
   return recordedRun(dataSource, { kind: 'purge-deleted', source }, async () => {
     // One cutoff for the whole run, kept as PostgreSQL's own text so no precision is lost.
-    const [{ cutoff, cutoffIso }] = await queryRows<{ cutoff: string; cutoffIso: string }>(
-      dataSource.manager,
-      `SELECT c::text AS cutoff, to_char(c AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cutoffIso"
-       FROM (SELECT now() - $1::int * interval '1 day' AS c) t`,
-      [days],
-    );
+    const rows = new PurgeRepository(dataSource.manager);
+    const { cutoff, cutoffIso } = await rows.cutoff(days);
     const errors: { message: string }[] = [];
     const result = {
       retentionDays: days,
@@ -154,27 +143,22 @@ export async function purgeDeleted(
       if (errors.length < MAX_ERRORS) errors.push({ message: `${what} ${id}: ${(err as Error).message}` });
       logger.warn({ err: { message: (err as Error).message }, [`${what}Id`]: id }, `purge: could not delete the files of ${what} ${id}; it stays for the next purge`);
     };
-    const count = async (sql: string) => (await queryRows<{ n: number }>(dataSource.manager, sql, [cutoff]))[0].n;
 
     // 1. Products past the retention, with all their files and (by cascade) their image rows.
-    const productTotal = await count(`SELECT count(*)::int AS n FROM products WHERE deleted_at < $1::timestamptz`);
+    const productTotal = await rows.countProductsDeletedBefore(cutoff);
     let done = 0;
     onProgress?.({ stage: 'products', done, total: productTotal });
     for (let after = NIL_UUID; ; ) {
-      const batch = await queryRows<{ id: string }>(
-        dataSource.manager,
-        `SELECT id FROM products WHERE deleted_at < $1::timestamptz AND id > $2::uuid ORDER BY id LIMIT $3`,
-        [cutoff, after, batchSize],
-      );
+      const batch = await rows.productsDeletedBefore(cutoff, after, batchSize);
       if (!batch.length) break;
       after = batch[batch.length - 1].id;
       // Counted after the commit: a transaction retried on deadlock runs its work again.
       const batchResult = await transaction(dataSource, async (tx) => {
         const out = { files: 0, products: 0, images: 0, failures: [] as { id: string; err: unknown }[] };
-        const locked = await queryRows<{ id: string }>(
-          tx,
-          `SELECT id FROM products WHERE id = ANY($1::uuid[]) AND deleted_at < $2::timestamptz ORDER BY id FOR UPDATE`,
-          [batch.map((p) => p.id), cutoff],
+        const txRows = new PurgeRepository(tx);
+        const locked = await txRows.lockProductsDeletedBefore(
+          batch.map((p) => p.id),
+          cutoff,
         );
         const purgeable: string[] = [];
         for (const { id } of locked) {
@@ -186,8 +170,8 @@ export async function purgeDeleted(
           }
         }
         if (!purgeable.length) return out;
-        const [{ n }] = await queryRows<{ n: number }>(tx, `SELECT count(*)::int AS n FROM product_images WHERE product_id = ANY($1::uuid[])`, [purgeable]);
-        const deleted = await queryRows<{ id: string }>(tx, `DELETE FROM products WHERE id = ANY($1::uuid[]) RETURNING id`, [purgeable]);
+        const n = await txRows.countImagesOfProducts(purgeable);
+        const deleted = await txRows.deleteProducts(purgeable);
         out.products = deleted.length;
         out.images = n;
         return out;
@@ -203,17 +187,11 @@ export async function purgeDeleted(
 
     // 2. Images soft-deleted on their own (their product may be live, or deleted more recently).
     // Images of a product that is itself due go with it (pass 1), even when its files failed.
-    const lone = `i.deleted_at < $1::timestamptz
-      AND NOT EXISTS (SELECT 1 FROM products p WHERE p.id = i.product_id AND p.deleted_at < $1::timestamptz)`;
-    const imageTotal = await count(`SELECT count(*)::int AS n FROM product_images i WHERE ${lone}`);
+    const imageTotal = await rows.countLoneImagesDeletedBefore(cutoff);
     done = 0;
     onProgress?.({ stage: 'images', done, total: imageTotal });
     for (let after = NIL_UUID; ; ) {
-      const batch = await queryRows<{ id: string; productId: string }>(
-        dataSource.manager,
-        `SELECT i.id, i.product_id AS "productId" FROM product_images i WHERE ${lone} AND i.id > $2::uuid ORDER BY i.id LIMIT $3`,
-        [cutoff, after, batchSize],
-      );
+      const batch = await rows.loneImagesDeletedBefore(cutoff, after, batchSize);
       if (!batch.length) break;
       after = batch[batch.length - 1].id;
       const batchResult = await transaction(dataSource, (tx) => purgeImageBatch(tx, batch, cutoff));
@@ -227,16 +205,11 @@ export async function purgeDeleted(
 
     async function purgeImageBatch(tx: EntityManager, batch: { id: string; productId: string }[], cutoffText: string) {
       // Products first, in id order (as the image-list diff locks them), then the image rows.
-      await queryRows(tx, `SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [
-        [...new Set(batch.map((i) => i.productId))],
-      ]);
-      const locked = await queryRows<ImageFiles>(
-        tx,
-        `SELECT id, product_id AS "productId", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
-                key_compressed AS "keyCompressed", keys_extra AS "keysExtra"
-         FROM product_images WHERE id = ANY($1::uuid[]) AND deleted_at < $2::timestamptz
-         ORDER BY id FOR UPDATE`,
-        [batch.map((i) => i.id), cutoffText],
+      const txRows = new PurgeRepository(tx);
+      await txRows.lockProducts([...new Set(batch.map((i) => i.productId))]);
+      const locked = await txRows.lockImagesDeletedBefore(
+        batch.map((i) => i.id),
+        cutoffText,
       );
       const out = { files: 0, images: 0, failures: [] as { id: string; err: unknown }[] };
       const purgeable: string[] = [];
@@ -249,30 +222,23 @@ export async function purgeDeleted(
         }
       });
       if (!purgeable.length) return out;
-      const deleted = await queryRows<{ id: string }>(tx, `DELETE FROM product_images WHERE id = ANY($1::uuid[]) RETURNING id`, [purgeable]);
+      const deleted = await txRows.deleteImages(purgeable);
       out.images = deleted.length;
       return out;
     }
 
     // 3. Suppliers past the retention that no product references any more (live or not).
-    const supplierTotal = await count(`SELECT count(*)::int AS n FROM suppliers WHERE deleted_at < $1::timestamptz`);
+    const supplierTotal = await rows.countSuppliersDeletedBefore(cutoff);
     done = 0;
     onProgress?.({ stage: 'suppliers', done, total: supplierTotal });
     for (let after = NIL_UUID; ; ) {
-      const batch = await queryRows<{ id: string }>(
-        dataSource.manager,
-        `SELECT id FROM suppliers WHERE deleted_at < $1::timestamptz AND id > $2::uuid ORDER BY id LIMIT $3`,
-        [cutoff, after, batchSize],
-      );
+      const batch = await rows.suppliersDeletedBefore(cutoff, after, batchSize);
       if (!batch.length) break;
       after = batch[batch.length - 1].id;
-      // Uses products_supplier_idx for the NOT EXISTS; a supplier still referenced stays.
-      const deleted = await queryRows<{ id: string }>(
-        dataSource.manager,
-        `DELETE FROM suppliers s WHERE s.id = ANY($1::uuid[]) AND s.deleted_at < $2::timestamptz
-           AND NOT EXISTS (SELECT 1 FROM products p WHERE p.supplier_id = s.id)
-         RETURNING s.id`,
-        [batch.map((s) => s.id), cutoff],
+      // A supplier still referenced by a product stays.
+      const deleted = await rows.deleteUnreferencedSuppliers(
+        batch.map((s) => s.id),
+        cutoff,
       );
       result.suppliersPurged += deleted.length;
       done += batch.length;

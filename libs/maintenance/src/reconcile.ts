@@ -1,8 +1,9 @@
-// Reconcile (DESIGN principle 1): PostgreSQL is the truth and a queue only a cache of work.
-// Every live image whose download or processing is not done is walked in keyset pages; each one whose deterministic job is not waiting, active or delayed in its queue gets its job
-// again — after Redis lost its data, after a job was dropped, or after a job finished (failed,
-// or completed by a worker that crashed before recording) while the row still says "not done".
-import { ProductImageRepository, type WorkStage, queryRows } from '@1688sync/db';
+// Reconcile: PostgreSQL is the truth and a queue only a cache of work (docs/architecture.md).
+// Every live image whose download or processing is not done is walked in keyset pages; each one
+// whose deterministic job is not waiting, active or delayed in its queue gets its job again —
+// after Redis lost its data, after a job was dropped, or after a job finished (failed, or
+// completed by a worker that crashed before recording) while the row still says "not done".
+import { ImageWorkRepository, type WorkStage } from '@1688sync/db';
 import { QueueName, queueImageWork } from '@1688sync/queues';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
@@ -35,25 +36,17 @@ export interface ReconcileResult extends ReconcileCounts {
 
 export const RECONCILE_STAGES: readonly WorkStage[] = ['download', 'process'];
 
-// The same predicates as ProductImageRepository.streamUnfinished (and the partial indexes
-// product_images_download_work_idx / product_images_process_work_idx): only for progress totals.
-const UNFINISHED_COUNT: Record<WorkStage, string> = {
-  download: `SELECT count(*)::int AS n FROM product_images WHERE deleted_at IS NULL AND download_status IN ('pending', 'downloading')`,
-  process: `SELECT count(*)::int AS n FROM product_images
-            WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')`,
-};
-
 export async function reconcile(
   deps: Pick<MaintenanceDeps, 'dataSource' | 'producers' | 'config' | 'logger'>,
   { onProgress, pageSize = 1000, source, redisTimeoutMs = 30_000 }: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
   const { dataSource, producers, config, logger } = deps;
   return recordedRun(dataSource, { kind: 'reconcile', source }, async () => {
-    const images = new ProductImageRepository(dataSource.manager);
+    const images = new ImageWorkRepository(dataSource.manager);
     const stages = {} as Record<WorkStage, ReconcileCounts>;
     for (const stage of RECONCILE_STAGES) {
       const queueName = stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess;
-      const [{ n: total }] = await queryRows<{ n: number }>(dataSource.manager, UNFINISHED_COUNT[stage]);
+      const total = await images.countUnfinished(stage);
       const counts: ReconcileCounts = { scanned: 0, alreadyQueued: 0, queued: 0, replaced: 0 };
       onProgress?.({ stage, done: 0, total });
       for await (const page of images.streamUnfinished(stage, pageSize)) {

@@ -7,3 +7,4 @@ export * from './fixtures';
 export * from './s3-server';
 export * from './photo-server';
 export * from './private-servers';
+export * from './product-fixtures';

@@ -7,7 +7,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Database, ProductRepository, migrateDown, migrateUp, transaction } from '@1688sync/db';
+import { Database, migrateDown, migrateUp, transaction } from '@1688sync/db';
+import { upsertProducts } from '@1688sync/ingest';
 import { type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix } from '@1688sync/testing';
 import { runBinary } from '../cli-binary.test-helper';
 
@@ -34,7 +35,7 @@ const run = (args: string[], extra: Record<string, string> = {}) => runBinary(ar
 const sql = async <T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await db.ready()).query(text, params);
 
 async function addProduct(externalId: string) {
-  await transaction(await db.ready(), (tx) => new ProductRepository(tx).upsert([{ externalId, title: `商品 ${externalId}`, supplierExternalId: 'cli-backup-s', images: [] }]));
+  await transaction(await db.ready(), (tx) => upsertProducts(tx, [{ externalId, title: `商品 ${externalId}`, supplierExternalId: 'cli-backup-s', images: [] }]));
 }
 
 const productIds = async () => (await sql<{ external_id: string }>(`SELECT external_id FROM products ORDER BY external_id`)).map((r) => r.external_id);

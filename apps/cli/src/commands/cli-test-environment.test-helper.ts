@@ -8,7 +8,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { loadConfig } from '@1688sync/config';
-import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
+import { Database, migrateUp, transaction } from '@1688sync/db';
+import { upsertProducts } from '@1688sync/ingest';
 import { type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix, deleteKeysWithPrefix } from '@1688sync/testing';
 import { type BinaryRun, runBinary } from '../cli-binary.test-helper';
 
@@ -85,7 +86,7 @@ export function useCliTestEnvironment(label: string): CliTestEnvironment {
     async product(n) {
       const externalId = `cli-offer-${++serial}`;
       const urls = Array.from({ length: n }, (_, i) => `https://cbu01.alicdn.com/img/${externalId}-${i}.jpg`);
-      await transaction(await db.ready(), (tx) => new ProductRepository(tx).upsert([{ externalId, title: `商品 ${serial}`, supplierExternalId: 'cli-s', images: urls }]));
+      await transaction(await db.ready(), (tx) => upsertProducts(tx, [{ externalId, title: `商品 ${serial}`, supplierExternalId: 'cli-s', images: urls }]));
       const rows = await sql<{ id: string; product_id: string }>(
         `SELECT i.id, i.product_id FROM product_images i JOIN products p ON p.id = i.product_id WHERE p.external_id = $1 ORDER BY i.position`,
         [externalId],

@@ -1,6 +1,6 @@
 // `1688sync migrate up|down|status` (also `npm run migrate`, `migrate:revert`, `migrate:status`).
 import type { Config } from '@1688sync/config';
-import { Database, ensureDatabase, migrateDown, migrateUp, migrationStatus, queryRows } from '@1688sync/db';
+import { CatalogRepository, Database, ensureDatabase, migrateDown, migrateUp, migrationStatus } from '@1688sync/db';
 import { createBackup } from '@1688sync/maintenance';
 import { createBackupCopyTarget } from '@1688sync/storage';
 import { type Output, formatBytes } from '../output';
@@ -37,8 +37,8 @@ async function backupBeforeMigrating(config: Config, out: Output): Promise<void>
   const state = await withDatabase(config, async (db) => {
     const dataSource = await db.ready();
     const status = await migrationStatus(dataSource);
-    const [catalogue] = await queryRows<{ exists: boolean }>(dataSource.manager, `SELECT to_regclass('backups') IS NOT NULL AS exists`);
-    return { applied: status.filter((m) => m.applied).length, pending: status.filter((m) => !m.applied).length, catalogue: catalogue.exists };
+    const catalogue = await new CatalogRepository(dataSource.manager).tableExists('backups');
+    return { applied: status.filter((m) => m.applied).length, pending: status.filter((m) => !m.applied).length, catalogue };
   });
   if (!state.pending) {
     out.info('migrations: nothing pending, so no backup is needed');

@@ -4,7 +4,8 @@
 import { Worker } from 'bullmq';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type Config, loadConfig } from '@1688sync/config';
-import { Database, ProductRepository, migrateUp, transaction } from '@1688sync/db';
+import { Database, migrateUp, transaction } from '@1688sync/db';
+import { upsertProducts } from '@1688sync/ingest';
 import { createMetrics, createRecordingLogger } from '@1688sync/observability';
 import { BACKFILL_PRIORITY, Producers, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
 import { type TestDatabase, type TestQueuePrefix, closedPort, createTestDatabase, createTestQueuePrefix, waitForJobState } from '@1688sync/testing';
@@ -62,7 +63,7 @@ afterAll(async () => {
 });
 
 async function productId(externalId: string): Promise<string> {
-  const outcome = await transaction(await db.ready(), (tx) => new ProductRepository(tx).upsert([{ externalId, title: externalId }]));
+  const outcome = await transaction(await db.ready(), (tx) => upsertProducts(tx, [{ externalId, title: externalId }]));
   return outcome.items[0].id!;
 }
 

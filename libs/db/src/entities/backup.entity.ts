@@ -1,4 +1,4 @@
-// One backup (SPEC §8): what it holds (kind, incremental against which full backup), why it was
+// One backup: what it holds (kind, incremental against which full backup), why it was
 // made, how it went, where its artifacts are (BACKUP_DIR/<name>, and a remote copy), their
 // sizes, and what the manifest says (schema version, row counts, its own SHA-256).
 //

@@ -1,4 +1,4 @@
-// Columns every table shares (SPEC §4): UUID id, timestamps, soft delete, optimistic version.
+// Columns every table shares, so every row can be addressed, audited, restored and updated safely: UUID id, timestamps, soft delete, optimistic version.
 import { CreateDateColumn, DeleteDateColumn, PrimaryGeneratedColumn, UpdateDateColumn, VersionColumn } from 'typeorm';
 
 export abstract class BaseEntity {

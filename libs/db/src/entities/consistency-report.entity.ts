@@ -1,4 +1,4 @@
-// One run of the consistency check (SPEC §8): whether it repaired (`fix`), how it went, and per
+// One run of the consistency check: whether it repaired (`fix`), how it went, and per
 // check what it found — severity, count, a few samples, the suggested fix and what was fixed.
 import { Column, Entity, Index } from 'typeorm';
 import { BaseEntity } from './base.entity';

@@ -1,14 +1,14 @@
-// The backups catalogue (SPEC §8): a backup is started as running and finished as succeeded or
+// The backups catalogue (what `backup list`, restore and prune read): a backup is started as running and finished as succeeded or
 // failed; operators list them newest first (GET /v1/maintenance/backups, `1688sync backup list`)
 // and restore one by id; prune marks them pruned. A restore replaces every other table, so the
 // catalogue is read as JSON text before it and written back after it (snapshot/replace).
+import { isUuid } from '@1688sync/core';
 import type { EntityManager } from 'typeorm';
 import { Backup, type BackupKind, type BackupPurpose } from '../entities';
 import { InvalidInputError, NotFoundError } from '../errors';
 import { queryRows } from '../sql';
 import { type Page, keysetPage } from './keyset';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** error is text, but a driver message or a tool's stderr must not grow a row without bound. */
 const MAX_ERROR_CHARS = 4000;
 
@@ -44,7 +44,7 @@ export class BackupRepository {
 
   /** A new backup, status running. */
   async start(b: BackupStart): Promise<Backup> {
-    if (!UUID.test(b.id)) throw new InvalidInputError('id', 'must be a UUID');
+    if (!isUuid(b.id)) throw new InvalidInputError('id', 'must be a UUID');
     await queryRows(
       this.manager,
       `INSERT INTO backups (id, kind, incremental, base_backup_id, purpose, source, name, location, status)
@@ -113,7 +113,7 @@ export class BackupRepository {
 
   /** The backup, or null when there is none with this id (or the id is not a UUID). */
   async get(id: string): Promise<Backup | null> {
-    if (typeof id !== 'string' || !UUID.test(id)) return null;
+    if (typeof id !== 'string' || !isUuid(id)) return null;
     return this.manager.findOne(Backup, { where: { id } });
   }
 

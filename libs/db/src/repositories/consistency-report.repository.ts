@@ -1,6 +1,7 @@
 // Consistency reports: a run is started as running and finished (succeeded or failed) with its
 // findings and their totals; operators list them newest first (GET /v1/maintenance/reports,
 // `1688sync check`) and open one by id.
+import { isUuid } from '@1688sync/core';
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import {
@@ -12,7 +13,6 @@ import {
 import { InvalidInputError, NotFoundError } from '../errors';
 import { type Page, keysetPage } from './keyset';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** error is text, but a stack or a driver message must not grow a report without bound. */
 const MAX_ERROR_CHARS = 4000;
 
@@ -55,7 +55,7 @@ export class ConsistencyReportRepository {
    * succeeded otherwise. The duration runs from started_at.
    */
   async finish(id: string, { findings, error }: { findings: ConsistencyFinding[]; error?: string | null }): Promise<ConsistencyReport> {
-    if (!UUID.test(id)) throw new InvalidInputError('id', 'must be a UUID');
+    if (!isUuid(id)) throw new InvalidInputError('id', 'must be a UUID');
     const rows = await queryRows<{ id: string }>(
       this.manager,
       `UPDATE consistency_reports
@@ -71,7 +71,7 @@ export class ConsistencyReportRepository {
 
   /** The report, or null when there is none with this id (or the id is not a UUID). */
   async get(id: string): Promise<ConsistencyReport | null> {
-    if (typeof id !== 'string' || !UUID.test(id)) return null;
+    if (typeof id !== 'string' || !isUuid(id)) return null;
     return this.manager.findOne(ConsistencyReport, { where: { id } });
   }
 

@@ -1,6 +1,7 @@
 // Keyset pages newest-first by (timestamp column, id) for the simple lists (suppliers, sync
 // records). The cursor carries the last row's timestamp as exact text — to the microsecond, which
 // a JS Date would lose, and rows of one batch share one timestamp — plus its id.
+import { isUuid } from '@1688sync/core';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { InvalidInputError } from '../errors';
@@ -11,7 +12,6 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EXACT_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 export async function keysetPage<T extends ObjectLiteral>(
@@ -27,7 +27,7 @@ export async function keysetPage<T extends ObjectLiteral>(
   if (cursor) {
     const [, at, id] = decodeCursor(cursor, (p) => {
       // A cursor of another list (or another filter) is refused like a tampered one.
-      if (!Array.isArray(p) || p.length !== 3 || p[0] !== scope || !EXACT_TS.test(p[1]) || !UUID.test(p[2])) throw new Error('shape');
+      if (!Array.isArray(p) || p.length !== 3 || p[0] !== scope || !EXACT_TS.test(p[1]) || !isUuid(p[2])) throw new Error('shape');
       return p as [string, string, string];
     });
     qb.andWhere(`(${alias}.${column}, ${alias}.id) < (:cursorAt::timestamptz, :cursorId::uuid)`, { cursorAt: at, cursorId: id });

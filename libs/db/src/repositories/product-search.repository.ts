@@ -1,4 +1,4 @@
-// Reads behind GET /v1/products and GET /v1/stats (SPEC §5): filtered, sorted keyset pages of
+// Reads behind GET /v1/products and GET /v1/stats: filtered, sorted keyset pages of
 // products, substring search that works for Chinese, and the catalogue's counts.
 //
 // Every sort walks an index of the initial migration in either direction with a row comparison
@@ -6,6 +6,7 @@
 // bigrams the search_vector trigger indexes (see the migration's comment): a term of n ≥ 2
 // characters is the phrase of its bigrams, a one-character term a prefix query, so a term
 // matches exactly where it occurs inside a word of the title or of an attribute value.
+import { isUuid } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import type { EntityManager, EntityMetadata } from 'typeorm';
 import { decodeCursor, encodeCursor } from '../cursor';
@@ -118,7 +119,6 @@ const SORT_KEY_TYPES: Record<SortKeyKind, { cast: string; pattern: RegExp }> = {
 const sortKeyText = (expr: string, kind: SortKeyKind) =>
   kind === 'timestamp' ? `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `(${expr})::text`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface CursorPayload {
   /** The sort the cursor walks. */
@@ -133,7 +133,7 @@ function cursorPayload(payload: unknown): CursorPayload {
   const p = payload as Partial<CursorPayload> | null;
   if (
     typeof p !== 'object' || p === null || !PRODUCT_SORTS.includes(p.s as ProductSort) || typeof p.f !== 'string' ||
-    !Array.isArray(p.k) || p.k.length !== 2 || typeof p.k[0] !== 'string' || typeof p.k[1] !== 'string' || !UUID.test(p.k[1])
+    !Array.isArray(p.k) || p.k.length !== 2 || typeof p.k[0] !== 'string' || typeof p.k[1] !== 'string' || !isUuid(p.k[1])
   ) {
     throw new Error('not a product cursor');
   }
@@ -313,7 +313,7 @@ function validate(params: ProductSearchParams): { terms: string[]; limit: number
     if (q.includes('\u0000')) throw new InvalidInputError('q', 'must not contain NUL characters');
   }
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new InvalidInputError('limit', `must be an integer from 1 to ${MAX_PAGE_SIZE}`);
-  if (supplierId !== undefined && (typeof supplierId !== 'string' || !UUID.test(supplierId))) throw new InvalidInputError('supplierId', 'must be a UUID');
+  if (supplierId !== undefined && (typeof supplierId !== 'string' || !isUuid(supplierId))) throw new InvalidInputError('supplierId', 'must be a UUID');
   if (categoryId !== undefined && (typeof categoryId !== 'string' || categoryId.length < 1 || categoryId.length > 128 || categoryId.includes('\u0000'))) {
     throw new InvalidInputError('categoryId', 'must be a string of 1 to 128 characters without NUL');
   }

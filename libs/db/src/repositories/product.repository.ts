@@ -1,50 +1,17 @@
-// Products: bulk upsert by external id with a content hash (SPEC §5 merge semantics), embedded
-// and stub suppliers, the image-list diff, sync status, soft delete and restore.
+// Products as stored: the rows an upsert reads and writes (optimistically, against the content
+// hash it read), sync status, soft delete and restore. The rules of an upsert (how an input
+// merges onto a stored row, the content hash, embedded and stub suppliers, which image lists
+// changed) are libs/ingest's upsert/product-upsert.ts; this file takes the values it decided.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
-import { NotFoundError } from '../errors';
-import { type ImageKind, Product } from '../entities';
-import {
-  chunks,
-  ConcurrentInsertError,
-  contentHash,
-  has,
-  prepareBatch,
-  roundTo,
-  toUnnestParam,
-  type UpsertItemResult,
-} from './content';
-import { ProductImageRepository } from './product-image.repository';
-import { type SupplierPatch, SupplierRepository } from './supplier.repository';
+import { ConcurrentInsertError, NotFoundError } from '../errors';
+import { Product } from '../entities';
+import { chunks, toUnnestParam } from './content';
+import { unfinishedStatus } from './image-work.predicates';
+import { SupplierRepository } from './supplier.repository';
 
-export type ImageRef = string | { url: string; kind?: ImageKind; position?: number };
-
-/** ProductInput of SPEC §5, validated upstream. Absent field: keep; null: clear. */
-export interface ProductPatch {
-  externalId: string;
-  title?: string;
-  supplierExternalId?: string | null;
-  supplier?: SupplierPatch;
-  categoryId?: string | null;
-  categoryPath?: string[] | null;
-  priceMin?: number | null;
-  priceMax?: number | null;
-  currency?: string | null;
-  priceTiers?: { minQuantity: number; price: number }[] | null;
-  moq?: number | null;
-  unit?: string | null;
-  skus?: { externalId?: string; attributes?: Record<string, string>; price?: number; stock?: number }[] | null;
-  attributes?: Record<string, string> | null;
-  images?: ImageRef[] | null;
-  detailUrl?: string | null;
-  status?: 'active' | 'inactive' | null;
-  salesCount?: number | null;
-  sourceUpdatedAt?: string | Date | null;
-  raw?: unknown;
-}
-
-/** Stored content columns: [column, field, pg type, numeric scale]. The hash covers exactly these. */
-const CONTENT_COLUMNS = [
+/** Stored content columns: [column, field, pg type, numeric scale]. The content hash covers exactly these. */
+export const PRODUCT_CONTENT_COLUMNS = [
   ['supplier_id', 'supplierId', 'uuid'],
   ['title', 'title', 'text'],
   ['category_id', 'categoryId', 'varchar'],
@@ -64,11 +31,9 @@ const CONTENT_COLUMNS = [
   ['raw', 'raw', 'jsonb'],
 ] as const;
 
-type ContentField = (typeof CONTENT_COLUMNS)[number][1];
-type ProductContent = Record<ContentField, unknown>;
-
-/** Patch field → content field where the names differ. */
-const PATCH_FIELD: Partial<Record<ContentField, keyof ProductPatch>> = { sourceStatus: 'status' };
+export type ProductContentField = (typeof PRODUCT_CONTENT_COLUMNS)[number][1];
+export type ProductContent = Record<ProductContentField, unknown>;
+const CONTENT_COLUMNS = PRODUCT_CONTENT_COLUMNS;
 
 const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
@@ -81,162 +46,143 @@ function storedContent(row: Record<string, unknown>): ProductContent {
   return out;
 }
 
-function mergeProduct(stored: ProductContent | null, patch: ProductPatch, supplierId: string | null | undefined): ProductContent {
-  const out = { ...(stored ?? (Object.fromEntries(CONTENT_COLUMNS.map(([, f]) => [f, null])) as ProductContent)) };
-  for (const spec of CONTENT_COLUMNS) {
-    const field = spec[1];
-    if (field === 'supplierId') continue;
-    const from = PATCH_FIELD[field] ?? field;
-    if (!has(patch, from)) continue;
-    let value: unknown = (patch as unknown as Record<string, unknown>)[from] ?? null;
-    if (spec[2] === 'numeric') value = roundTo(value, spec[3]);
-    if (spec[2] === 'timestamptz') value = iso(value);
-    out[field] = value;
-  }
-  if (supplierId !== undefined) out.supplierId = supplierId;
-  if (out.currency === null || out.currency === undefined) out.currency = 'CNY';
-  return out;
-}
-
-/** Image refs of SPEC §5 (strings or objects) as the diff wants them: position by order, first is main. */
-export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageKind; position: number }[] {
-  return images.map((img, i) =>
-    typeof img === 'string'
-      ? { url: img, kind: i === 0 ? 'main' : 'gallery', position: i }
-      : { url: img.url, kind: img.kind ?? (i === 0 ? 'main' : 'gallery'), position: img.position ?? i },
-  );
-}
-
 // Writes are optimistic: the rows were read without locks, so an UPDATE applies only where the
 // row still has the content hash we read, and an INSERT only where no row appeared meanwhile. A
 // row missing from RETURNING was changed concurrently, and the batch is retried (40001). One array
-// per column (unnest), so a batch of any size binds only a few dozen parameters.
+// per column (unnest), so a batch of any size binds only a few dozen parameters. The statements
+// are written out, so a reviewer reads what PostgreSQL runs.
+// The columns INSERT_SQL and UPDATE_SQL write, in the order of their unnest arrays ($1 … $20):
+// the external id, the content columns (CONTENT_COLUMNS, in order), then the two hashes.
+// product.repository.spec.ts checks the statements below name exactly these, in this order.
 const WRITE_COLUMNS = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash', 'images_hash'];
-const WRITE_TYPES = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'];
-const UNNEST = WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-const AS_COLUMNS = WRITE_COLUMNS.map((c) => `"${c}"`).join(', ');
 
 const INSERT_SQL = `
-  INSERT INTO products (${AS_COLUMNS}, last_synced_at)
-  SELECT ${AS_COLUMNS}, now() FROM unnest(${UNNEST}) AS u(${AS_COLUMNS})
+  INSERT INTO products (
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", last_synced_at)
+  SELECT
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", now()
+  FROM unnest(
+    $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+    $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[]
+  ) AS u(
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash")
   ON CONFLICT (external_id) DO NOTHING
   RETURNING id, external_id`;
 
+/** The same arrays as INSERT_SQL, plus $21: the content hash each row had when it was read. */
 const UPDATE_SQL = `
-  UPDATE products p SET ${WRITE_COLUMNS.slice(1).map((c) => `"${c}" = u."${c}"`).join(', ')},
+  UPDATE products p SET
+    "supplier_id" = u."supplier_id", "title" = u."title", "category_id" = u."category_id",
+    "category_path" = u."category_path", "price_min" = u."price_min", "price_max" = u."price_max",
+    "currency" = u."currency", "price_tiers" = u."price_tiers", "moq" = u."moq", "unit" = u."unit",
+    "skus" = u."skus", "attributes" = u."attributes", "detail_url" = u."detail_url",
+    "source_status" = u."source_status", "sales_count" = u."sales_count",
+    "source_updated_at" = u."source_updated_at", "raw" = u."raw",
+    "content_hash" = u."content_hash", "images_hash" = u."images_hash",
     last_synced_at = now(), updated_at = now(), version = p.version + 1
-  FROM unnest(${UNNEST}, $${WRITE_TYPES.length + 1}::varchar[]) AS u(${AS_COLUMNS}, expected_hash)
+  FROM unnest(
+    $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
+    $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
+    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[], $21::varchar[]
+  ) AS u(
+    "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
+    "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
+    "source_updated_at", "raw", "content_hash", "images_hash", expected_hash)
   WHERE p.external_id = u.external_id AND p.content_hash IS NOT DISTINCT FROM u.expected_hash
   RETURNING p.id, p.external_id`;
+
+/** For the spec: the written-out statements and the column order their parameters follow. */
+export const PRODUCT_WRITE_STATEMENTS = {
+  columns: WRITE_COLUMNS,
+  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'],
+  insert: INSERT_SQL,
+  update: UPDATE_SQL,
+};
 
 /** The columns an upsert reads back (not search_vector, not raw timestamps it does not need). */
 const READ_COLUMNS = ['id', 'external_id', 'content_hash', 'images_hash', 'deleted_at', ...CONTENT_COLUMNS.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
 
-export interface ProductUpsertOutcome {
-  items: UpsertItemResult[];
-  /** Images that need a download job (new, or restored while still pending). */
-  imagesToDownload: { id: string; productId: string }[];
+/** The parameter arrays of INSERT_SQL / UPDATE_SQL ($1 … $20), in WRITE_COLUMNS order. */
+function writeParams(chunk: ProductWrite[]): unknown[] {
+  return [
+    chunk.map((w) => w.externalId),
+    ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
+    chunk.map((w) => w.contentHash),
+    chunk.map((w) => w.imagesHash),
+  ];
+}
+
+/** A product row as an upsert reads it: ids, hashes, supplier and stored content. */
+export interface StoredProduct {
+  id: string;
+  externalId: string;
+  contentHash: string | null;
+  imagesHash: string | null;
+  supplierId: string | null;
+  content: ProductContent;
+}
+
+/** A product to write: its merged content, content hash and the hash of the image list applied. */
+export interface ProductWrite {
+  externalId: string;
+  content: ProductContent;
+  contentHash: string;
+  imagesHash: string | null;
 }
 
 export class ProductRepository {
   private readonly suppliers: SupplierRepository;
-  private readonly images: ProductImageRepository;
 
   constructor(private readonly manager: EntityManager) {
     this.suppliers = new SupplierRepository(manager);
-    this.images = new ProductImageRepository(manager);
+  }
+
+  /** The stored products of these external ids, read without locks (the writes check nothing moved since). */
+  async readForUpsert(externalIds: string[]): Promise<StoredProduct[]> {
+    const rows = await queryRows<Record<string, unknown>>(this.manager, `SELECT ${READ_COLUMNS} FROM products WHERE external_id = ANY($1::varchar[])`, [externalIds]);
+    return rows.map((row) => ({
+      id: row.id as string,
+      externalId: row.external_id as string,
+      contentHash: (row.content_hash as string | null) ?? null,
+      imagesHash: (row.images_hash as string | null) ?? null,
+      supplierId: (row.supplier_id as string | null) ?? null,
+      content: storedContent(row),
+    }));
   }
 
   /**
-   * Upserts products by external id; call inside a transaction. Embedded suppliers are upserted,
-   * unknown supplierExternalIds become stubs, image lists are diffed, product_counts recounted.
+   * Inserts new products (INSERT_SQL), one statement per chunk; answers external id → id. A row
+   * that appeared since it was read (ON CONFLICT DO NOTHING left it out) fails the batch with
+   * ConcurrentInsertError, which the transaction retries.
    */
-  async upsert(patches: ProductPatch[]): Promise<ProductUpsertOutcome> {
-    const { failed: items, valid, merged, keys } = prepareBatch(patches, 'products');
-    if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), imagesToDownload: [] };
-
-    // Suppliers first: embedded ones are upserted, named ones resolved (unknown → stub).
-    const embedded = valid.filter((v) => v.patch.supplier).map((v) => v.patch.supplier!);
-    if (embedded.length) await this.suppliers.upsert(embedded);
-    const supplierKeys = [...merged.values()]
-      .map(({ patch }) => patch.supplier?.externalId ?? patch.supplierExternalId)
-      .filter((k): k is string => typeof k === 'string');
-    const supplierIds = await this.suppliers.resolveOrCreateStubs(supplierKeys);
-
-    // Read without locks (cheap when nothing changed); the writes below check nothing moved meanwhile.
-    const existing = await queryRows<Record<string, unknown>>(this.manager, `SELECT ${READ_COLUMNS} FROM products WHERE external_id = ANY($1::varchar[])`, [keys]);
-    const byKey = new Map(existing.map((r) => [r.external_id as string, r]));
-
-    const plans = keys.map((key) => {
-      const { indexes, patch } = merged.get(key)!;
-      const row = byKey.get(key);
-      const supplierKey = patch.supplier?.externalId ?? patch.supplierExternalId;
-      const supplierId = supplierKey === undefined ? undefined : supplierKey === null ? null : supplierIds.get(supplierKey)!;
-      const content = mergeProduct(row ? storedContent(row) : null, patch, supplierId);
-      const hash = contentHash(content);
-      const images = has(patch, 'images') ? normaliseImages(patch.images ?? []) : null;
-      const storedImagesHash = (row?.images_hash as string | null | undefined) ?? null;
-      const imagesHash = images ? contentHash(images) : storedImagesHash;
-      const imagesChanged = images !== null && (!row || storedImagesHash !== imagesHash);
-      const oldSupplierId = (row?.supplier_id as string | null | undefined) ?? null;
-      return {
-        key,
-        indexes,
-        row,
-        content,
-        hash,
-        images,
-        imagesHash,
-        imagesChanged,
-        oldSupplierId,
-        // Only these change which supplier a live product counts for.
-        membershipChanged: !row || oldSupplierId !== ((content.supplierId as string | null) ?? null),
-        result: (!row ? 'created' : row.content_hash !== hash || imagesChanged ? 'updated' : 'unchanged') as UpsertItemResult['result'],
-        id: row?.id as string | undefined,
-      };
-    });
-
-    const touchedSuppliers = plans
-      .filter((p) => p.membershipChanged)
-      .flatMap((p) => [p.oldSupplierId, p.content.supplierId as string | null])
-      .filter((s): s is string => Boolean(s));
-    await this.suppliers.lockForRecount(touchedSuppliers);
-
-    const params = (chunk: typeof plans) => [
-      chunk.map((w) => w.key),
-      ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
-      chunk.map((w) => w.hash),
-      chunk.map((w) => w.imagesHash),
-    ];
-    for (const chunk of chunks(plans.filter((p) => p.result === 'created'))) {
-      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, INSERT_SQL, params(chunk));
-      const ids = new Map(rows.map((r) => [r.external_id, r.id]));
-      for (const plan of chunk) {
-        plan.id = ids.get(plan.key);
-        if (!plan.id) throw new ConcurrentInsertError(`product ${plan.key}`);
-      }
+  async insert(writes: ProductWrite[]): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
+    for (const chunk of chunks(writes)) {
+      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, INSERT_SQL, writeParams(chunk));
+      for (const r of rows) ids.set(r.external_id, r.id);
+      for (const w of chunk) if (!ids.has(w.externalId)) throw new ConcurrentInsertError(`product ${w.externalId}`);
     }
-    for (const chunk of chunks(plans.filter((p) => p.result === 'updated'))) {
-      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, UPDATE_SQL, [
-        ...params(chunk),
-        chunk.map((w) => (w.row!.content_hash as string | null) ?? null),
-      ]);
+    return ids;
+  }
+
+  /**
+   * Updates products (UPDATE_SQL) where they still have the content hash they were read with
+   * (`expectedHash`), one statement per chunk; a row changed meanwhile fails the batch with
+   * ConcurrentInsertError, which the transaction retries.
+   */
+  async update(writes: (ProductWrite & { expectedHash: string | null })[]): Promise<void> {
+    for (const chunk of chunks(writes)) {
+      const rows = await queryRows<{ id: string; external_id: string }>(this.manager, UPDATE_SQL, [...writeParams(chunk), chunk.map((w) => w.expectedHash)]);
       const written = new Set(rows.map((r) => r.external_id));
-      for (const plan of chunk) if (!written.has(plan.key)) throw new ConcurrentInsertError(`product ${plan.key}`);
+      for (const w of chunk) if (!written.has(w.externalId)) throw new ConcurrentInsertError(`product ${w.externalId}`);
     }
-
-    // Image lists: diffed only where the list changed (its hash differs from the one applied).
-    const imageChanges = plans.filter((p) => p.imagesChanged).map((p) => ({ productId: p.id!, images: p.images! }));
-    const diff = imageChanges.length ? await this.images.diffImages(imageChanges) : null;
-
-    await this.refreshSyncStatus(plans.filter((p) => p.imagesChanged || p.result === 'created').map((p) => p.id!));
-    await this.suppliers.recountProducts(touchedSuppliers);
-
-    for (const p of plans) for (const index of p.indexes) items.push({ index, externalId: p.key, id: p.id, result: p.result });
-    return {
-      items: items.sort((a, b) => a.index - b.index),
-      imagesToDownload: (diff?.inserted ?? []).map((i) => ({ id: i.id, productId: i.productId })),
-    };
   }
 
   /**
@@ -251,8 +197,8 @@ export class ProductRepository {
        FROM (
          SELECT p2.id,
            CASE
-             WHEN bool_or(i.download_status IN ('pending', 'downloading')
-                          OR (i.download_status = 'downloaded' AND i.process_status IN ('pending', 'processing'))) THEN 'pending'
+             WHEN bool_or(${unfinishedStatus('download', 'i')}
+                          OR (${unfinishedStatus('process', 'i')})) THEN 'pending'
              WHEN bool_or(i.download_status = 'failed' OR i.process_status = 'failed') THEN 'failed'
              ELSE 'synced'
            END AS status

@@ -4,7 +4,8 @@
 import type { EntityManager } from 'typeorm';
 import { BackupRepository } from './backup.repository';
 import { ConsistencyReportRepository } from './consistency-report.repository';
-import { ProductImageRepository } from './product-image.repository';
+import { ImageReadRepository } from './image-read.repository';
+import { ImageWorkRepository } from './image-work.repository';
 import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
@@ -23,9 +24,14 @@ export class Repositories {
     return this.once('suppliers', () => new SupplierRepository(this.manager));
   }
 
-  /** Product images as the API reads them (and the operator's retry reset). */
-  get images(): ProductImageRepository {
-    return this.once('images', () => new ProductImageRepository(this.manager));
+  /** Product images as the API reads them. */
+  get images(): ImageReadRepository {
+    return this.once('images', () => new ImageReadRepository(this.manager));
+  }
+
+  /** The image work scans and resets (retry failed images, reprocess under new settings). */
+  get imageWork(): ImageWorkRepository {
+    return this.once('imageWork', () => new ImageWorkRepository(this.manager));
   }
 
   get search(): ProductSearchRepository {

@@ -1,55 +1,17 @@
-// Suppliers: bulk upsert by external id with a content hash (SPEC §5 merge semantics), stub
-// suppliers for unknown ids, soft delete and restore cascading to products and images, and the
-// product_count every supplier keeps.
+// Suppliers as stored: the rows an upsert reads (locked) and writes, stub rows for unknown
+// external ids, soft delete and restore cascading to products and images, and the product_count
+// every supplier keeps. The rules of an upsert (how an input merges onto a stored row, the content
+// hash, when a stub is completed) are libs/ingest's upsert/supplier-upsert.ts; this file takes the
+// values it decided.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConcurrentInsertError, ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
 import { type Page, keysetPage } from './keyset';
-import {
-  chunks,
-  ConcurrentInsertError,
-  contentHash,
-  has,
-  prepareBatch,
-  roundTo,
-  toUnnestParam,
-  type UpsertItemResult,
-} from './content';
+import { chunks, toUnnestParam } from './content';
 
-export interface SupplierRatings {
-  overall?: number | null;
-  quality?: number | null;
-  response?: number | null;
-  delivery?: number | null;
-  afterSales?: number | null;
-}
-
-/** SupplierInput of SPEC §5, validated upstream. Absent field: keep; null: clear. */
-export interface SupplierPatch {
-  externalId: string;
-  name?: string | null;
-  loginId?: string | null;
-  companyName?: string | null;
-  province?: string | null;
-  city?: string | null;
-  address?: string | null;
-  contactName?: string | null;
-  phone?: string | null;
-  mobile?: string | null;
-  email?: string | null;
-  shopUrl?: string | null;
-  businessModel?: string | null;
-  yearsOnPlatform?: number | null;
-  badges?: string[] | null;
-  ratings?: SupplierRatings | null;
-  repurchaseRate?: number | null;
-  responseRate?: number | null;
-  raw?: unknown;
-}
-
-/** Stored content columns: [column, field, pg type]. The hash covers exactly these. */
-const CONTENT_COLUMNS = [
+/** Stored content columns: [column, field, pg type]. The content hash covers exactly these. */
+export const SUPPLIER_CONTENT_COLUMNS = [
   ['login_id', 'loginId', 'varchar'],
   ['name', 'name', 'varchar'],
   ['company_name', 'companyName', 'varchar'],
@@ -74,45 +36,9 @@ const CONTENT_COLUMNS = [
   ['raw', 'raw', 'jsonb'],
 ] as const;
 
-type ContentField = (typeof CONTENT_COLUMNS)[number][1];
-type SupplierContent = Record<ContentField, unknown>;
-
-const RATING_FIELDS: [keyof SupplierRatings, ContentField][] = [
-  ['overall', 'ratingOverall'],
-  ['quality', 'ratingQuality'],
-  ['response', 'ratingResponse'],
-  ['delivery', 'ratingDelivery'],
-  ['afterSales', 'ratingAfterSales'],
-];
-
-/** A patch applied over stored content: absent keeps, null clears (ratings key by key). */
-function mergeSupplier(stored: SupplierContent | null, patch: SupplierPatch): SupplierContent {
-  const out = { ...(stored ?? (Object.fromEntries(CONTENT_COLUMNS.map(([, f]) => [f, null])) as SupplierContent)) };
-  const ratingFields = new Set<string>(RATING_FIELDS.map(([, f]) => f));
-  for (const [, field] of CONTENT_COLUMNS) {
-    if (ratingFields.has(field)) continue; // they come from `ratings`, below
-    if (has(patch, field)) out[field] = (patch as unknown as Record<string, unknown>)[field] ?? null;
-  }
-  if (has(patch, 'ratings')) {
-    for (const [key, field] of RATING_FIELDS) {
-      if (patch.ratings === null) out[field] = null;
-      else if (has(patch.ratings!, key)) out[field] = patch.ratings![key] ?? null;
-    }
-  }
-  for (const [field, scale] of Object.entries(SCALE)) out[field as ContentField] = roundTo(out[field as ContentField], scale);
-  return out;
-}
-
-/** numeric(p, s) columns round to their scale, so stored and incoming content hash alike. */
-const SCALE: Partial<Record<ContentField, number>> = {
-  ratingOverall: 2,
-  ratingQuality: 2,
-  ratingResponse: 2,
-  ratingDelivery: 2,
-  ratingAfterSales: 2,
-  repurchaseRate: 4,
-  responseRate: 4,
-};
+export type SupplierContentField = (typeof SUPPLIER_CONTENT_COLUMNS)[number][1];
+export type SupplierContent = Record<SupplierContentField, unknown>;
+const CONTENT_COLUMNS = SUPPLIER_CONTENT_COLUMNS;
 
 function storedContent(row: Record<string, unknown>): SupplierContent {
   const out = {} as SupplierContent;
@@ -123,79 +49,102 @@ function storedContent(row: Record<string, unknown>): SupplierContent {
   return out;
 }
 
-// INSERT … SELECT FROM unnest($1::varchar[], $2::varchar[], …) ON CONFLICT (external_id) DO UPDATE:
-// one array per column, so a batch of any size needs 1 + |columns| + 1 bind parameters.
-const UPSERT_SQL = (() => {
-  const columns = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'];
-  const types = ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar'];
-  const unnest = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  const updates = [...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'].map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ');
-  return `
-    INSERT INTO suppliers (${columns.map((c) => `"${c}"`).join(', ')}, is_stub, last_synced_at)
-    SELECT *, false, now() FROM unnest(${unnest})
-    ON CONFLICT (external_id) DO UPDATE SET ${updates},
-      is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
-    RETURNING id, external_id, (xmax = 0) AS inserted`;
-})();
+// One array per column (unnest), in CONTENT_COLUMNS order between the external id ($1) and the
+// content hash ($24), so a batch of any size binds 24 parameters. supplier.repository.spec.ts
+// checks the statement names exactly these columns, in this order.
+const UPSERT_SQL = `
+  INSERT INTO suppliers (
+    "external_id", "login_id", "name", "company_name", "province", "city", "address", "contact_name",
+    "phone", "mobile", "email", "shop_url", "business_model", "years_on_platform", "badges",
+    "rating_overall", "rating_quality", "rating_response", "rating_delivery", "rating_after_sales",
+    "repurchase_rate", "response_rate", "raw", "content_hash", is_stub, last_synced_at)
+  SELECT *, false, now() FROM unnest(
+    $1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
+    $9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[], $13::varchar[], $14::integer[], $15::jsonb[],
+    $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
+    $21::numeric[], $22::numeric[], $23::jsonb[], $24::varchar[])
+  ON CONFLICT (external_id) DO UPDATE SET
+    "login_id" = EXCLUDED."login_id", "name" = EXCLUDED."name", "company_name" = EXCLUDED."company_name",
+    "province" = EXCLUDED."province", "city" = EXCLUDED."city", "address" = EXCLUDED."address",
+    "contact_name" = EXCLUDED."contact_name", "phone" = EXCLUDED."phone", "mobile" = EXCLUDED."mobile",
+    "email" = EXCLUDED."email", "shop_url" = EXCLUDED."shop_url", "business_model" = EXCLUDED."business_model",
+    "years_on_platform" = EXCLUDED."years_on_platform", "badges" = EXCLUDED."badges",
+    "rating_overall" = EXCLUDED."rating_overall", "rating_quality" = EXCLUDED."rating_quality",
+    "rating_response" = EXCLUDED."rating_response", "rating_delivery" = EXCLUDED."rating_delivery",
+    "rating_after_sales" = EXCLUDED."rating_after_sales", "repurchase_rate" = EXCLUDED."repurchase_rate",
+    "response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "content_hash" = EXCLUDED."content_hash",
+    is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
+  RETURNING id, external_id, (xmax = 0) AS inserted`;
 
-export interface SupplierUpsertOutcome {
-  items: UpsertItemResult[];
-  /** external id → supplier id, for every supplier of the batch that was stored or found. */
-  ids: Map<string, string>;
+/** For the spec: the written-out statement and the column order its parameters follow. */
+export const SUPPLIER_WRITE_STATEMENT = {
+  columns: ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash'],
+  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar'],
+  upsert: UPSERT_SQL,
+};
+
+/** A supplier row as an upsert reads it: its ids, hash, stub flag and stored content. */
+export interface StoredSupplier {
+  id: string;
+  externalId: string;
+  contentHash: string | null;
+  isStub: boolean;
+  content: SupplierContent;
+}
+
+/** A supplier to write: its merged content and hash, and whether it is new (no stored row was read). */
+export interface SupplierWrite {
+  externalId: string;
+  content: SupplierContent;
+  contentHash: string;
+  created: boolean;
 }
 
 export class SupplierRepository {
   constructor(private readonly manager: EntityManager) {}
 
   /**
-   * Upserts suppliers by external id. Call inside a transaction (see transaction()). Each item
-   * reports created, updated, unchanged or failed; unchanged content writes nothing; duplicates
-   * in the batch merge in order (the last one wins); a stub is completed by its real data.
+   * The stored suppliers of these external ids, locked (FOR UPDATE) in key order so concurrent
+   * batches take the locks in one order; call inside a transaction.
    */
-  async upsert(patches: SupplierPatch[]): Promise<SupplierUpsertOutcome> {
-    const { failed: items, merged, keys } = prepareBatch(patches, 'suppliers');
-    const ids = new Map<string, string>();
-    if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), ids };
-
-    // Lock the rows we will compare against, in key order (fewer deadlocks between batches).
-    const existing = await queryRows<Record<string, unknown>>(
+  async lockByExternalIds(externalIds: string[]): Promise<StoredSupplier[]> {
+    const rows = await queryRows<Record<string, unknown>>(
       this.manager,
       `SELECT * FROM suppliers WHERE external_id = ANY($1::varchar[]) ORDER BY external_id FOR UPDATE`,
-      [keys],
+      [externalIds],
     );
-    const byKey = new Map(existing.map((r) => [r.external_id as string, r]));
+    return rows.map((row) => ({
+      id: row.id as string,
+      externalId: row.external_id as string,
+      contentHash: row.content_hash as string | null,
+      isStub: Boolean(row.is_stub),
+      content: storedContent(row),
+    }));
+  }
 
-    const writes: { key: string; content: SupplierContent; hash: string; created: boolean }[] = [];
-    for (const key of keys) {
-      const { indexes, patch } = merged.get(key)!;
-      const row = byKey.get(key);
-      const content = mergeSupplier(row ? storedContent(row) : null, patch);
-      const hash = contentHash(content);
-      let result: UpsertItemResult['result'];
-      if (!row) result = 'created';
-      else if (row.content_hash === hash && !row.is_stub) result = 'unchanged';
-      else result = 'updated';
-      if (row) ids.set(key, row.id as string);
-      if (result !== 'unchanged') writes.push({ key, content, hash, created: !row });
-      for (const index of indexes) items.push({ index, externalId: key, id: row?.id as string | undefined, result });
-    }
-
+  /**
+   * Writes suppliers (insert, or update over the stored row, completing a stub), in chunks of
+   * one statement each; answers external id → id. A row planned as new that a concurrent batch
+   * inserted after our read fails the batch with ConcurrentInsertError (retried as 40001), so the
+   * retry merges over what that batch wrote.
+   */
+  async write(writes: SupplierWrite[]): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
     for (const chunk of chunks(writes)) {
       const params = [
-        chunk.map((w) => w.key),
+        chunk.map((w) => w.externalId),
         ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
-        chunk.map((w) => w.hash),
+        chunk.map((w) => w.contentHash),
       ];
       const rows = await queryRows<{ id: string; external_id: string; inserted: boolean }>(this.manager, UPSERT_SQL, params);
-      const planned = new Map(chunk.map((w) => [w.key, w]));
+      const planned = new Map(chunk.map((w) => [w.externalId, w]));
       for (const r of rows) {
         // Inserted by a concurrent batch after our SELECT: our merge did not see its fields.
         if (planned.get(r.external_id)?.created && !r.inserted) throw new ConcurrentInsertError(`supplier ${r.external_id}`);
         ids.set(r.external_id, r.id);
       }
     }
-    for (const item of items) if (item.result !== 'failed') item.id = ids.get(item.externalId);
-    return { items: items.sort((a, b) => a.index - b.index), ids };
+    return ids;
   }
 
   /**

@@ -62,7 +62,7 @@ describe('SyncRecordRepository', () => {
   });
 
   // The errors of a bad batch quote the bad input; jsonb refuses \u0000 and lone surrogates, and a
-  // record that cannot be finished stays `running` and turns a 422 into a 500 (SPEC §14).
+  // record that cannot be finished stays `running` and turns a 422 into a 500, and nothing may leave a sync record running.
   it('records errors quoting a NUL or a lone surrogate with those replaced by U+FFFD', async () => {
     const r = await records.start({ kind: 'ingest-products', received: 2 });
     const done = await records.finish(r.id, {

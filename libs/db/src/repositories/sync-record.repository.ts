@@ -4,7 +4,7 @@
 // What a record keeps often comes from the input that went wrong (the externalId a bad item
 // carried, a message quoting it, a producer's source label), so every string is made storable
 // (pgSafeText/pgSafeJson: NUL and lone surrogates become U+FFFD) instead of checked: refusing
-// to record a bad batch would answer 500 and leave the record `running` (SPEC §14).
+// to record a bad batch would answer 500 and leave the record `running`, and nothing may leave a sync record running.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { type SyncRecordError, type SyncRecordStatus, SyncRecord } from '../entities';

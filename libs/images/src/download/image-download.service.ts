@@ -20,7 +20,7 @@ import {
   type DownloadClaim,
   type DownloadResult,
   type DownloadedFacts,
-  ProductImageRepository,
+  ImageClaimRepository,
   ProductRepository,
   type StoredOriginal,
 } from '@1688sync/db';
@@ -129,9 +129,9 @@ export class ImageDownloadService {
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
     this.processJobs = new Batcher((jobs) => this.queueProcessJobs(jobs));
     const leaseMs = opts.config.images.claimLeaseMs;
-    this.renewer = new ClaimRenewer((claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms), leaseMs, opts.logger);
+    this.renewer = new ClaimRenewer((claims, ms) => new ImageClaimRepository(opts.dataSource.manager).renewClaims(claims, ms), leaseMs, opts.logger);
     this.claims = new Batcher(async (ids) => {
-      const images = new ProductImageRepository(opts.dataSource.manager);
+      const images = new ImageClaimRepository(opts.dataSource.manager);
       const claimed = await images.claimForDownloadsWithSameUrl(ids, leaseMs);
       // Each claim goes to one caller (an id asked twice gets it once). Not claimed: not
       // claimable, or the row was locked just then; claimForDownloadWithSameUrl tells which.
@@ -146,7 +146,7 @@ export class ImageDownloadService {
       );
     });
     this.downloads = new Batcher(async (batch) => {
-      const images = new ProductImageRepository(opts.dataSource.manager);
+      const images = new ImageClaimRepository(opts.dataSource.manager);
       const written = await images.recordDownloads(batch);
       // Not written: the claim was lost, or the row was locked just then; recordDownload tells which.
       return Promise.all(batch.map((d) => written.has(d.imageId) || images.recordDownload(d.imageId, d.claimToken, d.result)));
@@ -176,7 +176,7 @@ export class ImageDownloadService {
 
   /** True when another claim held the image and has ended now (see waitWhileClaimed). */
   private waitForOtherClaim(imageId: string, signal?: AbortSignal): Promise<boolean> {
-    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    const images = new ImageClaimRepository(this.opts.dataSource.manager);
     return waitWhileClaimed(() => images.claimHeldForMs(imageId, 'download'), this.opts.config.images.claimLeaseMs, signal);
   }
 
@@ -193,7 +193,7 @@ export class ImageDownloadService {
    * it is queued already), so no processing is lost with the failed add.
    */
   private async notClaimed(imageId: string, attempt: DownloadAttempt, log: Logger): Promise<DownloadOutcome> {
-    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    const images = new ImageClaimRepository(this.opts.dataSource.manager);
     // Still claimed after waiting a lease: another job of the image is at work (its worker renews
     // the claim). Completing now could leave the image to a reconcile; it comes back later.
     const heldForMs = await images.claimHeldForMs(imageId, 'download');
@@ -218,7 +218,7 @@ export class ImageDownloadService {
     // for a URL ingested in another spelling (the ingest stores canonical URLs).
     if (claim.sameUrl?.keyOriginal && extensionOfKey(claim.sameUrl.keyOriginal)) return { kind: 'stored', row: claim.sameUrl };
     if (url.urlHash !== claim.urlHash) {
-      const row = await new ProductImageRepository(this.opts.dataSource.manager).findDownloadedByUrlHash(url.urlHash, claim.id);
+      const row = await new ImageClaimRepository(this.opts.dataSource.manager).findDownloadedByUrlHash(url.urlHash, claim.id);
       if (row?.keyOriginal && extensionOfKey(row.keyOriginal)) return { kind: 'stored', row };
     }
     return { kind: 'fetched', image: await this.fetchOnce(url, signal) };
@@ -332,7 +332,7 @@ export class ImageDownloadService {
   }
 
   private async skip(claim: DownloadClaim, reason: string, seen: Dimensions & { mime: string }, log: Logger): Promise<DownloadOutcome> {
-    const images = new ProductImageRepository(this.opts.dataSource.manager);
+    const images = new ImageClaimRepository(this.opts.dataSource.manager);
     const recorded = await images.recordDownload(claim.id, claim.claimToken, { status: 'skipped', reason, ...seen });
     if (!recorded) return this.claimLost(claim, log);
     await this.refreshProduct(claim);
@@ -397,7 +397,7 @@ export class ImageDownloadService {
     const verdict = judgeImageFailure(err, attempt, `cancelled (${String(reason?.message ?? attempt.signal?.reason)}) before the download finished; it goes back to the queue`);
     const result: DownloadResult = verdict.status === 'failed' ? { status: 'failed', error: verdict.error } : { status: 'retry', error: verdict.error };
     try {
-      const images = new ProductImageRepository(this.opts.dataSource.manager);
+      const images = new ImageClaimRepository(this.opts.dataSource.manager);
       await images.recordDownload(claim.id, claim.claimToken, result);
       if (result.status === 'failed') await this.refreshProduct(claim);
     } catch (recordErr) {

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ProductImageRepository, ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
+import { ImageClaimRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction, type TemporaryDatabase } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   DeferJobError,
@@ -20,7 +20,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, readJob, testServerUrl, waitFor, waitForJobState } from '@1688sync/testing';
+import { PHOTOS_DIR, type TestQueuePrefix, closedPort, createTestQueuePrefix, readJob, testServerUrl, waitFor, waitForJobState, createProductsWithImages } from '@1688sync/testing';
 import { Worker } from 'bullmq';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -132,7 +132,7 @@ async function queueImages(urls: string[], attempts?: number, into = producers):
 /** One product per URL, its image pending download but not queued; returns the image ids in order. */
 async function insertImages(urls: string[]): Promise<string[]> {
   const patches = urls.map((url) => ({ externalId: `p-${++products}`, title: `product ${products}`, images: [url] }));
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert(patches));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, patches));
   const ids: string[] = [];
   for (const patch of patches) {
     const [row] = await ds.query(
@@ -317,7 +317,7 @@ describe('image-download worker', () => {
 
   it('waits up to a lease while another live claim holds its image, then defers the job rather than complete it', async () => {
     const [id] = await insertImages([fixture.url('/photos/coffee-detail-750w.jpg?held=1')]);
-    const held = await new ProductImageRepository(ds.manager).claimForDownload(id, 60_000);
+    const held = await new ImageClaimRepository(ds.manager).claimForDownload(id, 60_000);
     expect(held).not.toBeNull();
     const leaseMs = 1000;
     const shortLease = new ImageDownloadService({
@@ -344,7 +344,7 @@ describe('image-download worker', () => {
   it('downloads an image once the claim of a worker that died runs out, when its job is delivered again', async () => {
     const [id] = await insertImages([fixture.url('/photos/chelsea-800x800.jpg?dead=1')]);
     // A worker claimed it with a 1.5 s lease, then died: nobody renews or records.
-    await new ProductImageRepository(ds.manager).claimForDownload(id, 1500);
+    await new ImageClaimRepository(ds.manager).claimForDownload(id, 1500);
     await addJobs(producers.queue('image-download'), [{ name: 'download', data: { imageId: id }, jobId: downloadJobId(id), opts: { attempts: 1 } }]);
 
     const [row] = await settled([id]);

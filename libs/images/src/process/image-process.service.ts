@@ -34,7 +34,7 @@
 // libvips thread each (IMAGE_PROCESS_SHARP_THREADS), and JOBS_PER_SHARP_SLOT times as many jobs,
 // so that database, queue and storage round trips overlap the pixel work.
 import type { Config } from '@1688sync/config';
-import { type ClaimedImage, type ProcessingResult, ProductImageRepository, ProductRepository } from '@1688sync/db';
+import { type ClaimedImage, type ProcessingResult, ImageClaimRepository, ImageWorkRepository, ProductRepository } from '@1688sync/db';
 import type { Logger, Metrics } from '@1688sync/observability';
 import { DeferJobError, type Producers, queueImageWork } from '@1688sync/queues';
 import { IMMUTABLE_CACHE_CONTROL, type StorageDriver, StorageObjectNotFoundError, type Variant, imageKey } from '@1688sync/storage';
@@ -139,7 +139,7 @@ export class ImageProcessService {
     this.sharpSlots = opts.sharpSlots ? new Semaphore(opts.sharpSlots) : null;
     this.syncStatus = new SyncStatusRefresher((ids) => new ProductRepository(opts.dataSource.manager).refreshSyncStatus(ids));
     this.renewer = new ClaimRenewer(
-      (claims, ms) => new ProductImageRepository(opts.dataSource.manager).renewClaims(claims, ms),
+      (claims, ms) => new ImageClaimRepository(opts.dataSource.manager).renewClaims(claims, ms),
       opts.config.images.claimLeaseMs,
       opts.logger,
     );
@@ -198,7 +198,7 @@ export class ImageProcessService {
     if (settingsVersion !== ours) {
       log.warn({ requestedVersion: settingsVersion, settingsVersion: ours }, 'reprocess asked for other settings than this worker has; using this worker\'s');
     }
-    const ids = await this.images().markForReprocess({ productId, settingsVersion: ours });
+    const ids = await new ImageWorkRepository(this.opts.dataSource.manager).markForReprocess({ productId, settingsVersion: ours });
     if (productId !== undefined) await this.syncStatus.refreshProduct(productId);
     let queued = 0;
     for (let i = 0; i < ids.length; i += REPROCESS_CHUNK) {
@@ -226,7 +226,7 @@ export class ImageProcessService {
   }
 
   private images() {
-    return new ProductImageRepository(this.opts.dataSource.manager);
+    return new ImageClaimRepository(this.opts.dataSource.manager);
   }
 
   private async readOriginal(claim: ClaimedImage): Promise<Buffer> {

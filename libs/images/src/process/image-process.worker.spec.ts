@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ProductImageRepository, ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { ImageClaimRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   type JobToAdd,
@@ -20,7 +20,7 @@ import {
   requeueJob,
 } from '@1688sync/queues';
 import { type OriginalExtension, type StorageDriver, createFsDriver, imageKey } from '@1688sync/storage';
-import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, readJob, testServerUrl, waitFor, waitForJobState, waitForJobToFinish } from '@1688sync/testing';
+import { FIXTURES_DIR, PHOTOS_DIR, type TestQueuePrefix, createTestQueuePrefix, fixturePhoto, readJob, testServerUrl, waitFor, waitForJobState, waitForJobToFinish, createProductsWithImages } from '@1688sync/testing';
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
@@ -162,9 +162,9 @@ const processQueue = () => producers.queue('image-process');
  */
 async function downloadedImage(original: Buffer | null, ext: OriginalExtension = 'jpg'): Promise<{ id: string; productId: string }> {
   const n = ++products;
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.${ext}`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.${ext}`] }]));
   const [image] = outcome.imagesToDownload;
-  const images = new ProductImageRepository(ds.manager);
+  const images = new ImageClaimRepository(ds.manager);
   const claim = (await images.claimForDownload(image.id, 60_000))!;
   const key = imageKey(image.productId, image.id, 'original', ext);
   const bytes = original ?? Buffer.from('never stored');
@@ -186,9 +186,9 @@ async function downloadedImage(original: Buffer | null, ext: OriginalExtension =
 /** An image whose download was skipped (a spacer below IMAGE_MIN_SIDE). */
 async function skippedImage(): Promise<{ id: string; productId: string }> {
   const n = ++products;
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.gif`] }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId: `p-${n}`, title: `product ${n}`, images: [`https://img.test/${n}.gif`] }]));
   const [image] = outcome.imagesToDownload;
-  const images = new ProductImageRepository(ds.manager);
+  const images = new ImageClaimRepository(ds.manager);
   const claim = (await images.claimForDownload(image.id, 60_000))!;
   await images.recordDownload(image.id, claim.claimToken, { status: 'skipped', reason: 'the image is 1×1 px, below IMAGE_MIN_SIDE', width: 1, height: 1, mime: 'image/gif' });
   return image;
@@ -453,7 +453,7 @@ describe('image-process worker', () => {
       const processing = slow.processImage(image.id, { attemptsMade: 0, attempts: 3 });
       await entered.opened;
       // Three leases long: without renewals the claim would have run out twice over.
-      const images = new ProductImageRepository(ds.manager);
+      const images = new ImageClaimRepository(ds.manager);
       const firstLease = (await imageRow(image.id)).claimed_until!.getTime();
       await waitFor('the lease to be renewed past three leases', async () => (await imageRow(image.id)).claimed_until!.getTime() > firstLease + 3000, { timeoutMs: 15_000 });
       expect(await images.claimForProcessing(image.id, 60_000, config.settingsVersion)).toBeNull();
@@ -469,7 +469,7 @@ describe('image-process worker', () => {
   it('makes a job delivered again while a dead worker’s claim still holds its image wait for the lease, then process it (no no-op)', async () => {
     const image = await downloadedImage(await readFile(fixturePhoto('retina-800x800.jpg')), 'jpg');
     // A worker claimed the image with a 1.5 s lease and died: nobody renews or records.
-    const dead = await new ProductImageRepository(ds.manager).claimForProcessing(image.id, 1500, config.settingsVersion);
+    const dead = await new ImageClaimRepository(ds.manager).claimForProcessing(image.id, 1500, config.settingsVersion);
     expect(dead).not.toBeNull();
 
     await queueProcessing([image.id]);

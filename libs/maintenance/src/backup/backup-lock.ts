@@ -1,6 +1,7 @@
 // One backup, restore or prune at a time per database: a PostgreSQL advisory lock held on its own
 // connection for the whole run. A process that dies loses its connection and with it the lock,
 // so whoever takes the lock next knows that any backup still marked running was abandoned.
+import { AdvisoryLockRepository, LOCK_NOT_AVAILABLE } from '@1688sync/db';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { BackupInProgressError } from './backup.errors';
 
@@ -17,24 +18,17 @@ export class BackupLock {
   static async acquire(dataSource: DataSource, what: string, { waitMs }: { waitMs?: number } = {}): Promise<BackupLock> {
     const runner = dataSource.createQueryRunner('master');
     await runner.connect();
+    const locks = new AdvisoryLockRepository(runner.manager);
     try {
       if (waitMs === undefined) {
-        const [{ ok }] = await runner.query('SELECT pg_try_advisory_lock($1) AS ok', [BACKUP_LOCK_KEY]);
-        if (!ok) throw new BackupInProgressError(what);
+        if (!(await locks.tryLock(BACKUP_LOCK_KEY))) throw new BackupInProgressError(what);
       } else {
-        // Statement timeout off and lock_timeout on for this wait only (the pool's default is put back).
-        await runner.query(`SET statement_timeout = 0`);
-        await runner.query(`SET lock_timeout = ${Math.max(1, Math.floor(waitMs))}`);
         try {
-          await runner.query('SELECT pg_advisory_lock($1)', [BACKUP_LOCK_KEY]);
+          await locks.lockWithin(BACKUP_LOCK_KEY, waitMs);
         } catch (err) {
-          if ((err as { driverError?: { code?: string } }).driverError?.code === '55P03' || (err as { code?: string }).code === '55P03') {
-            throw new BackupInProgressError(`${what} (waited ${Math.round(waitMs / 1000)} s)`);
-          }
+          const code = (err as { driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
+          if (code === LOCK_NOT_AVAILABLE) throw new BackupInProgressError(`${what} (waited ${Math.round(waitMs / 1000)} s)`);
           throw err;
-        } finally {
-          await runner.query('RESET lock_timeout').catch(() => undefined);
-          await runner.query('RESET statement_timeout').catch(() => undefined);
         }
       }
       return new BackupLock(runner);
@@ -46,7 +40,7 @@ export class BackupLock {
 
   async release(): Promise<void> {
     try {
-      await this.runner.query('SELECT pg_advisory_unlock($1)', [BACKUP_LOCK_KEY]);
+      await new AdvisoryLockRepository(this.runner.manager).unlock(BACKUP_LOCK_KEY);
     } catch {
       // The connection is gone, and the lock with it.
     } finally {

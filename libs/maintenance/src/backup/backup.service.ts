@@ -1,4 +1,4 @@
-// Making a backup (SPEC §8): BACKUP_DIR/<name>/ with
+// Making a backup (the database and the stored files, restorable together): BACKUP_DIR/<name>/ with
 //   db.dump        pg_dump -Fc of the database (the backups catalogue's data left out),
 //   files.tar.gz   the stored image files (only the new or changed ones for an incremental backup),
 //   manifest.json  schema version, exact row counts, every file with its SHA-256 and the archive
@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { VERSION } from '@1688sync/config';
-import { type Backup, type BackupKind, type BackupPurpose, BackupRepository } from '@1688sync/db';
+import { type Backup, type BackupKind, type BackupPurpose, BackupRepository, CatalogRepository, lastAppliedMigration } from '@1688sync/db';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 import type { MaintenanceDeps, ProgressReporter } from '../maintenance.deps';
@@ -35,7 +35,7 @@ import { PgTools, checkPgToolVersion } from './pg-tools';
 
 export type BackupDeps = Pick<MaintenanceDeps, 'dataSource' | 'storage' | 'config' | 'logger' | 'metrics'>;
 
-/** What is backed up from storage: the image files (SPEC §7 key layout). */
+/** What is backed up from storage: the image files (every image's key starts with products/). */
 export const BACKUP_FILES_PREFIX = 'products/';
 /** Where copies go on the copy target: backups/<name>/<artifact>. */
 export const REMOTE_BACKUP_PREFIX = 'backups/';
@@ -167,23 +167,14 @@ interface DatabasePart {
 /** Checks pg_dump against the server; returns both version strings. */
 async function checkDumpTool(dataSource: DataSource, tools: PgTools): Promise<{ pgDump: string; server: string }> {
   const pgDump = await tools.version('pg_dump');
-  const [{ num, server }] = await dataSource.query(`SELECT current_setting('server_version_num')::int AS num, current_setting('server_version') AS server`);
+  const { num, server } = await new CatalogRepository(dataSource.manager).serverVersion();
   checkPgToolVersion('pg_dump', pgDump, num);
   return { pgDump, server };
 }
 
-async function lastMigration(query: (sql: string) => Promise<{ name: string }[]>): Promise<string | null> {
-  const rows = await query(
-    `SELECT name FROM migrations WHERE to_regclass('migrations') IS NOT NULL ORDER BY "timestamp" DESC, id DESC LIMIT 1`,
-  ).catch(() => []);
-  return rows[0]?.name ?? null;
-}
-
 /** The schema's last applied migration (null when the database has none). */
 export async function currentSchemaVersion(dataSource: DataSource): Promise<string | null> {
-  const [exists] = await dataSource.query(`SELECT to_regclass('migrations') IS NOT NULL AS ok`);
-  if (!exists.ok) return null;
-  return lastMigration((sql) => dataSource.query(sql));
+  return lastAppliedMigration(dataSource.manager);
 }
 
 /** pg_dump of one snapshot, with the exact row count of every table in that snapshot. */
@@ -192,29 +183,23 @@ async function dumpDatabase(deps: BackupDeps, tools: PgTools, file: string, vers
   await runner.connect();
   try {
     await runner.startTransaction('REPEATABLE READ');
-    await runner.query('SET LOCAL statement_timeout = 0');
-    const [{ snapshot }] = await runner.query('SELECT pg_export_snapshot() AS snapshot');
-    const [{ excluded }] = await runner.query(`SELECT format('%I.%I', current_schema(), 'backups') AS excluded`);
+    const catalog = new CatalogRepository(runner.manager);
+    const snapshot = await catalog.exportSnapshot();
+    const excluded = await catalog.qualifiedTableName('backups');
     onProgress?.({ stage: 'database', done: 0 });
     const dumping = tools.dump(file, { snapshot, excludeTableData: [excluded], onBytes: (bytes) => onProgress?.({ stage: 'database', done: bytes }) });
     dumping.catch(() => undefined); // awaited below
-    const tables: { name: string; quoted: string }[] = await runner.query(
-      `SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> 'backups'
-       ORDER BY c.relname`,
-    );
+    const tables = await catalog.tablesToBackUp();
     const rowCounts: Record<string, number> = {};
     try {
       for (const table of tables) {
-        const [{ n }] = await runner.query(`SELECT count(*)::bigint AS n FROM ${table.quoted}`);
-        rowCounts[table.name] = Number(n);
+        rowCounts[table.name] = await catalog.countRows(table.quoted);
       }
     } catch (err) {
       await dumping.catch(() => undefined);
       throw err;
     }
-    const schemaVersion = await lastMigration((sql) => runner.query(sql));
+    const schemaVersion = await lastAppliedMigration(runner.manager);
     // The transaction stays open until pg_dump has finished: its snapshot must outlive the import.
     const dump = await dumping;
     await runner.commitTransaction();

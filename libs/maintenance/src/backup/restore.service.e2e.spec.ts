@@ -4,7 +4,8 @@
 // compared column by column through an md5 of each table — and file hashes come back identical.
 // The workers keep running throughout: the restore pauses their queues.
 import path from 'node:path';
-import { ProductRepository, SupplierRepository, type ProductPatch, type SupplierPatch, queryRows, transaction } from '@1688sync/db';
+import { queryRows, transaction } from '@1688sync/db';
+import { type ProductPatch, type SupplierPatch, upsertProducts, upsertSuppliers } from '@1688sync/ingest';
 import { loadCatalogue, waitFor } from '@1688sync/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedKeys } from '../maintenance-env.test-helper';
@@ -29,8 +30,8 @@ afterAll(async () => {
 
 /** Upserts catalogue products (and their suppliers), queues their downloads, waits until every image is done. */
 async function ingestAndProcess(products: Record<string, unknown>[], suppliers: Record<string, unknown>[]): Promise<void> {
-  await transaction(env.dataSource, (tx) => new SupplierRepository(tx).upsert(suppliers as unknown as SupplierPatch[]));
-  await transaction(env.dataSource, (tx) => new ProductRepository(tx).upsert(products as unknown as ProductPatch[]));
+  await transaction(env.dataSource, (tx) => upsertSuppliers(tx, suppliers as unknown as SupplierPatch[]));
+  await transaction(env.dataSource, (tx) => upsertProducts(tx, products as unknown as ProductPatch[]));
   await reconcile(env.deps);
   const unfinished = () =>
     queryRows<{ id: string; download_status: string; process_status: string; last_error: string | null }>(

@@ -1,4 +1,4 @@
-// Restoring a backup (SPEC §8), in this order:
+// Restoring a backup (database and files back to the moment it was taken), in this order:
 //   1. verify every artifact before anything is touched: the manifest against the SHA-256 in the
 //      row, db.dump and files.tar.gz against the manifest, `pg_restore --list` reads the dump,
 //      every archive (the base's too, for an incremental) reads to the end with each file's
@@ -18,7 +18,7 @@
 import { AppError } from '@1688sync/core';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Backup, BackupRepository, migrateDown, migrateUp, transaction } from '@1688sync/db';
+import { type Backup, BackupRepository, CatalogRepository, lastAppliedMigration, migrateDown, migrateUp, transaction } from '@1688sync/db';
 import type { QueueName } from '@1688sync/queues';
 import type { DataSource } from 'typeorm';
 import type { MaintenanceDeps, ProgressReporter } from '../maintenance.deps';
@@ -252,7 +252,7 @@ async function checkCompatible(deps: Pick<MaintenanceDeps, 'dataSource' | 'confi
   }
   const tools = new PgTools(deps.config.database.url);
   const restoreVersion = await tools.version('pg_restore');
-  const [{ num }] = await deps.dataSource.query(`SELECT current_setting('server_version_num')::int AS num`);
+  const { num } = await new CatalogRepository(deps.dataSource.manager).serverVersion();
   checkPgToolVersion('pg_restore', restoreVersion, num);
   if (header.tools.pgDump) checkArchiveReadable(restoreVersion, header.tools.pgDump);
 }
@@ -267,10 +267,8 @@ async function revertNewerMigrations(deps: Pick<MaintenanceDeps, 'dataSource' | 
   const target = schemaVersion ? known.indexOf(schemaVersion) : -1;
   const reverted: string[] = [];
   for (;;) {
-    const [last] = await deps.dataSource.query(
-      `SELECT name FROM migrations WHERE to_regclass('migrations') IS NOT NULL ORDER BY "timestamp" DESC, id DESC LIMIT 1`,
-    ).catch(() => []);
-    if (!last || known.indexOf(last.name) <= target) break;
+    const last = await lastAppliedMigration(deps.dataSource.manager).catch(() => null);
+    if (!last || known.indexOf(last) <= target) break;
     const name = await migrateDown(deps.dataSource, deps.config.database.url);
     if (!name) break;
     reverted.push(name);
@@ -350,13 +348,13 @@ async function verifyRestored(deps: MaintenanceDeps, r: Restorable, header: Mani
     const tables = Object.keys(header.rowCounts);
     onProgress?.({ stage: 'verify-rows', done: 0, total: tables.length });
     for (const [i, table] of tables.entries()) {
-      const [{ exists }] = await deps.dataSource.query(`SELECT to_regclass(format('%I.%I', current_schema(), $1::text)) IS NOT NULL AS exists`, [table]);
-      if (!exists) {
+      const catalog = new CatalogRepository(deps.dataSource.manager);
+      if (!(await catalog.schemaTableExists(table))) {
         differ(`table ${table} is missing`);
         continue;
       }
-      const [{ n }] = await deps.dataSource.query(`SELECT count(*)::bigint AS n FROM ${quoteIdent(table)}`);
-      rowCounts[table] = Number(n);
+      const n = await catalog.countRows(quoteIdent(table));
+      rowCounts[table] = n;
       // Migrations applied after the restore (the backup's schema was older) add their own rows.
       const expected = header.rowCounts[table] + (table === 'migrations' ? migrationsApplied.length : 0);
       if (Number(n) !== expected) differ(`table ${table} has ${n} rows, the backup ${expected}`);

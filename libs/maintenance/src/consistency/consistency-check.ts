@@ -18,7 +18,7 @@ import {
   type ConsistencyCheck,
   FindingCollector,
 } from './consistency-check.types';
-import { ConsistencyScanRepository } from './consistency-scan.repository';
+import { ConsistencyScanRepository } from '@1688sync/db';
 import {
   orphanImageRowsCheck,
   productsWithoutLiveSupplierCheck,

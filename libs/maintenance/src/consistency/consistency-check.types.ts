@@ -5,7 +5,7 @@ import type { ConsistencyFinding, ConsistencySeverity } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
 import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
-import type { ConsistencyScanRepository } from './consistency-scan.repository';
+import type { ConsistencyScanRepository } from '@1688sync/db';
 import type { ImageRequeuer } from './image-requeuer';
 
 export const CONSISTENCY_CHECK_NAMES = [

@@ -14,7 +14,7 @@
 // each only while the row is unchanged since the scan (same version). Duplicates are reported.
 import { type StorageDriver, productPrefix } from '@1688sync/storage';
 import type { ConsistencyCheck, FindingCollector } from './consistency-check.types';
-import { type DerivedRepair, type DownloadedImageRow, NIL_UUID } from './consistency-scan.repository';
+import { type DerivedRepair, type DownloadedImageRow, NIL_UUID } from '@1688sync/db';
 import { mapBounded } from './bounded';
 
 interface ExpectedFile {

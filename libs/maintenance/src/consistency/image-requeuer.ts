@@ -4,7 +4,7 @@
 // the image is not lost — reconcile queues it later — so a failed add is counted, not thrown.
 import type { Logger } from '@1688sync/observability';
 import { type Producers, type QueueOutcome, queueImageWork } from '@1688sync/queues';
-import type { WorkStage } from './consistency-scan.repository';
+import type { WorkStage } from '@1688sync/db';
 
 /** How long one call waits for Redis; what it has not confirmed by then is left to reconcile. */
 const REQUEUE_DEADLINE_MS = 30_000;

@@ -1,6 +1,6 @@
 // The keyset walk every row check uses: pages of `id > $after ORDER BY id LIMIT $n`, one page in
 // memory at a time, until a short page.
-import { NIL_UUID } from './consistency-scan.repository';
+import { NIL_UUID } from '@1688sync/db';
 
 /** Walks `fetch` in keyset pages by id until a short page, handing each page to `onPage`. */
 export async function walkById<T extends { id: string }>(

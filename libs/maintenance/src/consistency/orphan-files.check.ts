@@ -10,7 +10,7 @@
 // row up again (still pointing elsewhere).
 import { type StoredObject, type Variant, parseImageKey } from '@1688sync/storage';
 import type { CheckContext, ConsistencyCheck, FindingCollector } from './consistency-check.types';
-import type { ImageKeys } from './consistency-scan.repository';
+import type { ImageKeys } from '@1688sync/db';
 import { mapBounded } from './bounded';
 
 /** Every image file lives under this prefix (the key layout in libs/storage keys.ts). */

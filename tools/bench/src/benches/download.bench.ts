@@ -11,11 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '@1688sync/config';
-import { ProductRepository, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { JOBS_PER_DOWNLOAD_SLOT, closeDownloadAgents, createImageDownloadWorker } from '@1688sync/images';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import { Producers, addJobs, closeRedisConnection, createRedisConnection, downloadJobId } from '@1688sync/queues';
 import { createFsDriver } from '@1688sync/storage';
+import { upsertProducts } from '@1688sync/ingest';
 import { deleteKeysWithPrefix, fixturePhoto } from '@1688sync/testing';
 import type { BenchFigure, Benchmark } from '../harness';
 
@@ -156,7 +157,7 @@ export const downloadBench: Benchmark = {
           title: `bench ${run} ${p}`,
           images: Array.from({ length: Math.min(IMAGES_PER_PRODUCT, count - p * IMAGES_PER_PRODUCT) }, (_, j) => server.url(run, p * IMAGES_PER_PRODUCT + j)),
         }));
-        const { imagesToDownload } = await transaction(dataSource, (tx) => new ProductRepository(tx).upsert(patches));
+        const { imagesToDownload } = await transaction(dataSource, (tx) => upsertProducts(tx, patches));
         const before = completed + failed;
         const started = performance.now();
         await addJobs(

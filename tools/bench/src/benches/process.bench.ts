@@ -20,11 +20,12 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { childEnvironment, loadConfig } from '@1688sync/config';
-import { ProductImageRepository, ProductRepository, transaction } from '@1688sync/db';
+import { ImageClaimRepository, transaction } from '@1688sync/db';
 import { createImageProcessWorker, pipelineSettings } from '@1688sync/images';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import { Producers, addJobs, closeRedisConnection, createRedisConnection, processJobId } from '@1688sync/queues';
 import { type OriginalExtension, createFsDriver, imageKey } from '@1688sync/storage';
+import { upsertProducts } from '@1688sync/ingest';
 import { PHOTOS_DIR, REPO_ROOT, createTestQueuePrefix } from '@1688sync/testing';
 import sharp from 'sharp';
 import { type BenchFigure, type Benchmark } from '../harness';
@@ -140,9 +141,9 @@ export const processBench: Benchmark = {
 
     /** Rows as the download worker leaves them: originals stored, one product and row each. */
     const downloadedRows = async (label: string, files: Original[]): Promise<Row[]> => {
-      const images = new ProductImageRepository(dataSource.manager);
+      const images = new ImageClaimRepository(dataSource.manager);
       const patches = files.map((o, i) => ({ externalId: `${label}-${i}`, title: `${label} ${i}`, images: [`https://img.bench/${label}/${i}.${o.ext}`] }));
-      const outcome = await transaction(dataSource, (tx) => new ProductRepository(tx).upsert(patches));
+      const outcome = await transaction(dataSource, (tx) => upsertProducts(tx, patches));
       const rows: Row[] = [];
       for (const [i, image] of outcome.imagesToDownload.entries()) {
         const o = files[i];

@@ -2,7 +2,8 @@
 // repositories, against a raw `pg` multi-row INSERT … ON CONFLICT of the same rows in the same run.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { ProductRepository, transaction } from '@1688sync/db';
+import { transaction } from '@1688sync/db';
+import { upsertProducts } from '@1688sync/ingest';
 import { migratedDatabase } from '../bench-database';
 import type { BenchFigure, Benchmark } from '../harness';
 import { type GeneratedProduct, generateProducts } from './catalogue-generator';
@@ -80,18 +81,18 @@ export const upsertBench: Benchmark = {
       const rawSeconds = (performance.now() - started) / 1000;
       await client.end();
 
-      // Ours: the same rows through ProductRepository (merge, hash, stubs, image diff, counts).
+      // Ours: the same rows through upsertProducts (merge, hash, stubs, image diff, counts).
       await ours.dataSource.query(`INSERT INTO suppliers (external_id, name) SELECT k, k FROM unnest($1::varchar[]) k`, [supplierKeys]);
       started = performance.now();
       for (let i = 0; i < products.length; i += BATCH) {
-        await transaction(ours.dataSource, (tx) => new ProductRepository(tx).upsert(products.slice(i, i + BATCH)));
+        await transaction(ours.dataSource, (tx) => upsertProducts(tx, products.slice(i, i + BATCH)));
       }
       const oursSeconds = (performance.now() - started) / 1000;
 
       // The same batches again: every item unchanged, nothing written.
       started = performance.now();
       for (let i = 0; i < products.length; i += BATCH) {
-        await transaction(ours.dataSource, (tx) => new ProductRepository(tx).upsert(products.slice(i, i + BATCH)));
+        await transaction(ours.dataSource, (tx) => upsertProducts(tx, products.slice(i, i + BATCH)));
       }
       const unchangedSeconds = (performance.now() - started) / 1000;
 

@@ -1,4 +1,5 @@
-// The SQL of the consistency check (SPEC §8): every scan is a keyset walk by id (`id > $after
+// The SQL of the consistency check (libs/maintenance's consistency-check.ts runs it on a
+// schedule and on request, to find and repair what a crash or an outage left inconsistent): every scan is a keyset walk by id (`id > $after
 // ORDER BY id LIMIT $n`), so one page is in memory at a time and each statement is bounded
 // however large the tables grow; every repair is one conditional UPDATE that changes a row only
 // while it is still in the state the scan saw (its version, or its status and expired lease),
@@ -6,16 +7,12 @@
 //
 // Indexes each scan relies on (initial migration): product_images / products / suppliers /
 // sync_records primary keys (the id walks), product_images_download_work_idx and
-// product_images_process_work_idx (stuck claims: their predicates are repeated literally so the
-// planner can use them), product_images_product_id_position_idx (downloaded images by product-id
+// product_images_process_work_idx (stuck claims: image-work.predicates.ts repeats their
+// predicates literally so the planner can use them), product_images_product_id_position_idx (downloaded images by product-id
 // range), products_supplier_idx (product counts), sync_records_running_idx (stuck runs).
-import { queryRows } from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
-
-/** Below every id gen_random_uuid() makes: where a keyset walk by id starts. */
-export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
-
-export type WorkStage = 'download' | 'process';
+import { queryRows } from '../sql';
+import { type WorkStage, stuckClaim } from './image-work.predicates';
 
 export interface OrphanImageRow {
   id: string;
@@ -137,7 +134,7 @@ export class ConsistencyScanRepository {
     return this.rows(
       `SELECT id, product_id AS "productId", claimed_until AS "claimedUntil", attempts
        FROM product_images
-       WHERE ${STUCK[stage]} AND id > $1
+       WHERE ${stuckClaim(stage)} AND id > $1
        ORDER BY id
        LIMIT $2`,
       [after, limit],
@@ -154,7 +151,7 @@ export class ConsistencyScanRepository {
     const rows = await this.rows<{ id: string }>(
       `UPDATE product_images
        SET ${status} = 'pending', claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1
-       WHERE id = ANY($1::uuid[]) AND ${STUCK[stage]}
+       WHERE id = ANY($1::uuid[]) AND ${stuckClaim(stage)}
        RETURNING id`,
       [ids],
     );
@@ -264,14 +261,3 @@ export class ConsistencyScanRepository {
     return queryRows<T>(this.manager, sql, params);
   }
 }
-
-/**
- * A claim nobody holds: the stage's work status with an expired or missing lease. The first
- * conjuncts repeat the partial work indexes' predicates so the planner can walk them.
- */
-const STUCK: Record<WorkStage, string> = {
-  download: `deleted_at IS NULL AND download_status IN ('pending', 'downloading')
-             AND download_status = 'downloading' AND (claimed_until IS NULL OR claimed_until < now())`,
-  process: `deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('pending', 'processing')
-            AND process_status = 'processing' AND (claimed_until IS NULL OR claimed_until < now())`,
-};

@@ -1,0 +1,4 @@
+export * from './upsert-rules';
+export * from './supplier-upsert';
+export * from './product-upsert';
+export * from './image-list-diff';
