@@ -3,10 +3,10 @@
 // retry|reprocess` call.
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { ProductRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger } from '@1688sync/observability';
 import { BACKFILL_PRIORITY, Producers, QueueName, type Redis, closeRedisConnection, createRedisConnection, reprocessJobId } from '@1688sync/queues';
-import { type TestQueuePrefix, closedPort, createTestQueuePrefix, testServerUrl } from '@1688sync/testing';
+import { type TestQueuePrefix, closedPort, createProductsWithImages, createTestQueuePrefix, testServerUrl } from '@1688sync/testing';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ImageOperationsService, RETRY_CHUNK } from './image-operations.service';
@@ -48,7 +48,7 @@ const operations = (p: Producers = producers) => new ImageOperationsService({ db
 async function product(n: number): Promise<{ productId: string; imageIds: string[] }> {
   const externalId = `ops-${randomUUID()}`;
   const images = Array.from({ length: n }, (_, i) => `https://img.test/${externalId}-${i}.jpg`);
-  const outcome = await transaction(ds, (tx) => new ProductRepository(tx).upsert([{ externalId, title: `商品 ${externalId}`, images }]));
+  const outcome = await transaction(ds, (tx) => createProductsWithImages(tx, [{ externalId, title: `商品 ${externalId}`, images }]));
   const [{ id: productId }] = await ds.query('SELECT id FROM products WHERE external_id = $1', [externalId]);
   return { productId, imageIds: outcome.imagesToDownload.map((i) => i.id) };
 }

@@ -9,7 +9,7 @@ const problems = (schema: typeof productInputSchema | typeof supplierInputSchema
   return r.success ? '' : describeIssues(r.error.issues);
 };
 
-describe('ProductInput rules (SPEC §5)', () => {
+describe('ProductInput rules', () => {
   const ok = { externalId: '600000040148', title: '桌面收纳盒 塑料抽屉式', supplierExternalId: 'b2b-2208873512345' };
 
   it('accepts a catalogue product with string and object images', () => {
@@ -34,7 +34,7 @@ describe('ProductInput rules (SPEC §5)', () => {
     expect(problems(productInputSchema, value)).toContain(message);
   });
 
-  // SPEC §14: every string of an item, keys included, must be text PostgreSQL can store — jsonb
+  // Every string of an item, keys included, must be text PostgreSQL can store — jsonb
   // refuses a lone surrogate as it refuses NUL — and every number must fit its column.
   it.each([
     ['a lone surrogate in externalId', { ...ok, externalId: 'a\ud800b' }, 'externalId: must not contain a lone UTF-16 surrogate'],
@@ -71,7 +71,7 @@ describe('ProductInput rules (SPEC §5)', () => {
   });
 });
 
-describe('SupplierInput rules (SPEC §5)', () => {
+describe('SupplierInput rules', () => {
   it.each([
     [{ externalId: 's', name: 'n', repurchaseRate: 1.2 }, 'repurchaseRate: must be between 0 and 1'],
     [{ externalId: 's', name: 'n', ratings: { overall: 6 } }, 'ratings.overall: must be between 0 and 5'],

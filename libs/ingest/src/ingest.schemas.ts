@@ -1,17 +1,17 @@
-// SPEC §5 input: the envelopes of PUT /v1/suppliers and PUT /v1/products (and of the
+// The ingest input: the envelopes of PUT /v1/suppliers and PUT /v1/products (and of the
 // product-ingest jobs), and the per-item rules. The envelope decides 400; an item that breaks
 // its rules fails alone (207/422) — one bad item never sinks the batch. These zod schemas are the
 // one source of validation, of the TypeScript types and of the OpenAPI document.
 //
 // Every string an item carries — object keys included, down to the leaves of `raw` — must be text
 // PostgreSQL can store (no NUL, no lone surrogate; see isPgSafeText in @1688sync/db): one such
-// string would otherwise fail the whole batch's statements with a 500 (SPEC §14).
+// string would otherwise fail the whole batch's statements with a 500.
 import { isPgSafeText, pgTextProblem } from '@1688sync/db';
 import { z } from 'zod';
 
 export const MAX_ITEMS = 1000;
 
-/** How deep `raw` and its size may go (SPEC §5); past these an item fails naming the field. */
+/** How deep `raw` and its size may go (bounded like every input); past these an item fails naming the field. */
 export const RAW_MAX_DEPTH = 32;
 export const RAW_MAX_BYTES = 256 * 1024;
 const RAW_MAX_NODES = 50_000;

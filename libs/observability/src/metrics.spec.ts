@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JOB_DURATION_BUCKETS, QUEUE_STATES, type QueueDepthSource, createMetrics } from './metrics';
 
 /** Every metric each app must serve, so dashboards and alerts work on any app (docs/operations.md, Metrics). */
-const SPEC_METRICS = [
+const REQUIRED_METRICS = [
   'sync1688_http_requests_total',
   'sync1688_http_request_duration_seconds',
   'sync1688_jobs_total',
@@ -44,7 +44,7 @@ afterEach(() => {
 });
 
 describe('createMetrics', () => {
-  it.each(SPEC_METRICS)('exports %s with help and type', async (name) => {
+  it.each(REQUIRED_METRICS)('exports %s with help and type', async (name) => {
     const text = await createMetrics({ app: 'ingest-api' }).registry.metrics();
 
     expect(text).toContain(`# HELP ${name} `);
@@ -54,7 +54,7 @@ describe('createMetrics', () => {
   it('shows every required metric an app never touched with no samples', async () => {
     const text = await createMetrics({ app: 'ingest-api' }).registry.metrics();
 
-    for (const name of SPEC_METRICS) expect(sampleLines(text, name), name).toEqual([]);
+    for (const name of REQUIRED_METRICS) expect(sampleLines(text, name), name).toEqual([]);
   });
 
   it("exports Node's default metrics, labelled with the app", async () => {

@@ -8,7 +8,7 @@ import { type TestDatabase, createTestDatabase } from './test-database';
 import { type TestQueuePrefix, createTestQueuePrefix } from './test-queues';
 import { waitFor } from './wait-for';
 
-export const SPEC_METRICS = [
+export const REQUIRED_METRICS = [
   'sync1688_http_requests_total',
   'sync1688_http_request_duration_seconds',
   'sync1688_jobs_total',
@@ -67,7 +67,7 @@ export function describeAppProcessContract({ app, consumes }: AppContractOptions
         const metrics = await fetch(`${proc.url}/metrics`);
         expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
         const text = await metrics.text();
-        for (const name of SPEC_METRICS) expect(text, name).toContain(`# TYPE ${name} `);
+        for (const name of REQUIRED_METRICS) expect(text, name).toContain(`# TYPE ${name} `);
         expect(text).toContain('process_cpu_user_seconds_total');
         expect(text).toMatch(new RegExp(`sync1688_queue_jobs\\{[^}]*queue="${consumes}"`));
         expect(text).toMatch(/sync1688_db_pool_connections\{[^}]*state="total"/);

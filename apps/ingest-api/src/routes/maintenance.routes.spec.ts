@@ -92,7 +92,7 @@ describe('POST /v1/maintenance/consistency-check', () => {
     expect((await api.producers.queue('maintenance').getJob(res.json().jobId))?.data).toEqual({ fix: true });
   });
 
-  it('refuses a body that is not { fix?: boolean } with the SPEC error format', async () => {
+  it('refuses a body that is not { fix?: boolean } with the API error format', async () => {
     for (const payload of [{ fix: 'yes' }, { fixx: true }]) {
       const res = await api.app.inject({ method: 'POST', url: '/v1/maintenance/consistency-check', headers: auth(ADMIN), payload });
       expect(res.statusCode).toBe(400);

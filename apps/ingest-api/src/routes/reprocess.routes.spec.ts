@@ -136,7 +136,7 @@ describe('POST /v1/images/reprocess', () => {
     expect(forbidden.json().error).toBe('forbidden');
   });
 
-  it('answers 503 unavailable in the SPEC error format when Redis is down', async () => {
+  it('answers 503 unavailable in the API error format when Redis is down', async () => {
     const { app } = await buildApp(`redis://127.0.0.1:${await closedPort()}`);
     const res = await app.inject({ method: 'POST', url: '/v1/images/reprocess', headers: ADMIN, payload: {} });
     expect(res.statusCode).toBe(503);

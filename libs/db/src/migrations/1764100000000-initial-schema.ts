@@ -27,7 +27,7 @@ export class InitialSchema1764100000000 implements MigrationInterface {
     await q.query(`CREATE INDEX "products_price_desc_idx" ON "products" ((COALESCE("price_min", '-Infinity'::numeric)), "id")`);
     await q.query(`CREATE INDEX "products_sales_idx" ON "products" ((COALESCE("sales_count", -1)), "id")`);
 
-    // Substring search that works for Chinese (SPEC §5 q): PostgreSQL's parsers do not split
+    // Substring search that works for Chinese (the q of GET /v1/products): PostgreSQL's parsers do not split
     // Chinese, so we index character bigrams ourselves. Each whitespace-separated word of the
     // title and the attribute values yields, at consecutive positions, the bigram starting at
     // each character (and the word's last character alone). A term of n ≥ 2 characters is the

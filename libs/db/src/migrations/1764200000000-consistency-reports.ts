@@ -1,4 +1,4 @@
-// consistency_reports (SPEC §8): one row per consistency-check run, with its findings as jsonb.
+// consistency_reports: one row per consistency-check run, with its findings as jsonb.
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class ConsistencyReports1764200000000 implements MigrationInterface {

@@ -1,4 +1,4 @@
-// backups (SPEC §8): one row per backup, the catalogue that `backup list`, restore and prune read.
+// backups: one row per backup, the catalogue that `backup list`, restore and prune read.
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 export class Backups1764300000000 implements MigrationInterface {

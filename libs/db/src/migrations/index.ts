@@ -1,4 +1,4 @@
-// Every migration, in order. Migrations live with the entities (SPEC §4).
+// Every migration, in order. Migrations live with the entities, and a spec keeps the two equal.
 import type { MigrationInterface } from 'typeorm';
 import { InitialSchema1764100000000 } from './1764100000000-initial-schema';
 import { ConsistencyReports1764200000000 } from './1764200000000-consistency-reports';

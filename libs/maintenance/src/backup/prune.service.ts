@@ -1,4 +1,4 @@
-// Pruning backups (SPEC §3 BACKUP_RETENTION_DAYS, BACKUP_KEEP_MIN): succeeded backups older than
+// Pruning backups (BACKUP_RETENTION_DAYS, BACKUP_KEEP_MIN): succeeded backups older than
 // the retention go — except the newest BACKUP_KEEP_MIN succeeded ones, whatever their age, and any
 // full backup that a kept incremental one still needs (its archive holds the unchanged files). A
 // running backup is never touched. Failed backups older than the retention are cleaned too (what
