@@ -1,5 +1,6 @@
-// For this library's specs: a fresh, migrated database and its DataSource, dropped afterwards.
-// (@1688sync/testing builds on this library, so its specs cannot use that one.)
+// For the data layer's specs (here, and libs/ingest's upsert specs as
+// @1688sync/db/migrated-database.test-helper): a fresh, migrated database and its DataSource,
+// dropped afterwards. (@1688sync/testing builds on this library, so its specs cannot use that one.)
 import { loadConfig } from '@1688sync/config';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from './data-source';

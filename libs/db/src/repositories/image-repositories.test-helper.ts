@@ -1,4 +1,6 @@
-// The shared database and factories of the image repositories' specs.
+// The shared database and factories of the image repositories' specs, and of the image-list
+// diff's specs in libs/ingest (as @1688sync/db/image-repositories.test-helper), which plug in the
+// real diff with useImageListDiff.
 import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, vi } from 'vitest';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
@@ -21,14 +23,23 @@ import { ImageReadRepository } from './image-read.repository';
 import { ImageWorkRepository } from './image-work.repository';
 
 /** The four image repositories on one manager, as one object: the specs drive rows through every stage. */
-export type ImageRepositories = ImageListRepository & ImageClaimRepository & ImageWorkRepository & ImageReadRepository & { diffImages: (changes: { productId: string; images: WantedImage[] }[]) => Promise<{ inserted: { id: string; productId: string }[] }> };
+/** What the specs read of a diff's result (the real diff reports more: removed, repositioned …). */
+export interface ImageListDiffResult {
+  /** The rows it inserted (the real diff also gives each one's `sourceUrl`). */
+  inserted: { id: string; productId: string; sourceUrl?: string }[];
+}
+
+/** How the specs make a product's live images its list. */
+export type ImageListDiff = (manager: EntityManager, changes: { productId: string; images: WantedImage[] }[]) => Promise<ImageListDiffResult>;
+
+export type ImageRepositories = ImageListRepository & ImageClaimRepository & ImageWorkRepository & ImageReadRepository & { diffImages: (changes: { productId: string; images: WantedImage[] }[]) => Promise<ImageListDiffResult> };
 
 /**
  * Makes each product's live images its list, for these specs' fixtures: new URLs inserted,
  * vanished ones soft-deleted (no moves, no restores). The ingest's real diff is libs/ingest's
  * diffImageLists, which libs/db cannot import.
  */
-async function fixtureImageLists(manager: EntityManager, changes: { productId: string; images: WantedImage[] }[]): Promise<{ inserted: { id: string; productId: string }[] }> {
+const fixtureImageLists: ImageListDiff = async (manager, changes) => {
   const images = new ImageListRepository(manager);
   const productIds = changes.map((c) => c.productId.toLowerCase());
   await images.lockProducts(productIds);
@@ -40,6 +51,13 @@ async function fixtureImageLists(manager: EntityManager, changes: { productId: s
   const present = new Set(live.map((r) => `${r.productId}/${r.urlHash}`));
   const inserts = wanted.filter((w) => !present.has(`${w.productId}/${w.urlHash}`));
   return { inserted: inserts.length ? await images.insert(inserts) : [] };
+};
+
+let listDiff: ImageListDiff = fixtureImageLists;
+
+/** The specs of the real diff (libs/ingest's diffImageLists) plug it in here, and share the rest. */
+export function useImageListDiff(diff: ImageListDiff): void {
+  listDiff = diff;
 }
 
 export function imageRepositories(manager: EntityManager): ImageRepositories {
@@ -50,7 +68,7 @@ export function imageRepositories(manager: EntityManager): ImageRepositories {
       if (key !== 'constructor') all[key] = (part as unknown as Record<string, (...args: unknown[]) => unknown>)[key].bind(part);
     }
   }
-  all.diffImages = (changes: { productId: string; images: WantedImage[] }[]) => fixtureImageLists(manager, changes);
+  all.diffImages = (changes: { productId: string; images: WantedImage[] }[]) => listDiff(manager, changes);
   return all as unknown as ImageRepositories;
 }
 

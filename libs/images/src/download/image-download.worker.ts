@@ -1,26 +1,14 @@
 // The image-download consumer: the ImageDownloadService behind the one worker factory, with
 // IMAGE_DOWNLOAD_CONCURRENCY downloads (fetches) at once, IMAGE_DOWNLOAD_PER_HOST_CONCURRENCY of
 // them per source host. The app wires it; tests and the benchmark start exactly this.
-import type { Config } from '@1688sync/config';
-import type { Logger, Metrics } from '@1688sync/observability';
-import { type Producers, QueueName, type QueueWorker, createQueueWorker, lockDurationForLease, workPriorityOf } from '@1688sync/queues';
-import type { StorageDriver } from '@1688sync/storage';
-import type { DataSource } from 'typeorm';
+import { QueueName, type QueueWorker, createQueueWorker, lockDurationForLease, workPriorityOf } from '@1688sync/queues';
 import type { fetchImage } from './downloader';
 import { HostLimiter } from './host-limiter';
 import { ImageDownloadService, imageDownloadConfig } from './image-download.service';
+import type { ImageWorkerOptions } from '../image-worker.options';
 import { withStageUpkeep } from '../lost-work-watch';
 
-export interface ImageDownloadWorkerOptions {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  /** The app's Database: connected on first use, so the worker starts while PostgreSQL is down. */
-  db: { dataSource: DataSource; ready(): Promise<DataSource> };
-  storage: StorageDriver;
-  producers: Producers;
-  /** Base delay of the retry backoff (tests make it small). */
-  backoffBaseDelayMs?: number;
+export interface ImageDownloadWorkerOptions extends ImageWorkerOptions {
   /** The guarded fetch (tests wrap it to count network fetches). */
   fetch?: typeof fetchImage;
 }

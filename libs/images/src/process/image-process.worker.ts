@@ -2,25 +2,13 @@
 // IMAGE_PROCESS_CONCURRENCY images in sharp at once and JOBS_PER_SHARP_SLOT jobs per image in
 // sharp, so that database, queue and storage round trips overlap the pixel work. The app wires
 // it; tests and the bench start exactly this.
-import type { Config } from '@1688sync/config';
-import type { Logger, Metrics } from '@1688sync/observability';
-import { type Producers, QueueName, type QueueWorker, createQueueWorker, lockDurationForLease } from '@1688sync/queues';
-import type { StorageDriver } from '@1688sync/storage';
-import type { DataSource } from 'typeorm';
+import { QueueName, type QueueWorker, createQueueWorker, lockDurationForLease } from '@1688sync/queues';
+import type { ImageWorkerOptions } from '../image-worker.options';
 import { withStageUpkeep } from '../lost-work-watch';
 import { configureSharp } from './image-pipeline';
 import { IMAGE_PROCESS_SHARP_THREADS, ImageProcessService, type ImageProcessServiceOptions, JOBS_PER_SHARP_SLOT, imageProcessConfig } from './image-process.service';
 
-export interface ImageProcessWorkerOptions {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  /** The app's Database: connected on first use, so the worker starts while PostgreSQL is down. */
-  db: { dataSource: DataSource; ready(): Promise<DataSource> };
-  storage: StorageDriver;
-  producers: Producers;
-  /** Base delay of the retry backoff (tests make it small). */
-  backoffBaseDelayMs?: number;
+export interface ImageProcessWorkerOptions extends ImageWorkerOptions {
   /** The transform (tests may wrap it to count or fail calls). */
   derive?: ImageProcessServiceOptions['derive'];
   /** Jobs taken per image in sharp (default JOBS_PER_SHARP_SLOT; the bench's sweep varies it). */

@@ -1,6 +1,6 @@
 import { ConflictError, ProductRepository, SupplierRepository, transaction } from '@1688sync/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MigratedDatabase, createMigratedDatabase } from './migrated-database.test-helper';
+import { type MigratedDatabase, createMigratedDatabase } from '@1688sync/db/migrated-database.test-helper';
 import { type ProductPatch, upsertProducts } from './product-upsert';
 
 const BASE = 'http://img.test/photos';
