@@ -70,6 +70,19 @@ const env = () => ({
   LOG_LEVEL: 'warn',
 });
 
+/** The state of each image's job at a stage (and why it failed, if it did): what a stuck claim is waiting on. */
+async function jobsOf(stage: 'download' | 'process', imageIds: string[]) {
+  const queue = producers.queue(stage === 'download' ? QueueName.ImageDownload : QueueName.ImageProcess);
+  const jobs = stage === 'download' ? imageIds.map((id) => `download-${id}`) : (await queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'failed', 'completed'])).map((j) => j.id!).filter((id) => imageIds.some((i) => id.includes(i)));
+  return Promise.all(
+    jobs.map(async (jobId) => {
+      const state = await queue.getJobState(jobId);
+      const job = state === 'unknown' ? undefined : await queue.getJob(jobId);
+      return { jobId, state, attemptsMade: job?.attemptsMade, stalledCounter: job?.stalledCounter, failedReason: job?.failedReason };
+    }),
+  );
+}
+
 async function start(app: 'ingest-api' | 'image-download-worker' | 'image-processing-worker', extra: Record<string, string> = {}) {
   const proc = await startReadyApp(app, { ...env(), ...extra });
   apps.push(proc);
@@ -95,7 +108,7 @@ describe('the pipeline under kill -9', () => {
     await start('image-download-worker');
     const downloaderBackAt = Date.now();
     // The dead worker's images must be taken over within about two leases, with no reconcile or operator.
-    const downloadsTakenOverMs = (await look.takenOver(stranded, TAKEOVER_LEASES * LEASE_MS)) - downloaderBackAt;
+    const downloadsTakenOverMs = (await look.takenOver(stranded, TAKEOVER_LEASES * LEASE_MS, (ids) => jobsOf('download', ids))) - downloaderBackAt;
 
     // Then the processing worker dies with images claimed ('processing').
     await waitFor('5 images processed and more in flight', async () => {
@@ -106,7 +119,7 @@ describe('the pipeline under kill -9', () => {
     const claimed = await look.heldClaims('process');
     await start('image-processing-worker');
     const restartedAt = Date.now();
-    const processingTakenOverMs = (await look.takenOver(claimed, TAKEOVER_LEASES * LEASE_MS)) - restartedAt;
+    const processingTakenOverMs = (await look.takenOver(claimed, TAKEOVER_LEASES * LEASE_MS, (ids) => jobsOf('process', ids))) - restartedAt;
 
     const doneAt = await look.allProcessed(IMAGES, 20 * LEASE_MS);
     const recoveryMs = doneAt - restartedAt;

@@ -111,8 +111,12 @@ export class DatabaseLook {
     return rows;
   }
 
-  /** Waits until none of `claims` is held any more (each image finished, or claimed anew); returns when. */
-  async takenOver(claims: { id: string; token: string }[], timeoutMs: number): Promise<number> {
+  /**
+   * Waits until none of `claims` is held any more (each image finished, or claimed anew); returns
+   * when. On a timeout the error names the claims still held and what `explain` says of them (the
+   * state of their jobs), so a failed run tells why.
+   */
+  async takenOver(claims: { id: string; token: string }[], timeoutMs: number, explain?: (imageIds: string[]) => Promise<unknown>): Promise<number> {
     const stillHeld = async () =>
       (
         await this.pool.query<{ id: string; claimedUntil: Date }>(
@@ -123,7 +127,9 @@ export class DatabaseLook {
       ).rows;
     await waitFor(`the ${claims.length} claims of the killed worker to be taken over`, async () => (await stillHeld()).length === 0, { timeoutMs, intervalMs: 100 }).catch(
       async (err: Error) => {
-        throw new Error(`${err.message}; still held: ${JSON.stringify(await stillHeld())}`);
+        const held = await stillHeld();
+        const jobs = explain ? await explain(held.map((h) => h.id)).catch((e: Error) => `unreadable: ${e.message}`) : undefined;
+        throw new Error(`${err.message}; still held: ${JSON.stringify(held)}${jobs === undefined ? '' : `; their jobs: ${JSON.stringify(jobs)}`}`);
       },
     );
     return Date.now();
