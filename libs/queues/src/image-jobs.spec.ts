@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestQueuePrefix } from '@1688sync/testing';
 import { closeRedisConnection, createRedisConnection, type Redis } from './connection';
-import { BACKFILL_PRIORITY, downloadJob, imageJob, processJob, queueImageWork, reprocessJob, workPriorityOf } from './image-jobs';
+import { BACKFILL_PRIORITY, downloadJob, processJob, queueImageWork, reprocessJob, workPriorityOf } from './image-jobs';
 import { Producers, addJobs } from './producer';
 import { QueueName } from './queue-names';
 
@@ -51,7 +51,6 @@ describe('image jobs', () => {
       jobId: `process-${id}-v1`,
       opts: { priority: BACKFILL_PRIORITY },
     });
-    expect(imageJob('process', id, 'v1')).toEqual({ queue: QueueName.ImageProcess, job: processJob(id, 'v1') });
     expect(workPriorityOf(undefined)).toBe('fresh');
     expect(workPriorityOf(0)).toBe('fresh');
     expect(workPriorityOf(BACKFILL_PRIORITY)).toBe('backfill');

@@ -40,18 +40,6 @@ export function processJob(imageId: string, settingsVersion: string, priority: W
   return { name: JobName.Process, data: { imageId, settingsVersion }, jobId: processJobId(imageId, settingsVersion), ...priorityOpts(priority) };
 }
 
-/** The job of an image at a stage, on the queue of that stage. */
-export function imageJob(
-  stage: ImageStage,
-  imageId: string,
-  settingsVersion: string,
-  priority: WorkPriority = 'fresh',
-): { queue: typeof QueueName.ImageDownload; job: DownloadJob } | { queue: typeof QueueName.ImageProcess; job: ProcessJob } {
-  return stage === 'download'
-    ? { queue: QueueName.ImageDownload, job: downloadJob(imageId, priority) }
-    : { queue: QueueName.ImageProcess, job: processJob(imageId, settingsVersion, priority) };
-}
-
 /** The `reprocess` fan-out of one scope (a product, or all) under one settings version; always backfill. */
 export function reprocessJob(productId: string | undefined, settingsVersion: string): ProcessJob {
   return {

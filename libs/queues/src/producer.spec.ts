@@ -15,7 +15,6 @@ import {
   defaultJobOptions,
   queueJobs,
   requeueJob,
-  requeueJobs,
   type JobToAdd,
 } from './producer';
 import { JobName, QUEUE_NAMES, QueueName } from './queue-names';
@@ -226,19 +225,7 @@ describe('requeueJob', () => {
   });
 });
 
-describe('requeueJobs', () => {
-  it('adds jobs that are not in the queue with one addBulk and no per-job look-up', async () => {
-    const addBulk = vi.spyOn(downloads, 'addBulk');
-    const getJob = vi.spyOn(downloads, 'getJob');
-    const jobs = [downloadOf(), downloadOf(), downloadOf()];
-
-    await expect(requeueJobs(downloads, producerConnection, jobs)).resolves.toEqual(['added', 'added', 'added']);
-
-    expect(addBulk).toHaveBeenCalledTimes(1);
-    expect(getJob).not.toHaveBeenCalled();
-    expect(await downloads.getWaitingCount()).toBe(3);
-  });
-
+describe('queueJobs', () => {
   it('leaves a waiting and a running job, re-adds a completed and a failed one, and adds a new one, in one call', async () => {
     const [waiting, running, completed, fresh] = [downloadOf(), downloadOf(), downloadOf(), downloadOf()];
     const failed = { ...downloadOf(), opts: { attempts: 1 } };
@@ -254,41 +241,15 @@ describe('requeueJobs', () => {
     expect(finished).toEqual(new Set([completed.jobId, failed.jobId]));
     expect(active.job.id).toBe(running.jobId);
 
-    const outcomes = await requeueJobs(downloads, producerConnection, [waiting, running, completed, failed, fresh]);
+    const outcome = await queueJobs(producers, QueueName.ImageDownload, [waiting, running, completed, failed, fresh], { deadlineMs: 5000 });
 
-    expect(outcomes).toEqual(['already-queued', 'already-queued', 'added', 'added', 'added']);
+    expect(outcome).toEqual({ queued: 3, alreadyQueued: 2, failed: 0 });
     for (const job of [waiting, completed, failed, fresh]) expect(await downloads.getJobState(job.jobId)).toBe('waiting');
     expect(await active.job.getState()).toBe('active');
     expect(await downloads.getJobCounts('waiting', 'active', 'completed', 'failed')).toEqual({ waiting: 4, active: 1, completed: 0, failed: 0 });
     await active.job.moveToCompleted('done', active.token, false);
   });
 
-  it('sends nothing when one payload or id of the list is invalid, and nothing for an empty list', async () => {
-    const addBulk = vi.spyOn(downloads, 'addBulk');
-    const bad = { name: JobName.Download, data: { imageId: 'not-a-uuid' }, jobId: 'download-not-a-uuid' } as const;
-
-    await expect(requeueJobs(downloads, producerConnection, [downloadOf(), bad])).rejects.toThrow(InvalidPayloadError);
-    await expect(requeueJobs(downloads, producerConnection, [downloadOf(), { ...downloadOf(), jobId: 'a:b' }])).rejects.toThrow(InvalidJobIdError);
-    await expect(requeueJobs(downloads, producerConnection, [])).resolves.toEqual([]);
-
-    expect(addBulk).not.toHaveBeenCalled();
-    expect(await downloads.getWaitingCount()).toBe(0);
-  });
-
-  it('fails as a whole when Redis is unreachable, so the caller retries', async () => {
-    const port = await closedPort();
-    const unreachable = createRedisConnection(`redis://127.0.0.1:${port}`, 'producer');
-    const stranded = new Producers(unreachable, testQueues.prefix);
-    try {
-      await expect(requeueJobs(stranded.queue(QueueName.ImageDownload), unreachable, [downloadOf()])).rejects.toThrow();
-    } finally {
-      await stranded.close(300);
-      unreachable.disconnect();
-    }
-  });
-});
-
-describe('queueJobs', () => {
   it('adds new jobs with one EXISTS pipeline and one addBulk, and counts them as queued', async () => {
     const addBulk = vi.spyOn(downloads, 'addBulk');
     const getJob = vi.spyOn(downloads, 'getJob');

@@ -114,20 +114,6 @@ async function addOrReplaceJobs<Q extends QueueName>(queue: Queue, connection: R
   return Promise.all(jobs.map((job, i) => (taken[i] ? addOrReplaceJob(queue, job) : ('added' as const))));
 }
 
-/**
- * requeueJob for a list (see addOrReplaceJobs). Every payload and id is checked before anything
- * is sent. `connection` is the queue's own producer connection. Outcomes come back in the order
- * of `jobs`. Throws when Redis fails; queueJobs is the form that reports instead.
- */
-export async function requeueJobs<Q extends QueueName>(
-  queue: Queue,
-  connection: Redis,
-  jobs: JobToAdd<Q>[],
-): Promise<('added' | 'already-queued')[]> {
-  const outcomes = await addOrReplaceJobs(queue, connection, checkedJobs(jobs));
-  return outcomes.map((o) => (o === 'already-queued' ? o : 'added'));
-}
-
 /** What queueJobs did: jobs now queued (added, or a finished one replaced), left as they were, or not sent. */
 export interface QueueOutcome {
   queued: number;
