@@ -2,7 +2,7 @@
 // service records the verdict under its claim and rethrows; the worker factory alone decides what
 // happens to the job (a permanent error or the last attempt fails it for good, retryAfterMs sets
 // the delay of the next try, an outage puts it back without spending an attempt).
-import { isAppError } from '@1688sync/core';
+import { isPermanentFailure } from '@1688sync/queues';
 import { isDependencyUnavailable } from '@1688sync/observability';
 import { TransientDownloadError } from './download/image-download.errors';
 
@@ -33,7 +33,7 @@ export interface FailureVerdict {
  */
 export function judgeImageFailure(err: unknown, attempt: StageAttempt, cancelledMessage?: string): FailureVerdict {
   const cancelled = attempt.signal?.aborted === true;
-  const permanent = !cancelled && isAppError(err) && err.permanent;
+  const permanent = !cancelled && isPermanentFailure(err);
   const outage = !cancelled && !permanent && !(err instanceof TransientDownloadError) && isDependencyUnavailable(err);
   const message = cancelled && cancelledMessage !== undefined ? cancelledMessage : err instanceof Error ? err.message : String(err);
   const attemptNo = attempt.attemptsMade + 1;

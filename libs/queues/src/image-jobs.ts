@@ -50,7 +50,7 @@ export function reprocessJob(productId: string | undefined, settingsVersion: str
   };
 }
 
-export interface ImageWorkOptions {
+interface ImageWorkOptions {
   /** The process job's id and payload name these image settings (a download job has none). */
   settingsVersion: string;
   /** Stop waiting for Redis after this long; what is not confirmed by then counts as failed. */

@@ -262,6 +262,20 @@ describe('queueJobs', () => {
     expect(await downloads.getWaitingCount()).toBe(3);
   });
 
+  it('leaves jobs already waiting with one state look-up each, read together, and no job read', async () => {
+    const jobs = [downloadOf(), downloadOf(), downloadOf()];
+    await addJobs(downloads, jobs);
+    const getJob = vi.spyOn(downloads, 'getJob');
+    const addBulk = vi.spyOn(downloads, 'addBulk');
+
+    const outcome = await queueJobs(producers, QueueName.ImageDownload, jobs, { deadlineMs: 5000 });
+
+    expect(outcome).toEqual({ queued: 0, alreadyQueued: 3, failed: 0 });
+    expect(getJob).not.toHaveBeenCalled();
+    expect(addBulk.mock.calls.every(([batch]) => batch.length === 0)).toBe(true);
+    expect(await downloads.getWaitingCount()).toBe(3);
+  });
+
   it('replaces a finished job of the same id, and leaves one still to run', async () => {
     const [waiting, completed] = [downloadOf(), downloadOf()];
     await addJobs(downloads, [completed]);

@@ -48,11 +48,12 @@ export const ADD_BULK_CHUNK = 1000;
 
 /** Adds jobs with addBulk (chunked), validating each payload and id first. Returns how many were sent. */
 export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<Q>[]): Promise<number> {
-  const prepared = jobs.map((j) => ({
-    name: j.name,
-    data: parsePayload(j.name, j.data),
-    opts: { ...j.opts, jobId: assertJobId(j.jobId) },
-  }));
+  return addCheckedJobs(queue, checkedJobs(jobs));
+}
+
+/** addJobs for jobs already through checkedJobs. */
+async function addCheckedJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<Q>[]): Promise<number> {
+  const prepared = jobs.map((j) => ({ name: j.name, data: j.data, opts: { ...j.opts, jobId: j.jobId } }));
   for (let i = 0; i < prepared.length; i += ADD_BULK_CHUNK) {
     await queue.addBulk(prepared.slice(i, i + ADD_BULK_CHUNK));
   }
@@ -60,7 +61,7 @@ export async function addJobs<Q extends QueueName>(queue: Queue, jobs: JobToAdd<
 }
 
 /** What adding one job found: no job of its id, a finished one replaced, or one still to run. */
-export type AddOutcome = 'added' | 'replaced' | 'already-queued';
+type AddOutcome = 'added' | 'replaced' | 'already-queued';
 
 /**
  * Adds a job even when a finished (completed or failed) job with the same id is still kept:
@@ -69,11 +70,15 @@ export type AddOutcome = 'added' | 'replaced' | 'already-queued';
  * one waiting at a backfill priority is raised when the new job is fresh (has no priority).
  */
 export async function requeueJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<'added' | 'already-queued'> {
-  return (await addOrReplaceJob(queue, job)) === 'already-queued' ? 'already-queued' : 'added';
+  return (await addOrReplaceJob(queue, checkedJobs([job])[0])) === 'already-queued' ? 'already-queued' : 'added';
 }
 
+/** A job of a finished state, or one fresh work must raise: addOrReplaceJob has something to do. */
+const needsAction = (state: string, job: JobToAdd<QueueName>) =>
+  state === 'completed' || state === 'failed' || state === 'unknown' || (state === 'prioritized' && !(job.opts?.priority ?? 0));
+
 async function addOrReplaceJob<Q extends QueueName>(queue: Queue, job: JobToAdd<Q>): Promise<AddOutcome> {
-  const existing = await queue.getJob(assertJobId(job.jobId));
+  const existing = await queue.getJob(job.jobId);
   if (existing) {
     const state = await existing.getState();
     // Fresh work (no priority) meets the same job still waiting at a backfill priority: it is
@@ -85,7 +90,7 @@ async function addOrReplaceJob<Q extends QueueName>(queue: Queue, job: JobToAdd<
     if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already-queued';
     await existing.remove();
   }
-  await addJobs(queue, [job]);
+  await addCheckedJobs(queue, [job]);
   return existing ? 'replaced' : 'added';
 }
 
@@ -96,8 +101,9 @@ function checkedJobs<Q extends QueueName>(jobs: JobToAdd<Q>[]): JobToAdd<Q>[] {
 
 /**
  * requeueJob for a list of checked jobs, in two round trips when none of its ids is taken: one
- * EXISTS per id (pipelined), then one addBulk of the free ones. Only a taken id goes through
- * requeueJob's look-up, which tells a finished job (replaced) from one still to run (left).
+ * EXISTS per id (pipelined), then one addBulk of the free ones. The taken ids' states are read
+ * together in one more round; only a finished job, or one fresh work must raise, goes through
+ * addOrReplaceJob's look-up (a reconcile page whose jobs are all waiting costs three rounds).
  */
 async function addOrReplaceJobs<Q extends QueueName>(queue: Queue, connection: Redis, jobs: JobToAdd<Q>[]): Promise<AddOutcome[]> {
   if (!jobs.length) return [];
@@ -110,8 +116,16 @@ async function addOrReplaceJobs<Q extends QueueName>(queue: Queue, connection: R
     return count === 1;
   });
   // An id taken between the EXISTS and the add is swallowed by the addBulk: that job is queued.
-  await addJobs(queue, jobs.filter((_, i) => !taken[i]));
-  return Promise.all(jobs.map((job, i) => (taken[i] ? addOrReplaceJob(queue, job) : ('added' as const))));
+  await addCheckedJobs(queue, jobs.filter((_, i) => !taken[i]));
+  // Issued together, ioredis sends the state look-ups in one write: one round trip for the page.
+  const states = await Promise.all(jobs.map((job, i) => (taken[i] ? queue.getJobState(job.jobId) : null)));
+  return Promise.all(
+    jobs.map((job, i) => {
+      const state = states[i];
+      if (state === null) return 'added' as const;
+      return needsAction(state, job) ? addOrReplaceJob(queue, job) : ('already-queued' as const);
+    }),
+  );
 }
 
 /** What queueJobs did: jobs now queued (added, or a finished one replaced), left as they were, or not sent. */
