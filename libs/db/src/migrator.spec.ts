@@ -6,13 +6,15 @@ import { lastAppliedMigration, migrateDown, migrateUp, migrationStatus } from '.
 import type { DataSource } from 'typeorm';
 
 /** Every migration's name, oldest first. */
-const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000'];
+const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000', 'Changes1764400000000'];
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
 async function tables(ds: DataSource): Promise<string[]> {
   const rows: { table_name: string }[] = await ds.query(
-    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY 1",
+    // Partitions aside: a partitioned table is listed once.
+    `SELECT c.relname AS table_name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'migrations' ORDER BY 1`,
   );
   return rows.map((r) => r.table_name);
 }
@@ -46,8 +48,12 @@ describe('migrations', () => {
 
   it('go up, down and up again', async () => {
     expect(await migrateUp(ds, db.url)).toEqual(ALL);
-    expect(await tables(ds)).toEqual(['backups', 'consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
+    const before = ['backups', 'consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records'];
+    const changes = ['change_events', 'change_feed_state', 'change_outbox', 'product_history', 'webhook_deliveries', 'webhook_subscriptions'];
+    expect(await tables(ds)).toEqual([...before, ...changes].sort());
     // Down reverts one migration at a time, newest first.
+    expect(await migrateDown(ds, db.url)).toBe('Changes1764400000000');
+    expect(await tables(ds)).toEqual(before);
     expect(await migrateDown(ds, db.url)).toBe('Backups1764300000000');
     expect(await tables(ds)).toEqual(['consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records']);
     expect(await migrateDown(ds, db.url)).toBe('ConsistencyReports1764200000000');

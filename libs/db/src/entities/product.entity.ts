@@ -90,6 +90,10 @@ export class Product extends BaseEntity {
   @Column({ name: 'sync_status', type: 'varchar', length: 16, default: 'pending' })
   syncStatus!: SyncStatus;
 
+  /** Whether product.images_ready was last emitted and still holds (ImageReadiness). */
+  @Column({ name: 'images_ready', type: 'boolean', default: false })
+  imagesReady!: boolean;
+
   @Column({ name: 'content_hash', type: 'varchar', length: 64, nullable: true })
   contentHash!: string | null;
 
