@@ -47,6 +47,8 @@ export const EMPTY_IS_A_VALUE = new Set([
   'SCHEDULE_PRUNE_BACKUPS',
   'SCHEDULE_VACUUM',
   'SCHEDULE_PURGE',
+  'SCHEDULE_PARTITIONS',
+  'WEBHOOK_ALLOW_HOSTS',
 ]);
 
 const quote = (raw: string) => JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
@@ -230,6 +232,12 @@ export const envSchema = z.object({
   BACKUP_KEEP_MIN: integer(3, 0, 10000),
   BACKUP_COPY_TO_S3: boolean(false),
   PURGE_RETENTION_DAYS: integer(30, 0, 36500),
+  CHANGE_RETENTION_DAYS: integer(90, 1, 36500),
+  HISTORY_RETENTION_DAYS: integer(730, 1, 36500),
+  WEBHOOK_TIMEOUT_MS: integer(10000, 100, 600000),
+  WEBHOOK_MAX_ATTEMPTS: integer(12, 1, 100),
+  WEBHOOK_RETRY_BASE_MS: integer(30000, 1, 86400000),
+  WEBHOOK_ALLOW_HOSTS: list(hostPort),
   ORPHAN_FILE_GRACE_HOURS: integer(24, 0, 876000),
   SCHEDULE_CONSISTENCY_CHECK: cron('0 3 * * *'),
   SCHEDULE_RECONCILE: cron('*/15 * * * *'),
@@ -237,6 +245,7 @@ export const envSchema = z.object({
   SCHEDULE_PRUNE_BACKUPS: cron('30 2 * * *'),
   SCHEDULE_VACUUM: cron('0 4 * * 0'),
   SCHEDULE_PURGE: cron('0 5 * * *'),
+  SCHEDULE_PARTITIONS: cron('0 0 * * *'),
 });
 
 export type Env = z.output<typeof envSchema>;

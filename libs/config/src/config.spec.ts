@@ -48,6 +48,8 @@ describe('loadConfig', () => {
     expect(c.images.processConcurrency).toBeGreaterThanOrEqual(1);
     expect(c.backups).toEqual({ dir: './data/backups', retentionDays: 14, keepMin: 3, copyToS3: false });
     expect(c.maintenance).toEqual({ purgeRetentionDays: 30, orphanFileGraceHours: 24 });
+    expect(c.changes).toEqual({ retentionDays: 90, historyRetentionDays: 730 });
+    expect(c.webhooks).toEqual({ timeoutMs: 10000, maxAttempts: 12, retryBaseMs: 30000, allowHosts: [] });
     expect(c.schedules).toEqual({
       consistencyCheck: '0 3 * * *',
       reconcile: '*/15 * * * *',
@@ -55,6 +57,7 @@ describe('loadConfig', () => {
       pruneBackups: '30 2 * * *',
       vacuum: '0 4 * * 0',
       purge: '0 5 * * *',
+      partitions: '0 0 * * *',
     });
   });
 

@@ -61,6 +61,10 @@ export interface Config {
   /** copyToS3: each backup is also copied to S3_BUCKET under backups/ (whatever STORAGE_DRIVER is). */
   backups: { dir: string; retentionDays: number; keepMin: number; copyToS3: boolean };
   maintenance: { purgeRetentionDays: number; orphanFileGraceHours: number };
+  /** What changed (docs/changes.md): how long events and history are kept, in days. */
+  changes: { retentionDays: number; historyRetentionDays: number };
+  /** Webhook delivery: per-request timeout, attempts before `failed`, first retry delay, hosts let through the address guard. */
+  webhooks: { timeoutMs: number; maxAttempts: number; retryBaseMs: number; allowHosts: string[] };
   schedules: {
     consistencyCheck: string | null;
     reconcile: string | null;
@@ -68,6 +72,7 @@ export interface Config {
     pruneBackups: string | null;
     vacuum: string | null;
     purge: string | null;
+    partitions: string | null;
   };
 }
 
@@ -208,6 +213,13 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
     settingsVersion: computeSettingsVersion(images),
     backups: { dir: e.BACKUP_DIR, retentionDays: e.BACKUP_RETENTION_DAYS, keepMin: e.BACKUP_KEEP_MIN, copyToS3: e.BACKUP_COPY_TO_S3 },
     maintenance: { purgeRetentionDays: e.PURGE_RETENTION_DAYS, orphanFileGraceHours: e.ORPHAN_FILE_GRACE_HOURS },
+    changes: { retentionDays: e.CHANGE_RETENTION_DAYS, historyRetentionDays: e.HISTORY_RETENTION_DAYS },
+    webhooks: {
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      allowHosts: e.WEBHOOK_ALLOW_HOSTS,
+    },
     schedules: {
       consistencyCheck: e.SCHEDULE_CONSISTENCY_CHECK,
       reconcile: e.SCHEDULE_RECONCILE,
@@ -215,6 +227,7 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
       pruneBackups: e.SCHEDULE_PRUNE_BACKUPS,
       vacuum: e.SCHEDULE_VACUUM,
       purge: e.SCHEDULE_PURGE,
+      partitions: e.SCHEDULE_PARTITIONS,
     },
   };
 }
