@@ -53,6 +53,7 @@ export function createMetrics({ app }: { app: string }) {
   const queueSources: QueueDepthSource[] = [];
   const poolSources: PoolUsageSource[] = [];
 
+  let oldestUndeliveredSource: (() => Promise<number>) | null = null;
   const metrics = {
     registry,
     httpRequests: new Counter({
@@ -147,6 +148,35 @@ export function createMetrics({ app }: { app: string }) {
       help: 'Unix time of the last successful backup.',
       registers,
     }),
+    changeEvents: new Counter({
+      name: 'sync1688_change_events_total',
+      help: 'Change events given a feed position, by type (docs/changes.md).',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    webhookDeliveries: new Counter({
+      name: 'sync1688_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered, retry (failed, will be retried) or failed (no attempt left, or the subscription is disabled).',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    webhookOldestUndelivered: new Gauge({
+      name: 'sync1688_webhook_oldest_undelivered_seconds',
+      help: 'Age in seconds of the oldest event with a pending webhook delivery (0 when none is pending).',
+      registers,
+      async collect() {
+        if (!oldestUndeliveredSource) return;
+        try {
+          this.set(await withTimeout(oldestUndeliveredSource(), QUEUE_DEPTH_TIMEOUT_MS));
+        } catch {
+          this.reset(); // PostgreSQL unreachable: no sample rather than a stale one
+        }
+      },
+    }),
+    /** Exports `sync1688_webhook_oldest_undelivered_seconds` from this source (the app that delivers). */
+    trackOldestUndelivered(source: () => Promise<number>) {
+      oldestUndeliveredSource = source;
+    },
     /** Exports `sync1688_queue_jobs` for a queue this app consumes. */
     trackQueueDepth(source: QueueDepthSource) {
       queueSources.push(source);
