@@ -12,6 +12,14 @@ export class InvalidCursorError extends DbError {
   }
 }
 
+/** A change-feed cursor older than the retained events: the consumer missed events and must resync. */
+export class CursorExpiredError extends DbError {
+  readonly code = 'cursor_expired';
+  constructor(message = 'the events after this cursor are past retention; take a snapshot (GET /v1/products?updatedSince=) and follow the feed from GET /v1/changes/head') {
+    super(message, { permanent: true, httpStatus: 410, details: [{ field: 'query.after', message }] });
+  }
+}
+
 /** Input the database cannot take (e.g. a NUL character in text); names the field. */
 export class InvalidInputError extends DbError {
   readonly code = 'invalid_input';

@@ -29,3 +29,4 @@ export * from './repositories/consistency-scan.repository';
 export * from './repositories/catalog.repository';
 export * from './repositories/advisory-lock.repository';
 export * from './repositories/database-care.repository';
+export * from './repositories/change-feed.repository';

@@ -3,6 +3,7 @@
 // classes inline, so a route names what it reads, not how the data layer is assembled.
 import type { EntityManager } from 'typeorm';
 import { BackupRepository } from './backup.repository';
+import { ChangeFeedRepository } from './change-feed.repository';
 import { ConsistencyReportRepository } from './consistency-report.repository';
 import { ImageReadRepository } from './image-read.repository';
 import { ImageWorkRepository } from './image-work.repository';
@@ -48,6 +49,11 @@ export class Repositories {
 
   get backups(): BackupRepository {
     return this.once('backups', () => new BackupRepository(this.manager));
+  }
+
+  /** The change feed: events recorded by changes, their positions, its pages. */
+  get changes(): ChangeFeedRepository {
+    return this.once('changes', () => new ChangeFeedRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {
