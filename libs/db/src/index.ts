@@ -30,3 +30,4 @@ export * from './repositories/catalog.repository';
 export * from './repositories/advisory-lock.repository';
 export * from './repositories/database-care.repository';
 export * from './repositories/change-feed.repository';
+export * from './repositories/product-history.repository';

@@ -12,7 +12,7 @@ import { type Producers, queueImageWork } from '@1688sync/queues';
 import type { z } from 'zod';
 import { canonicaliseImageUrl } from '@1688sync/images';
 import { type ProductInput, describeIssues, productInputSchema, supplierInputSchema } from './ingest.schemas';
-import { type ProductPatch, type SupplierPatch, type UpsertItemResult, upsertProducts, upsertSuppliers } from './upsert';
+import { type ChangeContext, type ProductPatch, type SupplierPatch, type UpsertItemResult, upsertProducts, upsertSuppliers } from './upsert';
 
 export type ItemResult = UpsertItemResult;
 
@@ -51,6 +51,8 @@ export interface IngestDependencies {
   producers: Producers;
   logger: Logger;
   metrics: Metrics;
+  /** False writes no change events or history: only the baseline of `npm run bench -- changes`. */
+  recordChanges?: boolean;
   /** How long adding the download jobs may take before the batch answers without them. */
   enqueueTimeoutMs?: number;
 }
@@ -63,8 +65,8 @@ export class IngestService {
   constructor(private readonly deps: IngestDependencies) {}
 
   ingestSuppliers(batch: { source?: string; suppliers: unknown[] }, origin: IngestOrigin = 'api'): Promise<IngestOutcome> {
-    return this.run('supplier', batch.source, origin, batch.suppliers, supplierInputSchema, async (patches) => {
-      const out = await transaction(this.deps.dataSource, (tx) => upsertSuppliers(tx, patches as SupplierPatch[]));
+    return this.run('supplier', batch.source, origin, batch.suppliers, supplierInputSchema, async (patches, context) => {
+      const out = await transaction(this.deps.dataSource, (tx) => upsertSuppliers(tx, patches as SupplierPatch[], context));
       return { items: out.items, imagesToDownload: [] };
     });
   }
@@ -76,7 +78,7 @@ export class IngestService {
       origin,
       batch.products,
       productInputSchema,
-      (patches) => transaction(this.deps.dataSource, (tx) => upsertProducts(tx, patches as ProductPatch[])),
+      (patches, context) => transaction(this.deps.dataSource, (tx) => upsertProducts(tx, patches as ProductPatch[], context)),
       canonicaliseImages,
     );
   }
@@ -87,7 +89,7 @@ export class IngestService {
     origin: IngestOrigin,
     rawItems: unknown[],
     schema: z.ZodType,
-    upsert: (patches: unknown[]) => Promise<{ items: UpsertItemResult[]; imagesToDownload: { id: string }[] }>,
+    upsert: (patches: unknown[], context: ChangeContext) => Promise<{ items: UpsertItemResult[]; imagesToDownload: { id: string }[] }>,
     prepare: (patch: never) => unknown = (patch) => patch,
   ): Promise<IngestOutcome> {
     const { dataSource, logger, metrics } = this.deps;
@@ -119,7 +121,11 @@ export class IngestService {
 
       let imagesToDownload: { id: string }[] = [];
       if (valid.length) {
-        const out = await upsert(valid.map((v) => v.patch));
+        // Events carry the batch's own `source` (not the origin): a subscriber excludes its own writes by it.
+        const out = await upsert(
+          valid.map((v) => v.patch),
+          { source: source ?? null, syncRecordId: record.id, record: this.deps.recordChanges },
+        );
         for (const item of out.items) {
           const index = valid[item.index].index;
           items[index] = { ...item, index };

@@ -7,7 +7,7 @@ import type { RetryOutcome } from '@1688sync/images';
 import { QUEUE_STATES } from '@1688sync/observability';
 import { QUEUE_NAMES, settlesWithin } from '@1688sync/queues';
 import type { RouteTable } from '../http/route-spec';
-import { imageSchema, page, presentImage, presentSyncRecord, syncRecordSchema } from '../presenters';
+import { imageSchema, page, presentImage, presentSyncRecord, syncRecordSchema } from '@1688sync/ingest';
 import { type ApiContext, limit, notFound, uuidParam } from './context';
 
 const retryResultSchema = z

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PRODUCT_SORTS, SYNC_STATUSES } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
-import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '../presenters';
+import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '@1688sync/ingest';
 import { type ApiContext, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
 
 const productQuery = z.object({

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { RouteTable } from '../http/route-spec';
-import { page, presentSupplier, supplierSchema } from '../presenters';
+import { page, presentSupplier, supplierSchema } from '@1688sync/ingest';
 import { type ApiContext, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
 
 export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable, ctx: ApiContext) {

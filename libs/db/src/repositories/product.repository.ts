@@ -2,7 +2,7 @@
 // hash it read), sync status, soft delete and restore. The rules of an upsert (how an input
 // merges onto a stored row, the content hash, embedded and stub suppliers, which image lists
 // changed) are libs/ingest's upsert/product-upsert.ts; this file takes the values it decided.
-import type { EntityManager } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, NotFoundError } from '../errors';
 import { Product } from '../entities';
@@ -213,6 +213,12 @@ export class ProductRepository {
 
   async findById(id: string, { includeDeleted = false } = {}): Promise<Product | null> {
     return this.manager.findOne(Product, { where: { id }, withDeleted: includeDeleted, relations: { supplier: true } });
+  }
+
+  /** Products by id with their supplier, as the API presents them (change events carry them). */
+  async findByIds(ids: string[]): Promise<Product[]> {
+    if (!ids.length) return [];
+    return this.manager.find(Product, { where: { id: In(ids) }, withDeleted: true, relations: { supplier: true } });
   }
 
   async findByExternalId(externalId: string, { includeDeleted = false } = {}): Promise<Product | null> {

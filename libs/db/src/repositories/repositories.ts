@@ -6,6 +6,7 @@ import { BackupRepository } from './backup.repository';
 import { ChangeFeedRepository } from './change-feed.repository';
 import { ConsistencyReportRepository } from './consistency-report.repository';
 import { ImageReadRepository } from './image-read.repository';
+import { ProductHistoryRepository } from './product-history.repository';
 import { ImageWorkRepository } from './image-work.repository';
 import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
@@ -54,6 +55,10 @@ export class Repositories {
   /** The change feed: events recorded by changes, their positions, its pages. */
   get changes(): ChangeFeedRepository {
     return this.once('changes', () => new ChangeFeedRepository(this.manager));
+  }
+
+  get history(): ProductHistoryRepository {
+    return this.once('history', () => new ProductHistoryRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {

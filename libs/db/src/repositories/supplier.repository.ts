@@ -3,7 +3,7 @@
 // every supplier keeps. The rules of an upsert (how an input merges onto a stored row, the content
 // hash, when a stub is completed) are libs/ingest's upsert/supplier-upsert.ts; this file takes the
 // values it decided.
-import type { EntityManager } from 'typeorm';
+import { type EntityManager, In } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
@@ -151,12 +151,12 @@ export class SupplierRepository {
    * Ids of suppliers by external id; unknown ones are created as stubs (is_stub) to be filled in
    * when the supplier itself is sent (offers are often scraped before their shop).
    */
-  async resolveOrCreateStubs(externalIds: string[]): Promise<Map<string, string>> {
+  async resolveOrCreateStubs(externalIds: string[]): Promise<{ ids: Map<string, string>; created: { id: string; externalId: string }[] }> {
     const keys = [...new Set(externalIds)].sort();
-    if (!keys.length) return new Map();
-    await queryRows(
+    if (!keys.length) return { ids: new Map(), created: [] };
+    const created = await queryRows<{ id: string; external_id: string }>(
       this.manager,
-      `INSERT INTO suppliers (external_id, is_stub) SELECT unnest($1::varchar[]), true ON CONFLICT (external_id) DO NOTHING`,
+      `INSERT INTO suppliers (external_id, is_stub) SELECT unnest($1::varchar[]), true ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id`,
       [keys],
     );
     const rows = await queryRows<{ id: string; external_id: string }>(
@@ -164,7 +164,13 @@ export class SupplierRepository {
       `SELECT id, external_id FROM suppliers WHERE external_id = ANY($1::varchar[])`,
       [keys],
     );
-    return new Map(rows.map((r) => [r.external_id, r.id]));
+    return { ids: new Map(rows.map((r) => [r.external_id, r.id])), created: created.map((r) => ({ id: r.id, externalId: r.external_id })) };
+  }
+
+  /** Suppliers by id, as the API presents them (change events carry them). */
+  async findByIds(ids: string[]): Promise<Supplier[]> {
+    if (!ids.length) return [];
+    return this.manager.find(Supplier, { where: { id: In(ids) }, withDeleted: true });
   }
 
   /**

@@ -13,7 +13,9 @@ import {
   SupplierRepository,
 } from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
+import { type ChangeContext, type ProductChangeSet, recordProductChanges, recordSupplierChanges } from './change-record';
 import { diffImageLists } from './image-list-diff';
+import { productChanges } from './product-changes';
 import { type SupplierPatch, upsertSuppliers } from './supplier-upsert';
 import { type UpsertItemResult, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
 
@@ -85,7 +87,7 @@ export function normaliseImages(images: ImageRef[]): { url: string; kind: ImageK
  * Upserts products by external id; call inside a transaction. Embedded suppliers are upserted,
  * unknown supplierExternalIds become stubs, image lists are diffed, product_counts recounted.
  */
-export async function upsertProducts(manager: EntityManager, patches: ProductPatch[]): Promise<ProductUpsertOutcome> {
+export async function upsertProducts(manager: EntityManager, patches: ProductPatch[], context: ChangeContext = {}): Promise<ProductUpsertOutcome> {
   const { failed: items, valid, merged, keys } = prepareBatch(patches, 'products');
   if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), imagesToDownload: [] };
   const suppliers = new SupplierRepository(manager);
@@ -93,11 +95,12 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
 
   // Suppliers first: embedded ones are upserted, named ones resolved (unknown → stub).
   const embedded = valid.filter((v) => v.patch.supplier).map((v) => v.patch.supplier!);
-  if (embedded.length) await upsertSuppliers(manager, embedded);
+  if (embedded.length) await upsertSuppliers(manager, embedded, context);
   const supplierKeys = [...merged.values()]
     .map(({ patch }) => patch.supplier?.externalId ?? patch.supplierExternalId)
     .filter((k): k is string => typeof k === 'string');
-  const supplierIds = await suppliers.resolveOrCreateStubs(supplierKeys);
+  const { ids: supplierIds, created: stubs } = await suppliers.resolveOrCreateStubs(supplierKeys);
+  await recordSupplierChanges(manager, stubs.map((s) => s.id), [], context);
 
   // Read without locks (cheap when nothing changed); the writes check nothing moved meanwhile.
   const byKey = new Map((await products.readForUpsert(keys)).map((r) => [r.externalId, r]));
@@ -149,6 +152,20 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
 
   await products.refreshSyncStatus(plans.filter((p) => p.imagesChanged || p.result === 'created').map((p) => p.id!));
   await suppliers.recountProducts(touchedSuppliers);
+
+  // Events and history last: their seq is drawn once this batch holds all its row locks.
+  const changes: ProductChangeSet[] = [];
+  for (const p of plans) {
+    if (p.result === 'unchanged') continue;
+    const supplierId = (p.content.supplierId as string | null) ?? null;
+    if (p.result === 'created') {
+      changes.push({ id: p.id!, externalId: p.key, supplierId, events: null, history: p.content });
+      continue;
+    }
+    const { events, history } = productChanges(p.row!.content, p.content, p.imagesChanged);
+    if (events.length) changes.push({ id: p.id!, externalId: p.key, supplierId, events, history: history ? p.content : null });
+  }
+  await recordProductChanges(manager, changes, context);
 
   for (const p of plans) for (const index of p.indexes) items.push({ index, externalId: p.key, id: p.id, result: p.result });
   return {

@@ -88,8 +88,9 @@ describe('upsertSuppliers', () => {
   });
 
   it('creates stubs for unknown external ids and completes them when the supplier arrives', async () => {
-    const ids = await transaction(db.dataSource, (tx) => new SupplierRepository(tx).resolveOrCreateStubs(['stub-1', jiaju.externalId, 'stub-1']));
+    const { ids, created } = await transaction(db.dataSource, (tx) => new SupplierRepository(tx).resolveOrCreateStubs(['stub-1', jiaju.externalId, 'stub-1']));
     expect(ids.size).toBe(2);
+    expect(created).toEqual([{ id: ids.get('stub-1'), externalId: 'stub-1' }]);
     expect(await row('stub-1')).toMatchObject({ is_stub: true, name: null });
     const result = await upsert([{ externalId: 'stub-1', name: '后来的店' }]);
     expect(result.items[0]).toMatchObject({ result: 'updated', id: ids.get('stub-1') });

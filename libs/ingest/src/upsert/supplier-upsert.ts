@@ -10,6 +10,8 @@ import {
   type SupplierWrite,
 } from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
+import { type ChangeContext, recordSupplierChanges, supplierChanges } from './change-record';
+import type { ChangeOf } from './product-changes';
 import { type UpsertItemResult, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
 
 export interface SupplierRatings {
@@ -91,7 +93,7 @@ export function mergeSupplier(stored: SupplierContent | null, patch: SupplierPat
  * reports created, updated, unchanged or failed; unchanged content writes nothing; duplicates
  * in the batch merge in order (the last one wins); a stub is completed by its real data.
  */
-export async function upsertSuppliers(manager: EntityManager, patches: SupplierPatch[]): Promise<SupplierUpsertOutcome> {
+export async function upsertSuppliers(manager: EntityManager, patches: SupplierPatch[], context: ChangeContext = {}): Promise<SupplierUpsertOutcome> {
   const { failed: items, merged, keys } = prepareBatch(patches, 'suppliers');
   const ids = new Map<string, string>();
   if (!keys.length) return { items: items.sort((a, b) => a.index - b.index), ids };
@@ -101,6 +103,7 @@ export async function upsertSuppliers(manager: EntityManager, patches: SupplierP
   const byKey = new Map((await suppliers.lockByExternalIds(keys)).map((r) => [r.externalId, r]));
 
   const writes: SupplierWrite[] = [];
+  const updated: { id: string; externalId: string; change: ChangeOf }[] = [];
   for (const key of keys) {
     const { indexes, patch } = merged.get(key)!;
     const row = byKey.get(key);
@@ -112,10 +115,14 @@ export async function upsertSuppliers(manager: EntityManager, patches: SupplierP
     else result = 'updated';
     if (row) ids.set(key, row.id);
     if (result !== 'unchanged') writes.push({ externalId: key, content, contentHash: hash, created: !row });
+    // A stub completed by data that adds nothing is written (is_stub clears) but changed no field.
+    const change = row && result === 'updated' ? supplierChanges(row.content, content) : null;
+    if (change) updated.push({ id: row!.id, externalId: key, change });
     for (const index of indexes) items.push({ index, externalId: key, id: row?.id, result });
   }
 
   for (const [externalId, id] of await suppliers.write(writes)) ids.set(externalId, id);
+  await recordSupplierChanges(manager, writes.filter((w) => w.created).map((w) => ids.get(w.externalId)!), updated, context);
   for (const item of items) if (item.result !== 'failed') item.id = ids.get(item.externalId);
   return { items: items.sort((a, b) => a.index - b.index), ids };
 }

@@ -1,4 +1,4 @@
-// How rows look on the wire (docs/http-api.md): camelCase, numbers as numbers, ISO dates, image URLs
+// How rows look on the wire (docs/http-api.md), in API responses and in change events: camelCase, numbers as numbers, ISO dates, image URLs
 // under PUBLIC_BASE_URL. Each has a zod schema, which is also its OpenAPI schema.
 import { z } from 'zod';
 import type { ImageRecord, Product, Supplier, SyncRecord } from '@1688sync/db';
