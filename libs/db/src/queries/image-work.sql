@@ -15,16 +15,28 @@ SELECT EXISTS (SELECT 1 FROM product_images WHERE deleted_at IS NULL AND downloa
 SELECT count(*)::int AS n FROM product_images WHERE deleted_at IS NULL AND download_status IN ('pending', 'downloading');
 
 -- resetForRetry
+WITH reset AS (
 UPDATE product_images
 SET download_status = CASE WHEN download_status = 'failed' THEN 'pending' ELSE download_status END,
 process_status = CASE WHEN download_status = 'downloaded' AND process_status = 'failed' THEN 'pending' ELSE process_status END,
 attempts = 0, claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1
 WHERE deleted_at IS NULL AND (download_status = 'failed') AND product_id = $1
-RETURNING id, CASE WHEN download_status = 'pending' THEN 'download' ELSE 'process' END AS stage;
+RETURNING id, product_id, CASE WHEN download_status = 'pending' THEN 'download' ELSE 'process' END AS stage
+), not_ready AS (
+UPDATE products p SET images_ready = false
+WHERE p.id IN (SELECT product_id FROM reset) AND p.images_ready
+)
+SELECT id, stage FROM reset;
 
 -- markForReprocess
+WITH reset AS (
 UPDATE product_images
 SET process_status = 'pending', attempts = 0, updated_at = now(), version = version + 1
 WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('processed', 'failed')
 AND settings_version IS DISTINCT FROM $1 AND product_id = $2
-RETURNING id;
+RETURNING id, product_id
+), not_ready AS (
+UPDATE products p SET images_ready = false
+WHERE p.id IN (SELECT product_id FROM reset) AND p.images_ready
+)
+SELECT id FROM reset;

@@ -2,7 +2,7 @@
 -- Update after reviewing a change: cd libs/db && npx vitest run src/queries -u
 
 -- search
-SELECT p."id", p."created_at", p."updated_at", p."deleted_at", p."version", p."external_id", p."supplier_id", p."title", p."category_id", p."category_path", p."price_min", p."price_max", p."currency", p."price_tiers", p."moq", p."unit", p."skus", p."attributes", p."detail_url", p."source_status", p."sales_count", p."sync_status", p."content_hash", p."images_hash", p."last_synced_at", p."source_updated_at", p."raw", (ts_rank(p.search_vector, $1::tsquery))::text AS sort_key
+SELECT p."id", p."created_at", p."updated_at", p."deleted_at", p."version", p."external_id", p."supplier_id", p."title", p."category_id", p."category_path", p."price_min", p."price_max", p."currency", p."price_tiers", p."moq", p."unit", p."skus", p."attributes", p."detail_url", p."source_status", p."sales_count", p."sync_status", p."images_ready", p."content_hash", p."images_hash", p."last_synced_at", p."source_updated_at", p."raw", (ts_rank(p.search_vector, $1::tsquery))::text AS sort_key
 FROM products p
 WHERE p.search_vector @@ $1::tsquery
 AND p.supplier_id = $2::uuid

@@ -15,6 +15,8 @@ import { type MigratedDatabase, createMigratedDatabase } from '../migrated-datab
 import { AdvisoryLockRepository } from '../repositories/advisory-lock.repository';
 import { BackupRepository } from '../repositories/backup.repository';
 import { CatalogRepository } from '../repositories/catalog.repository';
+import { ChangeFeedRepository, encodePosition } from '../repositories/change-feed.repository';
+import { ProductHistoryRepository } from '../repositories/product-history.repository';
 import { ConsistencyReportRepository } from '../repositories/consistency-report.repository';
 import { ConsistencyScanRepository } from '../repositories/consistency-scan.repository';
 import { DatabaseCareRepository } from '../repositories/database-care.repository';
@@ -71,6 +73,7 @@ const SUITES: Suite<unknown>[] = [
       lockForRecount: (r, s) => r.lockForRecount([s.supplierId]),
       findById: (r, s) => r.findById(s.supplierId),
       findByExternalId: (r) => r.findByExternalId('snap-supplier'),
+      findByIds: (r, s) => r.findByIds([s.supplierId]),
       softDelete: (r, s) => r.softDelete(s.supplierId),
       restore: (r, s) => r.restore(s.supplierId),
       list: (r) => r.list({ limit: 10 }),
@@ -88,6 +91,7 @@ const SUITES: Suite<unknown>[] = [
       refreshSyncStatus: (r, s) => r.refreshSyncStatus([s.productId]),
       findById: (r, s) => r.findById(s.productId),
       findByExternalId: (r) => r.findByExternalId('snap-product'),
+      findByIds: (r, s) => r.findByIds([s.productId]),
       softDelete: (r, s) => r.softDelete(s.productId),
       restore: (r, s) => r.restore(s.productId),
     },
@@ -269,6 +273,25 @@ const SUITES: Suite<unknown>[] = [
       serverConnections: (r) => r.serverConnections(),
       connectionsByApplication: (r) => r.connectionsByApplication(),
       statStatementsSchema: (r) => r.statStatementsSchema(),
+    },
+  }),
+  suite({
+    file: 'change-feed',
+    build: (m) => new ChangeFeedRepository(m),
+    calls: {
+      record: (r, s) => r.record([{ type: 'product.updated', productId: s.productId, supplierId: s.supplierId, externalId: 'snap-product', source: 'snap', syncRecordId: s.syncRecordId, data: { changedFields: ['title'] } }]),
+      sequence: (r) => r.sequence({ limit: 100 }),
+      unsequenced: (r) => r.unsequenced(),
+      head: (r) => r.head(),
+      page: (r, s) => r.page({ after: encodePosition(0), types: ['product.updated'], productId: s.productId, limit: 10 }),
+    },
+  }),
+  suite({
+    file: 'product-history',
+    build: (m) => new ProductHistoryRepository(m),
+    calls: {
+      record: (r, s) => r.record([{ productId: s.productId, priceMin: 1, priceMax: 2, priceTiers: null, skus: [{ externalId: 'k', price: 1, stock: 3 }], status: 'active' }]),
+      page: (r, s) => r.page(s.productId, { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2027-01-01T00:00:00Z'), limit: 10 }),
     },
   }),
 ];

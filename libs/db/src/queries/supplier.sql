@@ -29,7 +29,7 @@ is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers
 RETURNING id, external_id, (xmax = 0) AS inserted;
 
 -- resolveOrCreateStubs
-INSERT INTO suppliers (external_id, is_stub) SELECT unnest($1::varchar[]), true ON CONFLICT (external_id) DO NOTHING;
+INSERT INTO suppliers (external_id, is_stub) SELECT unnest($1::varchar[]), true ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id;
 
 SELECT id, external_id FROM suppliers WHERE external_id = ANY($1::varchar[]);
 
@@ -48,16 +48,22 @@ SELECT "Supplier"."id" AS "Supplier_id", "Supplier"."created_at" AS "Supplier_cr
 -- findByExternalId
 SELECT "Supplier"."id" AS "Supplier_id", "Supplier"."created_at" AS "Supplier_created_at", "Supplier"."updated_at" AS "Supplier_updated_at", "Supplier"."deleted_at" AS "Supplier_deleted_at", "Supplier"."version" AS "Supplier_version", "Supplier"."external_id" AS "Supplier_external_id", "Supplier"."is_stub" AS "Supplier_is_stub", "Supplier"."login_id" AS "Supplier_login_id", "Supplier"."name" AS "Supplier_name", "Supplier"."company_name" AS "Supplier_company_name", "Supplier"."province" AS "Supplier_province", "Supplier"."city" AS "Supplier_city", "Supplier"."address" AS "Supplier_address", "Supplier"."contact_name" AS "Supplier_contact_name", "Supplier"."phone" AS "Supplier_phone", "Supplier"."mobile" AS "Supplier_mobile", "Supplier"."email" AS "Supplier_email", "Supplier"."shop_url" AS "Supplier_shop_url", "Supplier"."business_model" AS "Supplier_business_model", "Supplier"."years_on_platform" AS "Supplier_years_on_platform", "Supplier"."badges" AS "Supplier_badges", "Supplier"."rating_overall" AS "Supplier_rating_overall", "Supplier"."rating_quality" AS "Supplier_rating_quality", "Supplier"."rating_response" AS "Supplier_rating_response", "Supplier"."rating_delivery" AS "Supplier_rating_delivery", "Supplier"."rating_after_sales" AS "Supplier_rating_after_sales", "Supplier"."repurchase_rate" AS "Supplier_repurchase_rate", "Supplier"."response_rate" AS "Supplier_response_rate", "Supplier"."product_count" AS "Supplier_product_count", "Supplier"."raw" AS "Supplier_raw", "Supplier"."content_hash" AS "Supplier_content_hash", "Supplier"."last_synced_at" AS "Supplier_last_synced_at" FROM "suppliers" "Supplier" WHERE ( (("Supplier"."external_id" = $1)) ) AND ( "Supplier"."deleted_at" IS NULL ) LIMIT 1;
 
+-- findByIds
+SELECT "Supplier"."id" AS "Supplier_id", "Supplier"."created_at" AS "Supplier_created_at", "Supplier"."updated_at" AS "Supplier_updated_at", "Supplier"."deleted_at" AS "Supplier_deleted_at", "Supplier"."version" AS "Supplier_version", "Supplier"."external_id" AS "Supplier_external_id", "Supplier"."is_stub" AS "Supplier_is_stub", "Supplier"."login_id" AS "Supplier_login_id", "Supplier"."name" AS "Supplier_name", "Supplier"."company_name" AS "Supplier_company_name", "Supplier"."province" AS "Supplier_province", "Supplier"."city" AS "Supplier_city", "Supplier"."address" AS "Supplier_address", "Supplier"."contact_name" AS "Supplier_contact_name", "Supplier"."phone" AS "Supplier_phone", "Supplier"."mobile" AS "Supplier_mobile", "Supplier"."email" AS "Supplier_email", "Supplier"."shop_url" AS "Supplier_shop_url", "Supplier"."business_model" AS "Supplier_business_model", "Supplier"."years_on_platform" AS "Supplier_years_on_platform", "Supplier"."badges" AS "Supplier_badges", "Supplier"."rating_overall" AS "Supplier_rating_overall", "Supplier"."rating_quality" AS "Supplier_rating_quality", "Supplier"."rating_response" AS "Supplier_rating_response", "Supplier"."rating_delivery" AS "Supplier_rating_delivery", "Supplier"."rating_after_sales" AS "Supplier_rating_after_sales", "Supplier"."repurchase_rate" AS "Supplier_repurchase_rate", "Supplier"."response_rate" AS "Supplier_response_rate", "Supplier"."product_count" AS "Supplier_product_count", "Supplier"."raw" AS "Supplier_raw", "Supplier"."content_hash" AS "Supplier_content_hash", "Supplier"."last_synced_at" AS "Supplier_last_synced_at" FROM "suppliers" "Supplier" WHERE (("Supplier"."id" IN ($1)));
+
 -- softDelete
-UPDATE suppliers SET deleted_at = now(), product_count = 0, version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING id;
+UPDATE suppliers SET deleted_at = now(), product_count = 0, version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING id, external_id;
 
 UPDATE product_images i SET deleted_at = now() FROM products p
 WHERE i.product_id = p.id AND p.supplier_id = $1 AND p.deleted_at IS NULL AND i.deleted_at IS NULL;
 
-UPDATE products SET deleted_at = now(), version = version + 1 WHERE supplier_id = $1 AND deleted_at IS NULL;
+UPDATE products SET deleted_at = now(), version = version + 1 WHERE supplier_id = $1 AND deleted_at IS NULL RETURNING id, external_id;
+
+INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
+SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::uuid[], $4::varchar[], $5::varchar[], $6::uuid[], $7::jsonb[]);
 
 -- restore
-SELECT deleted_at IS NOT NULL AS deleted FROM suppliers WHERE id = $1 FOR UPDATE;
+SELECT deleted_at IS NOT NULL AS deleted, external_id FROM suppliers WHERE id = $1 FOR UPDATE;
 
 -- list
 SELECT "s"."id" AS "s_id", "s"."created_at" AS "s_created_at", "s"."updated_at" AS "s_updated_at", "s"."deleted_at" AS "s_deleted_at", "s"."version" AS "s_version", "s"."external_id" AS "s_external_id", "s"."is_stub" AS "s_is_stub", "s"."login_id" AS "s_login_id", "s"."name" AS "s_name", "s"."company_name" AS "s_company_name", "s"."province" AS "s_province", "s"."city" AS "s_city", "s"."address" AS "s_address", "s"."contact_name" AS "s_contact_name", "s"."phone" AS "s_phone", "s"."mobile" AS "s_mobile", "s"."email" AS "s_email", "s"."shop_url" AS "s_shop_url", "s"."business_model" AS "s_business_model", "s"."years_on_platform" AS "s_years_on_platform", "s"."badges" AS "s_badges", "s"."rating_overall" AS "s_rating_overall", "s"."rating_quality" AS "s_rating_quality", "s"."rating_response" AS "s_rating_response", "s"."rating_delivery" AS "s_rating_delivery", "s"."rating_after_sales" AS "s_rating_after_sales", "s"."repurchase_rate" AS "s_repurchase_rate", "s"."response_rate" AS "s_response_rate", "s"."product_count" AS "s_product_count", "s"."raw" AS "s_raw", "s"."content_hash" AS "s_content_hash", "s"."last_synced_at" AS "s_last_synced_at", to_char("s"."updated_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursor_key" FROM "suppliers" "s" WHERE "s"."deleted_at" IS NULL ORDER BY "s"."updated_at" DESC, "s"."id" DESC LIMIT 11;

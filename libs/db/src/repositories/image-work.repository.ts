@@ -7,6 +7,12 @@ import { MAX_STREAM_PAGE, ImageRows, assertSettingsVersion, assertUuid, unfinish
 import type { RetrySelection, UnfinishedImage } from './image-record.types';
 import { NIL_UUID, type WorkStage } from './image-work.predicates';
 
+/** The CTE that marks the products of the images in `reset` not ready (docs/changes.md, images_ready). */
+const NOT_READY = `not_ready AS (
+         UPDATE products p SET images_ready = false
+         WHERE p.id IN (SELECT product_id FROM reset) AND p.images_ready
+       )`;
+
 export class ImageWorkRepository extends ImageRows {
   /**
    * Unfinished live images in keyset pages by id, one page in memory at a time (reconcile).
@@ -79,14 +85,18 @@ export class ImageWorkRepository extends ImageRows {
       params.push(productId);
       where.push(`product_id = $${params.length}`);
     }
-    // SET reads the old row, RETURNING the new one: a reset download now reads 'pending'.
+    // SET reads the old row, RETURNING the new one: a reset download now reads 'pending'. A
+    // retried image makes its product not ready again (product.images_ready fires once more).
     const rows = await this.rows<{ id: string; stage: WorkStage }>(
-      `UPDATE product_images
-       SET download_status = CASE WHEN download_status = 'failed' THEN 'pending' ELSE download_status END,
-           process_status = CASE WHEN download_status = 'downloaded' AND process_status = 'failed' THEN 'pending' ELSE process_status END,
-           attempts = 0, claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1
-       WHERE ${where.join(' AND ')}
-       RETURNING id, CASE WHEN download_status = 'pending' THEN 'download' ELSE 'process' END AS stage`,
+      `WITH reset AS (
+         UPDATE product_images
+         SET download_status = CASE WHEN download_status = 'failed' THEN 'pending' ELSE download_status END,
+             process_status = CASE WHEN download_status = 'downloaded' AND process_status = 'failed' THEN 'pending' ELSE process_status END,
+             attempts = 0, claimed_until = NULL, claim_token = NULL, updated_at = now(), version = version + 1
+         WHERE ${where.join(' AND ')}
+         RETURNING id, product_id, CASE WHEN download_status = 'pending' THEN 'download' ELSE 'process' END AS stage
+       ), ${NOT_READY}
+       SELECT id, stage FROM reset`,
       params,
     );
     return rows.sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -106,11 +116,14 @@ export class ImageWorkRepository extends ImageRows {
       forProduct = 'AND product_id = $2';
     }
     const rows = await this.rows<{ id: string }>(
-      `UPDATE product_images
-       SET process_status = 'pending', attempts = 0, updated_at = now(), version = version + 1
-       WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('processed', 'failed')
-         AND settings_version IS DISTINCT FROM $1 ${forProduct}
-       RETURNING id`,
+      `WITH reset AS (
+         UPDATE product_images
+         SET process_status = 'pending', attempts = 0, updated_at = now(), version = version + 1
+         WHERE deleted_at IS NULL AND download_status = 'downloaded' AND process_status IN ('processed', 'failed')
+           AND settings_version IS DISTINCT FROM $1 ${forProduct}
+         RETURNING id, product_id
+       ), ${NOT_READY}
+       SELECT id FROM reset`,
       params,
     );
     return rows.map((r) => r.id).sort();

@@ -6,6 +6,7 @@ import { type EntityManager, In } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, NotFoundError } from '../errors';
 import { Product } from '../entities';
+import { ChangeFeedRepository } from './change-feed.repository';
 import { chunks, toUnnestParam } from './content';
 import { unfinishedStatus } from './image-work.predicates';
 import { SupplierRepository } from './supplier.repository';
@@ -188,27 +189,47 @@ export class ProductRepository {
   /**
    * sync_status from the product's live images: pending while any has work left, failed when any
    * failed, synced otherwise. Written only where it changes.
+   *
+   * Readiness too (docs/changes.md, product.images_ready): at least one live image, none with work
+   * left, at least one processed. Each not-ready → ready transition records one event. The rows
+   * are locked before the statement that decides reads the images: that statement's snapshot
+   * then sees every image result committed before the lock was granted, so of two workers that
+   * finish a product's last two images at once, exactly one finds the transition.
    */
   async refreshSyncStatus(productIds: string[]): Promise<void> {
     if (!productIds.length) return;
-    await queryRows(
-      this.manager,
-      `UPDATE products p SET sync_status = s.status
-       FROM (
-         SELECT p2.id,
-           CASE
-             WHEN bool_or(${unfinishedStatus('download', 'i')}
-                          OR (${unfinishedStatus('process', 'i')})) THEN 'pending'
-             WHEN bool_or(i.download_status = 'failed' OR i.process_status = 'failed') THEN 'failed'
-             ELSE 'synced'
-           END AS status
-         FROM products p2 LEFT JOIN product_images i ON i.product_id = p2.id AND i.deleted_at IS NULL
-         WHERE p2.id = ANY($1::uuid[])
-         GROUP BY p2.id
-       ) s
-       WHERE p.id = s.id AND p.sync_status IS DISTINCT FROM s.status`,
-      [productIds],
-    );
+    const ids = [...new Set(productIds)].sort();
+    await this.manager.transaction(async (tx) => {
+      await queryRows(tx, `SELECT id FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids]);
+      const changed = await queryRows<{ id: string; external_id: string; supplier_id: string | null; images: number; processed: number; became_ready: boolean }>(
+        tx,
+        `WITH s AS (
+           SELECT p2.id, p2.images_ready AS was_ready,
+             CASE
+               WHEN bool_or(${unfinishedStatus('download', 'i')}
+                            OR (${unfinishedStatus('process', 'i')})) THEN 'pending'
+               WHEN bool_or(i.download_status = 'failed' OR i.process_status = 'failed') THEN 'failed'
+               ELSE 'synced'
+             END AS status,
+             count(i.id)::int AS images,
+             (count(i.id) FILTER (WHERE i.process_status = 'processed'))::int AS processed,
+             count(i.id) > 0
+               AND NOT coalesce(bool_or(${unfinishedStatus('download', 'i')} OR (${unfinishedStatus('process', 'i')})), false)
+               AND bool_or(i.process_status = 'processed') AS ready
+           FROM products p2 LEFT JOIN product_images i ON i.product_id = p2.id AND i.deleted_at IS NULL
+           WHERE p2.id = ANY($1::uuid[])
+           GROUP BY p2.id
+         )
+         UPDATE products p SET sync_status = s.status, images_ready = coalesce(s.ready, false)
+         FROM s
+         WHERE p.id = s.id AND (p.sync_status IS DISTINCT FROM s.status OR p.images_ready IS DISTINCT FROM coalesce(s.ready, false))
+         RETURNING p.id, p.external_id, p.supplier_id, s.images, s.processed, s.ready AND NOT s.was_ready AS became_ready`,
+        [ids],
+      );
+      await new ChangeFeedRepository(tx).record(
+        changed.filter((r) => r.became_ready).map((r) => ({ type: 'product.images_ready', productId: r.id, supplierId: r.supplier_id, externalId: r.external_id, data: { images: r.images, processed: r.processed } })),
+      );
+    });
   }
 
   async findById(id: string, { includeDeleted = false } = {}): Promise<Product | null> {
@@ -227,9 +248,9 @@ export class ProductRepository {
 
   /** Soft-deletes a product and, with the same timestamp, its live images. False when not live. */
   async softDelete(id: string): Promise<boolean> {
-    const rows = await queryRows<{ deleted_at: Date; supplier_id: string | null }>(
+    const rows = await queryRows<{ deleted_at: Date; supplier_id: string | null; external_id: string }>(
       this.manager,
-      `UPDATE products SET deleted_at = now(), version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING deleted_at, supplier_id`,
+      `UPDATE products SET deleted_at = now(), version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING deleted_at, supplier_id, external_id`,
       [id],
     );
     if (!rows.length) {
@@ -241,14 +262,15 @@ export class ProductRepository {
     // restore() matches on (a JS Date would lose the microseconds).
     await queryRows(this.manager, `UPDATE product_images SET deleted_at = now() WHERE product_id = $1 AND deleted_at IS NULL`, [id]);
     await this.suppliers.recountProducts([rows[0].supplier_id!]);
+    await new ChangeFeedRepository(this.manager).record([{ type: 'product.deleted', productId: id, supplierId: rows[0].supplier_id, externalId: rows[0].external_id, data: {} }]);
     return true;
   }
 
   /** Restores a product and the images its soft delete took away; not under a deleted supplier. */
   async restore(id: string): Promise<boolean> {
-    const rows = await queryRows<{ deleted: boolean; supplier_id: string | null }>(
+    const rows = await queryRows<{ deleted: boolean; supplier_id: string | null; external_id: string }>(
       this.manager,
-      `SELECT deleted_at IS NOT NULL AS deleted, supplier_id FROM products WHERE id = $1 FOR UPDATE`,
+      `SELECT deleted_at IS NOT NULL AS deleted, supplier_id, external_id FROM products WHERE id = $1 FOR UPDATE`,
       [id],
     );
     if (!rows.length) throw new NotFoundError('product', id);
@@ -265,6 +287,7 @@ export class ProductRepository {
     );
     await queryRows(this.manager, `UPDATE products SET deleted_at = NULL, version = version + 1 WHERE id = $1`, [id]);
     await this.suppliers.recountProducts([supplierId!]);
+    await new ChangeFeedRepository(this.manager).record([{ type: 'product.restored', productId: id, supplierId, externalId: rows[0].external_id, data: {} }]);
     return true;
   }
 }

@@ -8,6 +8,7 @@ import { queryRows } from '../sql';
 import { ConcurrentInsertError, ConflictError, NotFoundError } from '../errors';
 import { Supplier } from '../entities';
 import { type Page, keysetPage } from './keyset';
+import { ChangeFeedRepository } from './change-feed.repository';
 import { chunks, toUnnestParam } from './content';
 
 /** Stored content columns: [column, field, pg type]. The content hash covers exactly these. */
@@ -216,9 +217,9 @@ export class SupplierRepository {
   async softDelete(id: string): Promise<boolean> {
     // One timestamp for the whole cascade: now() is the transaction's start time, so supplier,
     // products and images share it exactly, and restore() brings back only what this took.
-    const rows = await queryRows<{ id: string }>(
+    const rows = await queryRows<{ id: string; external_id: string }>(
       this.manager,
-      `UPDATE suppliers SET deleted_at = now(), product_count = 0, version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING id`,
+      `UPDATE suppliers SET deleted_at = now(), product_count = 0, version = version + 1 WHERE id = $1 AND deleted_at IS NULL RETURNING id, external_id`,
       [id],
     );
     if (!rows.length) {
@@ -231,13 +232,18 @@ export class SupplierRepository {
        WHERE i.product_id = p.id AND p.supplier_id = $1 AND p.deleted_at IS NULL AND i.deleted_at IS NULL`,
       [id],
     );
-    await queryRows(this.manager, `UPDATE products SET deleted_at = now(), version = version + 1 WHERE supplier_id = $1 AND deleted_at IS NULL`, [id]);
+    const products = await queryRows<{ id: string; external_id: string }>(
+      this.manager,
+      `UPDATE products SET deleted_at = now(), version = version + 1 WHERE supplier_id = $1 AND deleted_at IS NULL RETURNING id, external_id`,
+      [id],
+    );
+    await this.recordCascade('deleted', id, rows[0].external_id, products);
     return true;
   }
 
   /** Restores a supplier with the products and images its soft delete took away. */
   async restore(id: string): Promise<boolean> {
-    const rows = await queryRows<{ deleted: boolean }>(this.manager, `SELECT deleted_at IS NOT NULL AS deleted FROM suppliers WHERE id = $1 FOR UPDATE`, [id]);
+    const rows = await queryRows<{ deleted: boolean; external_id: string }>(this.manager, `SELECT deleted_at IS NOT NULL AS deleted, external_id FROM suppliers WHERE id = $1 FOR UPDATE`, [id]);
     if (!rows.length) throw new NotFoundError('supplier', id);
     if (!rows[0].deleted) return false;
     // Matching on the supplier's exact deleted_at, in SQL (a JS Date would lose the microseconds).
@@ -247,15 +253,25 @@ export class SupplierRepository {
        WHERE s.id = $1 AND p.supplier_id = s.id AND p.deleted_at = s.deleted_at AND i.product_id = p.id AND i.deleted_at = s.deleted_at`,
       [id],
     );
-    await queryRows(
+    const products = await queryRows<{ id: string; external_id: string }>(
       this.manager,
       `UPDATE products p SET deleted_at = NULL, version = p.version + 1 FROM suppliers s
-       WHERE s.id = $1 AND p.supplier_id = s.id AND p.deleted_at = s.deleted_at`,
+       WHERE s.id = $1 AND p.supplier_id = s.id AND p.deleted_at = s.deleted_at
+       RETURNING p.id, p.external_id`,
       [id],
     );
     await queryRows(this.manager, `UPDATE suppliers SET deleted_at = NULL, version = version + 1 WHERE id = $1`, [id]);
     await this.recountProducts([id]);
+    await this.recordCascade('restored', id, rows[0].external_id, products);
     return true;
+  }
+
+  /** supplier.<what>, then product.<what> for each product the cascade took along. */
+  private recordCascade(what: 'deleted' | 'restored', id: string, externalId: string, products: { id: string; external_id: string }[]): Promise<void> {
+    return new ChangeFeedRepository(this.manager).record([
+      { type: `supplier.${what}`, supplierId: id, externalId, data: {} },
+      ...products.map((p) => ({ type: `product.${what}`, productId: p.id, supplierId: id, externalId: p.external_id, data: {} })),
+    ]);
   }
 
   /** Keyset page of suppliers, most recently updated first, by (updated_at, id). */
