@@ -17,6 +17,7 @@ import { registerLoadShedding } from './http/overload';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
 import { createApiContext } from './routes/context';
+import { registerChangeRoutes } from './routes/changes.routes';
 import { registerIngestRoutes } from './routes/ingest.routes';
 import { registerMaintenanceRoutes } from './routes/maintenance.routes';
 import { registerOperationRoutes } from './routes/operations.routes';
@@ -97,6 +98,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerOperationRoutes(app, routes, ctx);
   registerMaintenanceRoutes(app, routes, ctx);
   registerReprocessRoutes(app, routes, ctx);
+  registerChangeRoutes(app, routes, ctx);
 
   let document: unknown;
   await registerDocs(app, () =>

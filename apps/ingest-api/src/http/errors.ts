@@ -48,6 +48,7 @@ export const ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'cursor_expired',
   'unavailable',
   'internal',
 ] as const;
@@ -77,6 +78,7 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   403: 'forbidden',
   404: 'not_found',
   409: 'conflict',
+  410: 'cursor_expired',
   413: 'payload_too_large',
   415: 'validation_failed',
   422: 'validation_failed',

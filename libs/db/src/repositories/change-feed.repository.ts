@@ -14,6 +14,27 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { CursorExpiredError, InvalidInputError } from '../errors';
 import { queryRows } from '../sql';
 
+/** Every event type the feed carries (docs/changes.md, Types), in no particular order. */
+export const CHANGE_EVENT_TYPES = [
+  'product.created',
+  'product.updated',
+  'product.price_changed',
+  'product.stock_changed',
+  'product.out_of_stock',
+  'product.restocked',
+  'product.delisted',
+  'product.relisted',
+  'product.deleted',
+  'product.restored',
+  'product.images_ready',
+  'product.group_changed',
+  'supplier.created',
+  'supplier.updated',
+  'supplier.deleted',
+  'supplier.restored',
+] as const;
+export type ChangeEventType = (typeof CHANGE_EVENT_TYPES)[number];
+
 /** An event as a change records it (docs/changes.md, Envelope). */
 export interface ChangeEventInput {
   type: string;
