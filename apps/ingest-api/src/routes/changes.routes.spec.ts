@@ -51,6 +51,32 @@ describe('GET /v1/changes and GET /v1/products/:id/history', () => {
     expect(filtered.items[0].data).toMatchObject({ before: { priceMin: 10 }, after: { priceMin: 8 }, percent: -20 });
   });
 
+  it('product.created carries the product exactly as GET /v1/products/:id showed it then, without images', async () => {
+    const { cursor } = (await get('/v1/changes/head')).json();
+    const created = await put([
+      {
+        externalId: 'feed-shape',
+        title: '保温杯 316不锈钢',
+        supplier: { externalId: 'shop-shape', name: '义乌杯业' },
+        categoryPath: ['家居', '杯子'],
+        priceMin: 19.9,
+        priceTiers: [{ minQuantity: 2, price: 19.9 }],
+        skus: [{ externalId: 'k1', attributes: { 颜色: '白' }, price: 19.9, stock: 7 }],
+        attributes: { 材质: '316不锈钢' },
+        images: ['https://img.test/cup.jpg'],
+        status: 'active',
+        sourceUpdatedAt: '2026-11-30T08:00:00+08:00',
+      },
+    ]);
+    const id = created.json().items[0].id;
+    const { images, ...shown } = (await get(`/v1/products/${id}`)).json();
+    expect(images).toHaveLength(1);
+    await sequence();
+    const events = (await get(`/v1/changes?after=${encodeURIComponent(cursor)}&productId=${id}`)).json().items;
+    expect(events.map((e: { type: string }) => e.type)).toEqual(['product.created']);
+    expect(events[0].data).toEqual(shown);
+  });
+
   it('answers 400 naming the parameter for an unknown type, a bad cursor or a limit out of range', async () => {
     const bad = await get('/v1/changes?types=product.created,product.exploded');
     expect(bad.statusCode).toBe(400);

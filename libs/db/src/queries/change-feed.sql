@@ -3,7 +3,8 @@
 
 -- record
 INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::uuid[], $4::varchar[], $5::varchar[], $6::uuid[], $7::jsonb[]);
+SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
+FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json);
 
 -- sequence
 SELECT last_position::text AS last_position FROM change_feed_state FOR UPDATE SKIP LOCKED;
@@ -27,15 +28,8 @@ SELECT count(*)::int AS n FROM change_outbox;
 SELECT last_position::text AS last_position FROM change_feed_state;
 
 -- page
-SELECT s.last_position::text AS head, s.expired_through::text AS expired_through, page.*
-FROM change_feed_state s
-LEFT JOIN LATERAL (
-SELECT e.position::text AS position, e.id, e.type, e.occurred_at, e.product_id, e.supplier_id, e.external_id, e.source, e.sync_record_id, e.data
-FROM change_events e
-WHERE e.position > $1::bigint AND e.position <= s.last_position
-AND ($2::varchar[] IS NULL OR e.type = ANY($2::varchar[]))
-AND ($3::uuid IS NULL OR e.product_id = $3::uuid)
-AND ($4::uuid IS NULL OR e.supplier_id = $4::uuid)
-ORDER BY e.position
-LIMIT $5
-) page ON true;
+WITH s AS MATERIALIZED (SELECT last_position, expired_through FROM change_feed_state LIMIT 1)
+SELECT s.last_position::text AS head, s.expired_through::text AS expired_through, page.position::text AS position,
+page.id, page.type, page.occurred_at, page.product_id, page.supplier_id, page.external_id, page.source, page.sync_record_id, page.data
+FROM s LEFT JOIN LATERAL (SELECT e.position, e.id, e.type, e.occurred_at, e.product_id, e.supplier_id, e.external_id, e.source, e.sync_record_id, e.data FROM change_events e WHERE e.position > $1::bigint AND e.position <= s.last_position AND e.product_id = $3::uuid AND e.type = ANY($4::varchar[]) ORDER BY e.position LIMIT $2) page ON true
+ORDER BY page.position;

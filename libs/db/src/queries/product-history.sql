@@ -3,7 +3,8 @@
 
 -- record
 INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
-SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::jsonb[], $5::jsonb[], $6::varchar[]);
+SELECT product_id, price_min, price_max, price_tiers, skus, status
+FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers jsonb, skus jsonb, status varchar);
 
 -- page
 SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_key, seq::text AS seq,

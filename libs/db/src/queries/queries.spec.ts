@@ -91,7 +91,7 @@ const SUITES: Suite<unknown>[] = [
       refreshSyncStatus: (r, s) => r.refreshSyncStatus([s.productId]),
       findById: (r, s) => r.findById(s.productId),
       findByExternalId: (r) => r.findByExternalId('snap-product'),
-      findByIds: (r, s) => r.findByIds([s.productId]),
+      rowColumns: (r, s) => r.rowColumns([s.productId]),
       softDelete: (r, s) => r.softDelete(s.productId),
       restore: (r, s) => r.restore(s.productId),
     },

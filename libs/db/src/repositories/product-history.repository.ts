@@ -24,9 +24,11 @@ export interface HistoryPointRow {
   status: string | null;
 }
 
+// All points of a call as one JSON document, parsed once.
 export const HISTORY_RECORD_SQL = `
   INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
-  SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::jsonb[], $5::jsonb[], $6::varchar[])`;
+  SELECT product_id, price_min, price_max, price_tiers, skus, status
+  FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers jsonb, skus jsonb, status varchar)`;
 
 // The cursor carries the last point's time as exact text (microseconds) and its seq.
 export const HISTORY_PAGE_SQL = `
@@ -49,14 +51,15 @@ export class ProductHistoryRepository {
   /** Appends points; call inside the transaction that made the change (the point's time is its statement's). */
   async record(points: HistoryPointInput[]): Promise<void> {
     if (!points.length) return;
-    await queryRows(this.manager, HISTORY_RECORD_SQL, [
-      points.map((p) => p.productId),
-      points.map((p) => p.priceMin),
-      points.map((p) => p.priceMax),
-      points.map((p) => (p.priceTiers === null || p.priceTiers === undefined ? null : JSON.stringify(p.priceTiers))),
-      points.map((p) => JSON.stringify(p.skus)),
-      points.map((p) => p.status),
-    ]);
+    const rows = points.map((p) => ({
+      product_id: p.productId,
+      price_min: p.priceMin,
+      price_max: p.priceMax,
+      price_tiers: p.priceTiers ?? null,
+      skus: p.skus,
+      status: p.status,
+    }));
+    await queryRows(this.manager, HISTORY_RECORD_SQL, [JSON.stringify(rows)]);
   }
 
   /** A product's points oldest first; `from` inclusive, `to` exclusive. */

@@ -2,7 +2,7 @@
 // hash it read), sync status, soft delete and restore. The rules of an upsert (how an input
 // merges onto a stored row, the content hash, embedded and stub suppliers, which image lists
 // changed) are libs/ingest's upsert/product-upsert.ts; this file takes the values it decided.
-import { type EntityManager, In } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { ConcurrentInsertError, NotFoundError } from '../errors';
 import { Product } from '../entities';
@@ -118,6 +118,17 @@ function writeParams(chunk: ProductWrite[]): unknown[] {
     chunk.map((w) => w.contentHash),
     chunk.map((w) => w.imagesHash),
   ];
+}
+
+/** The columns of a product row an upsert does not write itself, with its supplier's summary. */
+export interface CreatedRowColumns {
+  id: string;
+  syncStatus: string;
+  createdAt: Date;
+  updatedAt: Date;
+  lastSyncedAt: Date | null;
+  version: number;
+  supplier: { id: string; externalId: string; name: string | null; isStub: boolean } | null;
 }
 
 /** A product row as an upsert reads it: ids, hashes, supplier and stored content. */
@@ -236,10 +247,30 @@ export class ProductRepository {
     return this.manager.findOne(Product, { where: { id }, withDeleted: includeDeleted, relations: { supplier: true } });
   }
 
-  /** Products by id with their supplier, as the API presents them (change events carry them). */
-  async findByIds(ids: string[]): Promise<Product[]> {
+  /**
+   * What a created product's event carries beyond the content the upsert wrote: the row's own
+   * columns (timestamps, version, sync status) and its supplier's summary. One light read: the
+   * content is already in hand.
+   */
+  async rowColumns(ids: string[]): Promise<CreatedRowColumns[]> {
     if (!ids.length) return [];
-    return this.manager.find(Product, { where: { id: In(ids) }, withDeleted: true, relations: { supplier: true } });
+    const rows = await queryRows<Record<string, unknown>>(
+      this.manager,
+      `SELECT p.id, p.sync_status, p.created_at, p.updated_at, p.last_synced_at, p.version,
+              s.id AS s_id, s.external_id AS s_external_id, s.name AS s_name, s.is_stub AS s_is_stub
+       FROM products p LEFT JOIN suppliers s ON s.id = p.supplier_id
+       WHERE p.id = ANY($1::uuid[])`,
+      [ids],
+    );
+    return rows.map((r) => ({
+      id: r.id as string,
+      syncStatus: r.sync_status as string,
+      createdAt: r.created_at as Date,
+      updatedAt: r.updated_at as Date,
+      lastSyncedAt: r.last_synced_at as Date | null,
+      version: r.version as number,
+      supplier: r.s_id ? { id: r.s_id as string, externalId: r.s_external_id as string, name: r.s_name as string | null, isStub: r.s_is_stub as boolean } : null,
+    }));
   }
 
   async findByExternalId(externalId: string, { includeDeleted = false } = {}): Promise<Product | null> {

@@ -3,12 +3,23 @@
 // last so every event's seq is drawn after the batch holds its row locks. A created row's event
 // carries the row as the API presents it; an update's events come from the stored content and
 // the merged input (product-changes.ts), never from a second read.
-import { ChangeFeedRepository, type ChangeEventInput, type HistoryPointInput, ProductHistoryRepository, ProductRepository, type SupplierContent, type SupplierContentField, SupplierRepository } from '@1688sync/db';
+import {
+  ChangeFeedRepository,
+  type ChangeEventInput,
+  type HistoryPointInput,
+  type Product,
+  type ProductContent,
+  ProductHistoryRepository,
+  ProductRepository,
+  type Supplier,
+  type SupplierContent,
+  type SupplierContentField,
+  SupplierRepository,
+} from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
 import { presentProductListItem, presentSupplier, presentSupplierSummary } from '../presenters';
 import { type ChangeOf, historyPoint } from './product-changes';
 import { canonicalJson } from './upsert-rules';
-import type { ProductContent } from '@1688sync/db';
 
 /** Who made a change: the batch's `source` and sync record, stamped on its events. */
 export interface ChangeContext {
@@ -61,22 +72,27 @@ export interface ProductChangeSet {
   supplierId: string | null;
   /** Null for a creation. */
   events: ChangeOf[] | null;
-  /** The content a history point is taken of, when this change is one. */
-  history: ProductContent | null;
+  /** The content written: a creation's event presents it; a history point is taken of it when `history`. */
+  content: ProductContent;
+  history: boolean;
 }
 
 /** product.created (the product as GET /v1/products/:id shows it, without images) and each update's events, plus history. */
 export async function recordProductChanges(manager: EntityManager, changes: ProductChangeSet[], context: ChangeContext): Promise<void> {
   if (context.record === false || !changes.length) return;
-  const created = await new ProductRepository(manager).findByIds(changes.filter((c) => c.events === null).map((c) => c.id));
-  const createdById = new Map(created.map((p) => [p.id, { ...presentProductListItem(p), supplier: presentSupplierSummary(p.supplier) }]));
+  const created = changes.filter((c) => c.events === null);
+  const columns = new Map((await new ProductRepository(manager).rowColumns(created.map((c) => c.id))).map((r) => [r.id, r]));
   const events: ChangeEventInput[] = [];
   const points: HistoryPointInput[] = [];
   for (const c of changes) {
     const stamp = { productId: c.id, supplierId: c.supplierId, externalId: c.externalId, source: context.source, syncRecordId: context.syncRecordId };
-    if (c.events === null) events.push({ ...stamp, type: 'product.created', data: createdById.get(c.id)! as unknown as Record<string, unknown> });
-    else for (const e of c.events) events.push({ ...stamp, type: e.type, data: e.data });
-    if (c.history) points.push({ productId: c.id, ...historyPoint(c.history) });
+    if (c.events === null) {
+      const row = columns.get(c.id)!;
+      // The written content under the entity's field names, plus the row's own columns: the shape presentProductListItem reads.
+      const product = { ...c.content, externalId: c.externalId, ...row, deletedAt: null } as unknown as Product;
+      events.push({ ...stamp, type: 'product.created', data: { ...presentProductListItem(product), supplier: row.supplier && presentSupplierSummary(row.supplier as Supplier) } });
+    } else for (const e of c.events) events.push({ ...stamp, type: e.type, data: e.data });
+    if (c.history) points.push({ productId: c.id, ...historyPoint(c.content) });
   }
   await new ChangeFeedRepository(manager).record(events);
   await new ProductHistoryRepository(manager).record(points);

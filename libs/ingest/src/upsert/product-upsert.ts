@@ -159,11 +159,11 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
     if (p.result === 'unchanged') continue;
     const supplierId = (p.content.supplierId as string | null) ?? null;
     if (p.result === 'created') {
-      changes.push({ id: p.id!, externalId: p.key, supplierId, events: null, history: p.content });
+      changes.push({ id: p.id!, externalId: p.key, supplierId, events: null, content: p.content, history: true });
       continue;
     }
     const { events, history } = productChanges(p.row!.content, p.content, p.imagesChanged);
-    if (events.length) changes.push({ id: p.id!, externalId: p.key, supplierId, events, history: history ? p.content : null });
+    if (events.length) changes.push({ id: p.id!, externalId: p.key, supplierId, events, content: p.content, history });
   }
   await recordProductChanges(manager, changes, context);
 
