@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '@1688sync/config';
 import { backupCommand } from './commands/backup.command';
+import { changesCommand } from './commands/changes.command';
 import { checkCommand } from './commands/check.command';
 import { dbCommand } from './commands/db.command';
 import { enqueueCommand } from './commands/enqueue.command';
@@ -45,11 +46,15 @@ Commands:
                                    to go back to the version of 1688sync that made it
   backup prune                     remove backups older than BACKUP_RETENTION_DAYS, keeping the
                                    newest BACKUP_KEEP_MIN
+  changes tail [--types <t,…>] [--after <cursor>] [--json]
+                                   follow the change feed from its end (or after a cursor), one
+                                   line per event (with --json, the event as one JSON line);
+                                   Ctrl-C stops
   enqueue <queue> <job> <json>     add one job (--job-id <id> to choose its id)
   help                             show this text
 
 Options:
-  --json                           check, reconcile, db, images, backup: print the result as JSON
+  --json                           check, reconcile, db, images, backup, changes: print the result as JSON
 
 Exit codes:
   0  done (check: no critical finding remains; backup restore without --yes: the plan, nothing changed)
@@ -69,6 +74,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   reconcile: ['json'],
   db: ['json'],
   images: ['download', 'process', 'product', 'json'],
+  changes: ['types', 'after', 'json'],
 };
 
 function noArguments(command: string, rest: string[]) {
@@ -88,6 +94,8 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         download: { type: 'boolean' },
         process: { type: 'boolean' },
         product: { type: 'string' },
+        types: { type: 'string' },
+        after: { type: 'string' },
         kind: { type: 'string' },
         incremental: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
@@ -134,6 +142,8 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         return await dbCommand(config, out, rest, { json: v.json });
       case 'images':
         return await imagesCommand(config, out, rest, { download: v.download, process: v.process, product: v.product, json: v.json });
+      case 'changes':
+        return await changesCommand(config, out, rest, { types: v.types, after: v.after, json: v.json });
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

@@ -12,6 +12,7 @@ import { Database, migrateUp, transaction } from '@1688sync/db';
 import { upsertProducts } from '@1688sync/ingest';
 import { type TestDatabase, type TestQueuePrefix, createTestDatabase, createTestQueuePrefix, deleteKeysWithPrefix } from '@1688sync/testing';
 import { type BinaryRun, runBinary } from '../cli-binary.test-helper';
+import type { DataSource } from 'typeorm';
 
 export interface CliTestEnvironment {
   readonly databaseUrl: string;
@@ -19,6 +20,10 @@ export interface CliTestEnvironment {
   readonly settingsVersion: string;
   readonly downloads: Queue;
   readonly processing: Queue;
+  /** The environment `run` gives the binary. */
+  readonly env: Record<string, string>;
+  /** The spec's own connection to the database. */
+  dataSource(): Promise<DataSource>;
   /** Runs the binary as a user would, with this environment (plus `extra`). */
   run(args: string[], extra?: Record<string, string>): Promise<BinaryRun>;
   sql<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
@@ -81,6 +86,10 @@ export function useCliTestEnvironment(label: string): CliTestEnvironment {
     get processing() {
       return processing;
     },
+    get env() {
+      return { DATABASE_URL: database.url, QUEUE_PREFIX: queues.prefix, STORAGE_DIR: storageDir };
+    },
+    dataSource: () => db.ready(),
     run: (args, extra = {}) => runBinary(args, { DATABASE_URL: database.url, QUEUE_PREFIX: queues.prefix, STORAGE_DIR: storageDir, ...extra }),
     sql,
     async product(n) {
