@@ -24,6 +24,7 @@ import { ImageReadRepository } from '../repositories/image-read.repository';
 import { ImageWorkRepository } from '../repositories/image-work.repository';
 import { ProductSearchRepository } from '../repositories/product-search.repository';
 import { PRODUCT_CONTENT_COLUMNS, type ProductContent, ProductRepository } from '../repositories/product.repository';
+import { PartitionRepository } from '../repositories/partition.repository';
 import { PurgeRepository } from '../repositories/purge.repository';
 import { SUPPLIER_CONTENT_COLUMNS, type SupplierContent, SupplierRepository } from '../repositories/supplier.repository';
 import { SyncRecordRepository } from '../repositories/sync-record.repository';
@@ -243,6 +244,21 @@ const SUITES: Suite<unknown>[] = [
       tablesToBackUp: (r) => r.tablesToBackUp(),
       countRows: (r) => r.countRows('public.products'),
       exportSnapshot: (r) => r.exportSnapshot(),
+    },
+  }),
+  suite({
+    file: 'partition',
+    build: (m) => new PartitionRepository(m),
+    calls: {
+      partitions: (r) => r.partitions('change_events'),
+      missingMonths: (r) => r.missingMonths('webhook_deliveries', { months: 4, from: new Date('2020-01-01T00:00:00Z') }),
+      ensureMonths: (r) => r.ensureMonths('product_history', { months: 1, from: new Date('2020-01-01T00:00:00Z') }),
+      // A month created first, so the drop's statements (the feed state raised, the DROP) show.
+      dropEndingBy: async (r) => {
+        await r.ensureMonths('change_events', { months: 1, from: new Date('2020-01-01T00:00:00Z') });
+        return r.dropEndingBy('change_events', new Date('2020-02-01T00:00:00Z'));
+      },
+      defaultPartitionRows: (r) => r.defaultPartitionRows(),
     },
   }),
   suite({

@@ -6,6 +6,7 @@ import { BackupRepository } from './backup.repository';
 import { ConsistencyReportRepository } from './consistency-report.repository';
 import { ImageReadRepository } from './image-read.repository';
 import { ImageWorkRepository } from './image-work.repository';
+import { PartitionRepository } from './partition.repository';
 import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
@@ -48,6 +49,11 @@ export class Repositories {
 
   get backups(): BackupRepository {
     return this.once('backups', () => new BackupRepository(this.manager));
+  }
+
+  /** The monthly partitions of events, history and deliveries (maintain-partitions, the consistency check). */
+  get partitions(): PartitionRepository {
+    return this.once('partitions', () => new PartitionRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {
