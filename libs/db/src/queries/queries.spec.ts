@@ -194,6 +194,8 @@ const SUITES: Suite<unknown>[] = [
       lastSuccessAt: (r) => r.lastSuccessAt(),
       snapshot: (r) => r.snapshot(),
       restoreSnapshot: async (r) => r.restoreSnapshot(await r.snapshot(), { replace: true }),
+      feedPosition: (r) => r.feedPosition(),
+      keepFeedPositionAtLeast: (r) => r.keepFeedPositionAtLeast(['12', null]),
     },
   }),
   suite({
@@ -243,6 +245,7 @@ const SUITES: Suite<unknown>[] = [
       qualifiedTableName: (r) => r.qualifiedTableName('backups'),
       tablesToBackUp: (r) => r.tablesToBackUp(),
       countRows: (r) => r.countRows('public.products'),
+      dropPartitionedTables: (r) => r.dropPartitionedTables(),
       exportSnapshot: (r) => r.exportSnapshot(),
     },
   }),
