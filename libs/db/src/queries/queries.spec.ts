@@ -213,6 +213,8 @@ const SUITES: Suite<unknown>[] = [
       resetMissingOriginals: (r, s) => r.resetMissingOriginals([{ id: s.imageIds[0], version: 1 }]),
       resetMissingDerived: (r, s) => r.resetMissingDerived([{ id: s.imageIds[0], version: 1, missing: ['thumbnail'] }]),
       imageKeys: (r, s) => r.imageKeys(s.imageIds),
+      pendingDeliveriesOfDeletedSubscriptions: (r) => r.pendingDeliveriesOfDeletedSubscriptions(MISSING, 10),
+      failDeliveriesOfDeletedSubscriptions: (r) => r.failDeliveriesOfDeletedSubscriptions([MISSING]),
     },
   }),
   suite({
