@@ -199,8 +199,8 @@ export const deliveriesOfDeletedSubscriptionsCheck: ConsistencyCheck = {
       check: 'deliveries-of-deleted-subscriptions',
       severity: 'warning',
       suggestedFix: () =>
-        'Pending webhook deliveries of a deleted (or missing) subscription: nothing will ever send them, and they hold up ' +
-        'sync1688_webhook_oldest_undelivered_seconds. Fix mode marks them failed with last_error "subscription deleted".',
+        'Pending webhook deliveries of a deleted (or missing) subscription: nothing will ever send them. Fix mode marks them ' +
+        'failed with last_error "subscription deleted" (or "subscription missing").',
     },
   ],
   async run({ scans, settings, progress }, finding) {
