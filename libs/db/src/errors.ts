@@ -61,3 +61,23 @@ export class ConcurrentInsertError extends AppError {
     super(`${key} was written concurrently; retrying the batch`);
   }
 }
+
+/**
+ * A monthly partition could not be created because its DEFAULT partition already holds rows of
+ * that month (PostgreSQL will not let a new partition take rows over). Retrying cannot help: the
+ * rows must be moved out first.
+ */
+export class PartitionBlockedError extends DbError {
+  readonly code = 'partition_blocked';
+  constructor(
+    readonly table: string,
+    readonly partitions: string[],
+    reason: string,
+  ) {
+    super(
+      `cannot create ${partitions.join(', ')}: ${table}_default holds rows of ${partitions.length === 1 ? 'that month' : 'those months'} (${reason}); ` +
+        'move them out and create the partition by hand (docs/operations.md, Partitions and retention)',
+      { permanent: true },
+    );
+  }
+}

@@ -24,6 +24,7 @@ export * from './repositories/consistency-report.repository';
 export * from './repositories/backup.repository';
 export * from './repositories/repositories';
 export * from './repositories/purge.repository';
+export * from './repositories/partition.repository';
 export * from './repositories/image-work.predicates';
 export * from './repositories/consistency-scan.repository';
 export * from './repositories/catalog.repository';

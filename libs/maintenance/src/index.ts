@@ -3,6 +3,7 @@ export * from './maintenance-run';
 export * from './maintenance-requests.service';
 export * from './reconcile';
 export * from './purge';
+export * from './partitions';
 export * from './db-care';
 export * from './maintenance.schedules';
 export * from './maintenance.worker';

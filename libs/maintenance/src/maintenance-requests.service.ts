@@ -1,5 +1,5 @@
-// Maintenance an operator asks for while the system runs: a consistency check, a reconcile or a
-// backup, queued for the maintenance worker (one job at a time, with progress in Bull Board). The
+// Maintenance an operator asks for while the system runs: a consistency check, a reconcile, a
+// backup or the upkeep of the monthly partitions, queued for the maintenance worker (one job at a time, with progress in Bull Board). The
 // API's POST /v1/maintenance/* routes are adapters over this; the answer is the job's id, or
 // MaintenanceUnavailableError when Redis cannot take the job in time — a client is told to come
 // back rather than left hanging on a Redis that is down (BullMQ itself would wait forever).
@@ -7,7 +7,11 @@ import { AppError } from '@1688sync/core';
 import { type JobName, type PayloadInputOf, type Producers, QueueName, maintenanceJobId, queueJobs } from '@1688sync/queues';
 
 /** The maintenance jobs an operator may request (purge, db care and prune run on their schedules). */
-export type RequestableMaintenance = typeof JobName.ConsistencyCheck | typeof JobName.Reconcile | typeof JobName.Backup;
+export type RequestableMaintenance =
+  | typeof JobName.ConsistencyCheck
+  | typeof JobName.Reconcile
+  | typeof JobName.Backup
+  | typeof JobName.MaintainPartitions;
 
 export interface MaintenanceRequestOptions {
   /** Who asked, part of the job id (`api`, `cli`). */

@@ -25,6 +25,7 @@ export function maintenanceSchedules(schedules: Config['schedules']): ScheduledJ
     { job: Jobs.PruneBackups, cron: schedules.pruneBackups, data: {} },
     { job: Jobs.VacuumAnalyze, cron: schedules.vacuum, data: {} },
     { job: Jobs.PurgeDeleted, cron: schedules.purge, data: {} },
+    { job: Jobs.MaintainPartitions, cron: schedules.partitions, data: {} },
   ];
 }
 

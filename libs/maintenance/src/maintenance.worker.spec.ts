@@ -32,6 +32,13 @@ afterAll(async () => {
   await env?.close();
 });
 
+/** YYYY_MM of next month (UTC): a partition maintain-partitions keeps. */
+function nextMonth(): string {
+  const now = new Date();
+  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  return `${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
 /** Adds one maintenance job and waits until it has finished (completed, or failed for good). */
 async function run(name: JobName, data: Record<string, unknown> = {}): Promise<StoredJob<Job, FinishedState>> {
   const jobId = maintenanceJobId(name, `spec-${Math.random().toString(36).slice(2)}`);
@@ -56,6 +63,15 @@ describe('the maintenance worker', () => {
     expect(state, job.failedReason).toBe('completed');
     const report = await new ConsistencyReportRepository(env.dataSource.manager).get(job.returnvalue.id);
     expect(report).toMatchObject({ fix: false, status: 'succeeded' });
+  });
+
+  it('runs maintain-partitions: the months ahead are there, and the run is a sync record', async () => {
+    await env.dataSource.query(`DROP TABLE product_history_p${nextMonth()}`);
+    const { state, job } = await run(JobName.MaintainPartitions);
+    expect(state, job.failedReason).toBe('completed');
+    expect(job.returnvalue).toMatchObject({ created: [`product_history_p${nextMonth()}`], dropped: [], syncRecordId: expect.any(String) });
+    const [record] = await env.dataSource.query(`SELECT kind, status, source FROM sync_records WHERE id = $1`, [job.returnvalue.syncRecordId]);
+    expect(record).toEqual({ kind: 'maintain-partitions', status: 'succeeded', source: `job ${job.id}` });
   });
 
   it('runs vacuum-analyze and purge-deleted', async () => {
@@ -121,6 +137,7 @@ describe('the job schedulers', () => {
   const EVERY_SCHEDULER = [
     'schedule-backup',
     'schedule-consistency-check',
+    'schedule-maintain-partitions',
     'schedule-prune-backups',
     'schedule-purge-deleted',
     'schedule-reconcile',
@@ -135,10 +152,11 @@ describe('the job schedulers', () => {
     expect(byId['schedule-reconcile']).toMatchObject({ name: 'reconcile', pattern: '*/15 * * * *', tz: 'UTC' });
     expect(byId['schedule-vacuum-analyze']).toMatchObject({ name: 'vacuum-analyze', pattern: '0 4 * * 0' });
     expect(byId['schedule-purge-deleted']).toMatchObject({ name: 'purge-deleted', pattern: '0 5 * * *' });
+    expect(byId['schedule-maintain-partitions']).toMatchObject({ name: 'maintain-partitions', pattern: '0 0 * * *', tz: 'UTC' });
     expect(byId['schedule-backup']).toMatchObject({ name: 'backup', pattern: '0 2 * * *', tz: 'UTC', template: { data: { kind: 'full', incremental: false } } });
     expect(byId['schedule-prune-backups']).toMatchObject({ name: 'prune-backups', pattern: '30 2 * * *', tz: 'UTC' });
     // Each has its next run waiting as a delayed job.
-    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 6 });
+    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 7 });
   });
 
   it('removes the scheduler of a job whose SCHEDULE_* is empty, and changes a cron in place', async () => {
@@ -147,10 +165,10 @@ describe('the job schedulers', () => {
     expect(result.removed).toEqual([schedulerId(JobName.VacuumAnalyze)]);
     expect(await queue.getJobScheduler(schedulerId(JobName.VacuumAnalyze))).toBeUndefined();
     expect((await queue.getJobScheduler(schedulerId(JobName.Reconcile)))?.pattern).toBe('*/5 * * * *');
-    expect(await queue.getJobSchedulersCount()).toBe(5);
+    expect(await queue.getJobSchedulersCount()).toBe(6);
     // Back to the defaults for the other tests.
     await syncSchedulers(queue, maintenanceSchedules(env.config.schedules));
-    expect(await queue.getJobSchedulersCount()).toBe(6);
+    expect(await queue.getJobSchedulersCount()).toBe(7);
   });
 
   it('puts back the schedulers that vanished with the rest of Redis, and only those', async () => {
@@ -159,7 +177,7 @@ describe('the job schedulers', () => {
     await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
     expect(await queue.getJobSchedulersCount()).toBe(0);
     expect((await restoreMissingSchedulers(queue, schedules)).sort()).toEqual(EVERY_SCHEDULER);
-    expect(await queue.getJobSchedulersCount()).toBe(6);
+    expect(await queue.getJobSchedulersCount()).toBe(7);
   });
 
   it('keeps checking: a worker restores deleted schedulers on its own', async () => {

@@ -18,6 +18,7 @@ import { vacuumAnalyze } from './db-care';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
 import { type SchedulerKeeper, keepSchedulers, maintenanceSchedules } from './maintenance.schedules';
+import { maintainPartitions } from './partitions';
 import { purgeDeleted } from './purge';
 import { reconcile } from './reconcile';
 
@@ -78,6 +79,7 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
       reconcile: async (_payload, ctx) => reconcile(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'vacuum-analyze': async (_payload, ctx) => vacuumAnalyze(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'purge-deleted': async (_payload, ctx) => purgeDeleted(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
+      'maintain-partitions': async (_payload, ctx) => maintainPartitions(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       backup: async ({ kind, incremental }, ctx) => {
         const d = await deps(ctx);
         return recordedRun(d.dataSource, { kind: 'backup', source: source(ctx) }, async () => {

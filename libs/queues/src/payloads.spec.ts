@@ -108,7 +108,7 @@ describe('parsePayload', () => {
     });
 
     it('accepts the jobs without data with no data, and drops unknown keys', () => {
-      for (const name of [JobName.Reconcile, JobName.PruneBackups, JobName.VacuumAnalyze, JobName.PurgeDeleted]) {
+      for (const name of [JobName.Reconcile, JobName.PruneBackups, JobName.VacuumAnalyze, JobName.PurgeDeleted, JobName.MaintainPartitions]) {
         expect(parsePayload(name, undefined)).toEqual({});
         expect(parsePayload(name, { stray: 1 })).toEqual({});
       }

@@ -22,7 +22,7 @@ describe('queue and job names', () => {
     // The per-image process job, plus the reprocess fan-out behind POST /v1/images/reprocess.
     expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process', 'reprocess']);
     expect([...QUEUE_JOBS[QueueName.Maintenance]].sort()).toEqual(
-      ['backup', 'consistency-check', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
+      ['backup', 'consistency-check', 'maintain-partitions', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
     );
   });
 

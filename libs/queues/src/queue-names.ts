@@ -23,6 +23,8 @@ export const JobName = {
   PruneBackups: 'prune-backups',
   VacuumAnalyze: 'vacuum-analyze',
   PurgeDeleted: 'purge-deleted',
+  /** Monthly partitions of events, history and deliveries: months ahead created, months past retention dropped. */
+  MaintainPartitions: 'maintain-partitions',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -38,6 +40,7 @@ export const QUEUE_JOBS = {
     JobName.PruneBackups,
     JobName.VacuumAnalyze,
     JobName.PurgeDeleted,
+    JobName.MaintainPartitions,
   ],
 } as const satisfies Record<QueueName, readonly JobName[]>;
 

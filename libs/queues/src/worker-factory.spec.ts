@@ -248,7 +248,7 @@ describe('createQueueWorker start-up check', () => {
 
   it('refuses a queue whose job names lack a handler, naming them', () => {
     expect(() => createQueueWorker({ ...base, queue: QueueName.Maintenance, handlers: { reconcile: noop } as unknown as QueueHandlers<'maintenance'> })).toThrow(
-      /handlers of queue maintenance: missing consistency-check, backup, prune-backups, vacuum-analyze, purge-deleted/,
+      /handlers of queue maintenance: missing consistency-check, backup, prune-backups, vacuum-analyze, purge-deleted, maintain-partitions/,
     );
   });
 

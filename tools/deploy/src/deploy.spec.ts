@@ -141,8 +141,27 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
       'Sync1688CriticalConsistencyFindings',
       'Sync1688FailedJobsRising',
       'Sync1688QueueBacklogGrowing',
+      'Sync1688WebhookDeliveryLagging',
     ]);
     expect(alerts.find((a) => a.alert === 'Sync1688BackupTooOld')!.expr).toContain('26 * 3600');
+    expect(alerts.find((a) => a.alert === 'Sync1688WebhookDeliveryLagging')!.expr).toBe('max(sync1688_webhook_oldest_undelivered_seconds) > 15 * 60');
+  });
+
+  it('has a "What changed" row on the dashboard: change events by type, webhook deliveries by status, the oldest undelivered event', () => {
+    const dashboard = byKind('ConfigMap').find((c) => c.metadata.labels?.grafana_dashboard === '1') as unknown as { data: Record<string, string> };
+    type Panel = { type: string; title: string; gridPos: { y: number }; targets?: { expr: string }[] };
+    const panels = (JSON.parse(dashboard.data['grafana-dashboard.json']) as { panels: Panel[] }).panels;
+    const row = panels.find((p) => p.type === 'row' && p.title === 'What changed');
+    expect(row).toBeDefined();
+    const below = panels.filter((p) => p.gridPos.y > row!.gridPos.y).flatMap((p) => p.targets ?? []).map((t) => t.expr);
+    expect(below).toEqual([
+      'sum by (type) (rate(sync1688_change_events_total[5m]))',
+      'sum by (status) (rate(sync1688_webhook_deliveries_total[5m]))',
+      'max(sync1688_webhook_oldest_undelivered_seconds)',
+    ]);
+    // Ids are unique, as Grafana needs them to be.
+    const ids = (JSON.parse(dashboard.data['grafana-dashboard.json']) as { panels: { id: number }[] }).panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('runs each app on its port with probes on /healthz and /readyz, non-root, read-only, with limits', () => {

@@ -124,11 +124,25 @@ describe('POST /v1/maintenance/reconcile', () => {
   });
 });
 
+describe('POST /v1/maintenance/partitions', () => {
+  it('queues maintain-partitions and answers 202 with its job id', async () => {
+    const res = await api.app.inject({ method: 'POST', url: '/v1/maintenance/partitions', headers: auth(ADMIN) });
+    expect(res.statusCode).toBe(202);
+    const { jobId } = res.json();
+    expect(jobId).toMatch(/^maintain-partitions-api-\d+$/);
+    expect(await api.producers.queue('maintenance').getJob(jobId)).toMatchObject({ name: 'maintain-partitions', data: {} });
+  });
+
+  it('is admin-only', async () => {
+    expect((await api.app.inject({ method: 'POST', url: '/v1/maintenance/partitions', headers: auth(READER) })).statusCode).toBe(403);
+  });
+});
+
 describe('with Redis down', () => {
-  it('answers 503 unavailable to both POSTs, quickly, and the reads still work', async () => {
+  it('answers 503 unavailable to every POST, quickly, and the reads still work', async () => {
     const down = await bareApi(configFor({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }), db);
     try {
-      for (const url of ['/v1/maintenance/consistency-check', '/v1/maintenance/reconcile', '/v1/maintenance/backups']) {
+      for (const url of ['/v1/maintenance/consistency-check', '/v1/maintenance/reconcile', '/v1/maintenance/backups', '/v1/maintenance/partitions']) {
         const started = Date.now();
         const res = await down.app.inject({ method: 'POST', url, headers: auth(ADMIN) });
         expect(res.statusCode).toBe(503);
@@ -288,6 +302,7 @@ describe('the OpenAPI document', () => {
       '/v1/maintenance/backups',
       '/v1/maintenance/backups/{id}',
       '/v1/maintenance/consistency-check',
+      '/v1/maintenance/partitions',
       '/v1/maintenance/reconcile',
       '/v1/maintenance/reports',
       '/v1/maintenance/reports/{id}',

@@ -1,5 +1,5 @@
-// Maintenance operations: queue a consistency check, a reconcile or a backup
-// for the maintenance worker (202 { jobId }), and read the stored consistency reports and the
+// Maintenance operations: queue a consistency check, a reconcile, a backup or the upkeep of the
+// monthly partitions for the maintenance worker (202 { jobId }), and read the stored consistency reports and the
 // backups catalogue. Restores are deliberately not on the API: they replace the whole database
 // and need an operator at `1688sync backup restore <id> --yes`.
 import type { FastifyInstance } from 'fastify';
@@ -142,6 +142,21 @@ export function registerMaintenanceRoutes(app: FastifyInstance, routes: RouteTab
     responses: { 202: { description: 'the reconcile is queued', schema: jobAcceptedSchema }, 503: { description: 'Redis is unavailable' } },
     async handler({ reply }) {
       const accepted = await queueMaintenanceJob(JobName.Reconcile, {});
+      reply.code(202);
+      return accepted;
+    },
+  });
+  routes.add(app, {
+    method: 'POST',
+    url: '/v1/maintenance/partitions',
+    operationId: 'maintainPartitions',
+    summary:
+      'Queue maintain-partitions: the monthly partitions of change events, product history and webhook deliveries are created three months ahead and dropped past retention',
+    tag: 'maintenance',
+    role: 'admin',
+    responses: { 202: { description: 'maintain-partitions is queued', schema: jobAcceptedSchema }, 503: { description: 'Redis is unavailable' } },
+    async handler({ reply }) {
+      const accepted = await queueMaintenanceJob(JobName.MaintainPartitions, {});
       reply.code(202);
       return accepted;
     },

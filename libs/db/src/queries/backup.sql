@@ -67,3 +67,11 @@ DELETE FROM backups;
 
 INSERT INTO backups ("id", "created_at", "updated_at", "deleted_at", "version", "kind", "incremental", "base_backup_id", "status", "purpose", "source", "name", "started_at", "finished_at", "duration_ms", "location", "remote_location", "bytes_total", "db_bytes", "files_bytes", "file_count", "archived_file_count", "schema_version", "row_counts", "manifest_sha256", "pruned_at", "error") SELECT "id", "created_at", "updated_at", "deleted_at", "version", "kind", "incremental", "base_backup_id", "status", "purpose", "source", "name", "started_at", "finished_at", "duration_ms", "location", "remote_location", "bytes_total", "db_bytes", "files_bytes", "file_count", "archived_file_count", "schema_version", "row_counts", "manifest_sha256", "pruned_at", "error" FROM jsonb_populate_recordset(NULL::backups, $1::jsonb)
 ON CONFLICT (id) DO NOTHING RETURNING id;
+
+-- feedPosition
+SELECT to_regclass(format('%I.%I', current_schema(), 'change_feed_state')) IS NOT NULL AS exists;
+
+SELECT last_position::text AS position FROM change_feed_state;
+
+-- keepFeedPositionAtLeast
+UPDATE change_feed_state SET last_position = GREATEST(last_position, (SELECT max(p) FROM unnest($1::bigint[]) p));

@@ -14,13 +14,26 @@ SELECT to_regclass(format('%I.%I', current_schema(), $1::text)) IS NOT NULL AS e
 SELECT format('%I.%I', current_schema(), $1::text) AS quoted;
 
 -- tablesToBackUp
-SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
+SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted, root.relname AS "partitionOf"
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> 'backups'
+LEFT JOIN pg_class root ON c.relispartition AND root.oid = pg_partition_root(c.oid)
+WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'backups'
 ORDER BY c.relname;
 
 -- countRows
 SELECT count(*)::bigint AS n FROM public.products;
+
+-- dropPartitionedTables
+SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind = 'p' AND NOT c.relispartition
+ORDER BY c.relname;
+
+DROP TABLE public.change_events;
+
+DROP TABLE public.product_history;
+
+DROP TABLE public.webhook_deliveries;
 
 -- exportSnapshot
 SET LOCAL statement_timeout = 0;

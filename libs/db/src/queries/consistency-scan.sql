@@ -89,3 +89,21 @@ SELECT id, product_id AS "productId", key_original AS "keyOriginal", key_thumbna
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra"
 FROM product_images
 WHERE id = ANY($1::uuid[]);
+
+-- pendingDeliveriesOfDeletedSubscriptions
+SELECT d.id, d.subscription_id AS "subscriptionId", d.event_id AS "eventId", d.event_type AS "eventType", d.created_at AS "createdAt",
+CASE WHEN s.id IS NULL THEN 'subscription missing' ELSE 'subscription deleted' END AS reason
+FROM webhook_deliveries d
+LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id
+WHERE d.status = 'pending' AND (s.id IS NULL OR s.deleted_at IS NOT NULL) AND d.id > $1
+ORDER BY d.id
+LIMIT $2;
+
+-- failDeliveriesOfDeletedSubscriptions
+UPDATE webhook_deliveries d
+SET status = 'failed', updated_at = now(),
+last_error = CASE WHEN EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = d.subscription_id)
+THEN 'subscription deleted' ELSE 'subscription missing' END
+WHERE d.id = ANY($1::uuid[]) AND d.status = 'pending'
+AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = d.subscription_id AND s.deleted_at IS NULL)
+RETURNING d.id;

@@ -26,6 +26,7 @@ import { ImageReadRepository } from '../repositories/image-read.repository';
 import { ImageWorkRepository } from '../repositories/image-work.repository';
 import { ProductSearchRepository } from '../repositories/product-search.repository';
 import { PRODUCT_CONTENT_COLUMNS, type ProductContent, ProductRepository } from '../repositories/product.repository';
+import { PartitionRepository } from '../repositories/partition.repository';
 import { PurgeRepository } from '../repositories/purge.repository';
 import { SUPPLIER_CONTENT_COLUMNS, type SupplierContent, SupplierRepository } from '../repositories/supplier.repository';
 import { SyncRecordRepository } from '../repositories/sync-record.repository';
@@ -197,6 +198,8 @@ const SUITES: Suite<unknown>[] = [
       lastSuccessAt: (r) => r.lastSuccessAt(),
       snapshot: (r) => r.snapshot(),
       restoreSnapshot: async (r) => r.restoreSnapshot(await r.snapshot(), { replace: true }),
+      feedPosition: (r) => r.feedPosition(),
+      keepFeedPositionAtLeast: (r) => r.keepFeedPositionAtLeast(['12', null]),
     },
   }),
   suite({
@@ -214,6 +217,8 @@ const SUITES: Suite<unknown>[] = [
       resetMissingOriginals: (r, s) => r.resetMissingOriginals([{ id: s.imageIds[0], version: 1 }]),
       resetMissingDerived: (r, s) => r.resetMissingDerived([{ id: s.imageIds[0], version: 1, missing: ['thumbnail'] }]),
       imageKeys: (r, s) => r.imageKeys(s.imageIds),
+      pendingDeliveriesOfDeletedSubscriptions: (r) => r.pendingDeliveriesOfDeletedSubscriptions(MISSING, 10),
+      failDeliveriesOfDeletedSubscriptions: (r) => r.failDeliveriesOfDeletedSubscriptions([MISSING]),
     },
   }),
   suite({
@@ -246,7 +251,23 @@ const SUITES: Suite<unknown>[] = [
       qualifiedTableName: (r) => r.qualifiedTableName('backups'),
       tablesToBackUp: (r) => r.tablesToBackUp(),
       countRows: (r) => r.countRows('public.products'),
+      dropPartitionedTables: (r) => r.dropPartitionedTables(),
       exportSnapshot: (r) => r.exportSnapshot(),
+    },
+  }),
+  suite({
+    file: 'partition',
+    build: (m) => new PartitionRepository(m),
+    calls: {
+      partitions: (r) => r.partitions('change_events'),
+      missingMonths: (r) => r.missingMonths('webhook_deliveries', { months: 4, from: new Date('2020-01-01T00:00:00Z') }),
+      ensureMonths: (r) => r.ensureMonths('product_history', { months: 1, from: new Date('2020-01-01T00:00:00Z') }),
+      // A month created first, so the drop's statements (the feed state raised, the DROP) show.
+      dropEndingBy: async (r) => {
+        await r.ensureMonths('change_events', { months: 1, from: new Date('2020-01-01T00:00:00Z') });
+        return r.dropEndingBy('change_events', new Date('2020-02-01T00:00:00Z'));
+      },
+      defaultPartitionRows: (r) => r.defaultPartitionRows(),
     },
   }),
   suite({

@@ -110,4 +110,24 @@ describe('BackupRepository', () => {
       await db.dataSource.query(`ALTER TABLE backups DROP COLUMN later_column, ADD COLUMN pruned_at timestamptz`);
     }
   });
+
+  it('reads the feed position and only ever raises it, and has none to read in a schema without the feed', async () => {
+    await db.dataSource.query(`UPDATE change_feed_state SET last_position = 9007199254740993`);
+    // A bigint beyond what a JS number holds exactly, kept as text.
+    expect(await backups.feedPosition()).toBe('9007199254740993');
+    await backups.keepFeedPositionAtLeast(['12', null]);
+    expect(await backups.feedPosition()).toBe('9007199254740993');
+    await db.dataSource.query(`UPDATE change_feed_state SET last_position = 5`);
+    await backups.keepFeedPositionAtLeast([null, '40', '12']);
+    expect(await backups.feedPosition()).toBe('40');
+    await backups.keepFeedPositionAtLeast([null]);
+    expect(await backups.feedPosition()).toBe('40');
+
+    await db.dataSource.query(`ALTER TABLE change_feed_state RENAME TO change_feed_state_away`);
+    try {
+      expect(await backups.feedPosition()).toBeNull();
+    } finally {
+      await db.dataSource.query(`ALTER TABLE change_feed_state_away RENAME TO change_feed_state`);
+    }
+  });
 });

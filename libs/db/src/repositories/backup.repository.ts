@@ -1,7 +1,9 @@
 // The backups catalogue (what `backup list`, restore and prune read): a backup is started as running and finished as succeeded or
 // failed; operators list them newest first (GET /v1/maintenance/backups, `1688sync backup list`)
 // and restore one by id; prune marks them pruned. A restore replaces every other table, so the
-// catalogue is read as JSON text before it and written back after it (snapshot/replace).
+// catalogue is read as JSON text before it and written back after it (snapshot/replace), and the
+// change feed's last position is read before it and never let go back (feedPosition/
+// keepFeedPositionAtLeast): a consumer's cursor must not be handed the same positions again.
 import { isUuid } from '@1688sync/core';
 import type { EntityManager } from 'typeorm';
 import { Backup, type BackupKind, type BackupPurpose } from '../entities';
@@ -148,6 +150,29 @@ export class BackupRepository {
   async snapshot(): Promise<string> {
     const [row] = await queryRows<{ rows: string }>(this.manager, `SELECT coalesce(jsonb_agg(to_jsonb(b) ORDER BY b.started_at, b.id), '[]'::jsonb)::text AS rows FROM backups b`);
     return row.rows;
+  }
+
+  /**
+   * The highest change feed position handed out (change_feed_state.last_position, as text: a
+   * bigint), or null when the schema has no feed (a restore to a schema older than the feed).
+   */
+  async feedPosition(): Promise<string | null> {
+    const [{ exists }] = await queryRows<{ exists: boolean }>(
+      this.manager,
+      `SELECT to_regclass(format('%I.%I', current_schema(), 'change_feed_state')) IS NOT NULL AS exists`,
+    );
+    if (!exists) return null;
+    const [row] = await queryRows<{ position: string }>(this.manager, `SELECT last_position::text AS position FROM change_feed_state`);
+    return row?.position ?? null;
+  }
+
+  /** Raises the feed's last position to the greatest of itself and `positions` (nulls ignored); never lowers it. */
+  async keepFeedPositionAtLeast(positions: (string | null)[]): Promise<void> {
+    await queryRows(
+      this.manager,
+      `UPDATE change_feed_state SET last_position = GREATEST(last_position, (SELECT max(p) FROM unnest($1::bigint[]) p))`,
+      [positions],
+    );
   }
 
   /**

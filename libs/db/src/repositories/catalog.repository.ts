@@ -1,7 +1,8 @@
 // What PostgreSQL's own catalogue says about the database the app works in: the server's version,
 // whether a table exists, the tables of the schema, exact row counts, an exported snapshot. Backup
-// and restore (libs/maintenance) read these to dump, restore and verify; `migrate` to decide
-// whether a backup is possible before migrating.
+// and restore (libs/maintenance) read these to dump, restore and verify (and a restore drops the
+// partitioned tables pg_restore --clean cannot); `migrate` to decide whether a backup is possible
+// before migrating.
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 
@@ -9,6 +10,8 @@ export interface SchemaTable {
   name: string;
   /** schema.table, quoted for SQL. */
   quoted: string;
+  /** The partitioned table a partition belongs to (the root of its tree); null for a plain table. */
+  partitionOf: string | null;
 }
 
 export class CatalogRepository {
@@ -45,15 +48,38 @@ export class CatalogRepository {
     return row.quoted;
   }
 
-  /** The tables a backup holds the data of: the app's schema (partitioned ones too), without `backups` itself. */
+  /**
+   * The tables a backup holds the data of: the app's schema without `backups` itself. Only tables
+   * that hold rows (plain tables and the partitions of partitioned ones); a partitioned table holds
+   * none of its own — counting it beside its partitions would count each of its rows twice.
+   */
   async tablesToBackUp(): Promise<SchemaTable[]> {
     return queryRows<SchemaTable>(
       this.manager,
-      `SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
+      `SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted, root.relname AS "partitionOf"
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname <> 'backups'
+       LEFT JOIN pg_class root ON c.relispartition AND root.oid = pg_partition_root(c.oid)
+       WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'backups'
        ORDER BY c.relname`,
     );
+  }
+
+  /**
+   * Drops every partitioned table of the app's schema with its partitions, and answers their
+   * names. For a restore only: pg_restore --clean cannot drop a partition's primary key (it is
+   * its table's, inherited) and so fails on a partitioned table that is already there; dropped
+   * first, the table is recreated by pg_restore with the partitions of the dump, as --clean meant.
+   */
+  async dropPartitionedTables(): Promise<string[]> {
+    const tables = await queryRows<{ name: string; quoted: string }>(
+      this.manager,
+      `SELECT c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = current_schema() AND c.relkind = 'p' AND NOT c.relispartition
+       ORDER BY c.relname`,
+    );
+    for (const t of tables) await queryRows(this.manager, `DROP TABLE ${t.quoted}`);
+    return tables.map((t) => t.name);
   }
 
   /** The exact number of rows of a table; `quoted` is an identifier already quoted for SQL. */

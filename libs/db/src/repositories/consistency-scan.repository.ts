@@ -9,7 +9,9 @@
 // sync_records primary keys (the id walks), product_images_download_work_idx and
 // product_images_process_work_idx (stuck claims: image-work.predicates.ts repeats their
 // predicates literally so the planner can use them), product_images_product_id_position_idx (downloaded images by product-id
-// range), products_supplier_idx (product counts), sync_records_running_idx (stuck runs).
+// range), products_supplier_idx (product counts), sync_records_running_idx (stuck runs);
+// changes migration: webhook_deliveries_pending_idx (pending deliveries: its partial predicate is
+// the scan's) and each partition's primary key, which leads with id (the id walk over deliveries).
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql';
 import { type WorkStage, stuckClaim } from './image-work.predicates';
@@ -46,6 +48,16 @@ export interface StuckSyncRecord {
   kind: string;
   source: string | null;
   startedAt: Date;
+}
+
+/** A pending webhook delivery whose subscription is deleted (or gone: there is no foreign key). */
+export interface OrphanDelivery {
+  id: string;
+  subscriptionId: string;
+  eventId: string;
+  eventType: string;
+  createdAt: Date;
+  reason: 'subscription deleted' | 'subscription missing';
 }
 
 /** A live downloaded image: the keys of the files it should have, its content hash and version. */
@@ -169,6 +181,39 @@ export class ConsistencyScanRepository {
        LIMIT $2`,
       [after, limit, olderThanMs],
     );
+  }
+
+  /** Pending webhook deliveries of a soft-deleted or missing subscription: nothing will ever deliver them. */
+  pendingDeliveriesOfDeletedSubscriptions(after: string, limit: number): Promise<OrphanDelivery[]> {
+    return this.rows(
+      `SELECT d.id, d.subscription_id AS "subscriptionId", d.event_id AS "eventId", d.event_type AS "eventType", d.created_at AS "createdAt",
+              CASE WHEN s.id IS NULL THEN 'subscription missing' ELSE 'subscription deleted' END AS reason
+       FROM webhook_deliveries d
+       LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id
+       WHERE d.status = 'pending' AND (s.id IS NULL OR s.deleted_at IS NOT NULL) AND d.id > $1
+       ORDER BY d.id
+       LIMIT $2`,
+      [after, limit],
+    );
+  }
+
+  /**
+   * Marks those deliveries failed, with the reason as last_error, while they are still pending and
+   * their subscription still not live. Returns the ids failed.
+   */
+  async failDeliveriesOfDeletedSubscriptions(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.rows<{ id: string }>(
+      `UPDATE webhook_deliveries d
+       SET status = 'failed', updated_at = now(),
+           last_error = CASE WHEN EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = d.subscription_id)
+                             THEN 'subscription deleted' ELSE 'subscription missing' END
+       WHERE d.id = ANY($1::uuid[]) AND d.status = 'pending'
+         AND NOT EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.id = d.subscription_id AND s.deleted_at IS NULL)
+       RETURNING d.id`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
   }
 
   /**

@@ -8,6 +8,7 @@ import { ConsistencyReportRepository } from './consistency-report.repository';
 import { ImageReadRepository } from './image-read.repository';
 import { ProductHistoryRepository } from './product-history.repository';
 import { ImageWorkRepository } from './image-work.repository';
+import { PartitionRepository } from './partition.repository';
 import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
@@ -59,6 +60,11 @@ export class Repositories {
 
   get history(): ProductHistoryRepository {
     return this.once('history', () => new ProductHistoryRepository(this.manager));
+  }
+
+  /** The monthly partitions of events, history and deliveries (maintain-partitions, the consistency check). */
+  get partitions(): PartitionRepository {
+    return this.once('partitions', () => new PartitionRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {

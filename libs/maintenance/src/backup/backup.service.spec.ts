@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { VERSION } from '@1688sync/config';
-import { BackupRepository, queryRows } from '@1688sync/db';
+import { BackupRepository, MIGRATIONS, queryRows } from '@1688sync/db';
 import { createFsDriver, imageKey } from '@1688sync/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MaintenanceEnv, createMaintenanceEnv, seedProduct, storeImageFiles, storedKeys } from '../maintenance-env.test-helper';
@@ -27,6 +27,8 @@ afterAll(async () => {
   await env?.close();
 });
 
+/** The schema version a backup of a fully migrated database records. */
+const LATEST_MIGRATION = MIGRATIONS.at(-1)!.name;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const folderOf = (name: string) => path.join(env.backupDir, name);
 async function manifestFiles(name: string): Promise<ManifestFile[]> {
@@ -45,7 +47,7 @@ describe('createBackup', () => {
     expect(backup).toMatchObject({ kind: 'files', incremental: false, baseBackupId: null, status: 'succeeded' });
     expect(await readdir(folderOf(backup.name))).toEqual(['files.tar.gz', 'manifest.json']);
     const header = await readManifestHeader(path.join(folderOf(backup.name), 'manifest.json'));
-    expect(header).toMatchObject({ kind: 'files', rowCounts: null, artifacts: { 'db.dump': null }, schemaVersion: 'Backups1764300000000', fileCount: 3, archivedFileCount: 3 });
+    expect(header).toMatchObject({ kind: 'files', rowCounts: null, artifacts: { 'db.dump': null }, schemaVersion: LATEST_MIGRATION, fileCount: 3, archivedFileCount: 3 });
   });
 
   it('writes db.dump, files.tar.gz and manifest.json into BACKUP_DIR/<name>, records the backup with its manifest SHA-256, and sets the gauge', async () => {
@@ -66,7 +68,7 @@ describe('createBackup', () => {
     const manifestBytes = await readFile(path.join(folder, 'manifest.json'));
     expect(sha256(manifestBytes)).toBe(backup.manifestSha256);
     const row = await new BackupRepository(env.dataSource.manager).get(backup.id);
-    expect(row).toMatchObject({ status: 'succeeded', manifestSha256: backup.manifestSha256, schemaVersion: 'Backups1764300000000' });
+    expect(row).toMatchObject({ status: 'succeeded', manifestSha256: backup.manifestSha256, schemaVersion: LATEST_MIGRATION });
     const parsed = JSON.parse(manifestBytes.toString('utf8')); // plain JSON, whatever the line layout
     expect(parsed.files).toHaveLength(keys.length);
 
@@ -84,7 +86,7 @@ describe('createBackup', () => {
       kind: 'full',
       incremental: false,
       baseBackupId: null,
-      schemaVersion: 'Backups1764300000000',
+      schemaVersion: LATEST_MIGRATION,
       rowCounts: Object.fromEntries(counts.map((c) => [c.t, c.n])),
       excludedTableData: ['backups'],
       fileCount: keys.length,
@@ -112,6 +114,30 @@ describe('createBackup', () => {
     expect(toc).not.toMatch(/TABLE DATA public backups /);
 
     expect(await gaugeValue()).toBe(new Date(backup.finishedAt!).getTime() / 1000);
+  });
+
+  it('counts each row of a partitioned table once, under the table\'s name, whichever partition holds it', async () => {
+    await queryRows(
+      env.dataSource.manager,
+      `INSERT INTO product_history (product_id, at) VALUES (gen_random_uuid(), now()), (gen_random_uuid(), now() + interval '1 month'),
+              (gen_random_uuid(), '2001-01-01')`,
+    );
+    const backup = await createBackup(env.deps, { kind: 'db' });
+    const header = await readManifestHeader(path.join(folderOf(backup.name), 'manifest.json'));
+    const [{ n }] = await queryRows<{ n: number }>(env.dataSource.manager, `SELECT count(*)::int AS n FROM product_history`);
+    expect(n).toBe(3);
+    expect(header.rowCounts).toMatchObject({ product_history: 3, change_events: 0, webhook_deliveries: 0 });
+    expect(Object.keys(header.rowCounts!).filter((t) => t.startsWith('product_history'))).toEqual(['product_history']);
+    expect(backup.rowCounts).toEqual(header.rowCounts);
+    // Every row of the database exactly once: the sum is the rows of the tables that hold rows.
+    const [{ total }] = await queryRows<{ total: number }>(
+      env.dataSource.manager,
+      `SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::int)::int AS total
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname <> 'backups'`,
+    );
+    expect(Object.values(header.rowCounts!).reduce((a, b) => a + b, 0)).toBe(total);
+    await queryRows(env.dataSource.manager, `DELETE FROM product_history`);
   });
 
   it('a db backup has no files archive, and sets the gauge from the catalogue on demand', async () => {

@@ -177,7 +177,11 @@ export async function currentSchemaVersion(dataSource: DataSource): Promise<stri
   return lastAppliedMigration(dataSource.manager);
 }
 
-/** pg_dump of one snapshot, with the exact row count of every table in that snapshot. */
+/**
+ * pg_dump of one snapshot, with the exact row count of every table in that snapshot. A
+ * partitioned table's count is the sum of its partitions' (each row counted once, under the table
+ * the API and the restore's verification name), whichever months exist when it is restored.
+ */
 async function dumpDatabase(deps: BackupDeps, tools: PgTools, file: string, versions: { pgDump: string; server: string }, onProgress?: ProgressReporter): Promise<DatabasePart> {
   const runner = deps.dataSource.createQueryRunner('master');
   await runner.connect();
@@ -193,7 +197,8 @@ async function dumpDatabase(deps: BackupDeps, tools: PgTools, file: string, vers
     const rowCounts: Record<string, number> = {};
     try {
       for (const table of tables) {
-        rowCounts[table.name] = await catalog.countRows(table.quoted);
+        const counted = table.partitionOf ?? table.name;
+        rowCounts[counted] = (rowCounts[counted] ?? 0) + (await catalog.countRows(table.quoted));
       }
     } catch (err) {
       await dumping.catch(() => undefined);

@@ -9,7 +9,8 @@ import type { DataSource } from 'typeorm';
 import { type MaintenanceEnv, seedProduct, storeImageFiles } from '../maintenance-env.test-helper';
 
 /**
- * md5 of every row of every table but `backups` (the catalogue a restore keeps), in id order:
+ * md5 of every row of every table that holds rows (plain tables and each partition) but `backups`
+ * (the catalogue a restore keeps), in the order of the rows' text (not every table has an id):
  * equal digests mean equal content, column by column. `where` filters a table's rows.
  */
 export async function tableDigests(dataSource: DataSource, where: Record<string, string> = {}): Promise<Record<string, { rows: number; md5: string }>> {
@@ -22,7 +23,7 @@ export async function tableDigests(dataSource: DataSource, where: Record<string,
   for (const { name } of tables) {
     const [row] = await queryRows<{ rows: number; md5: string | null }>(
       dataSource.manager,
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t.id), '')) AS md5 FROM "${name}" t ${where[name] ? `WHERE ${where[name]}` : ''}`,
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS md5 FROM "${name}" t ${where[name] ? `WHERE ${where[name]}` : ''}`,
     );
     digests[name] = { rows: row.rows, md5: row.md5 ?? '' };
   }

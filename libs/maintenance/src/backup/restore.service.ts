@@ -5,9 +5,12 @@
 //      SHA-256 as listed — any mismatch is a CorruptBackupError and nothing has changed;
 //   2. pause the queues and wait (bounded) for running jobs;
 //   3. take a safety backup (full) of what is there now;
-//   4. database: revert migrations newer than the backup's schema, pg_restore --clean --if-exists
-//      --single-transaction --no-owner, apply the migrations this code has beyond the backup's,
-//      write back the backups catalogue read before (the dump leaves its data out);
+//   4. database: revert migrations newer than the backup's schema, drop the partitioned tables
+//      (pg_restore --clean cannot), pg_restore --clean --if-exists --single-transaction --no-owner, apply the migrations this code has beyond the backup's,
+//      write back the backups catalogue read before (the dump leaves its data out), keep the
+//      change feed's last position from going back (positions handed out since the backup are
+//      never handed out again), and create the monthly partitions from the current month on that
+//      a backup of months ago lacks;
 //   5. files: put every file of the manifest from its archive, delete what the manifest lacks;
 //   6. verify: row counts per table and every file's SHA-256 through storage;
 //   7. if 4–6 fail, restore the safety backup the same way and verify it (RestoreFailedError,
@@ -18,7 +21,17 @@
 import { AppError } from '@1688sync/core';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Backup, BackupRepository, CatalogRepository, lastAppliedMigration, migrateDown, migrateUp, transaction } from '@1688sync/db';
+import {
+  type Backup,
+  BackupRepository,
+  CatalogRepository,
+  MONTHLY_PARTITIONED_TABLES,
+  PartitionRepository,
+  lastAppliedMigration,
+  migrateDown,
+  migrateUp,
+  transaction,
+} from '@1688sync/db';
 import type { QueueName } from '@1688sync/queues';
 import type { DataSource } from 'typeorm';
 import type { MaintenanceDeps, ProgressReporter } from '../maintenance.deps';
@@ -138,7 +151,7 @@ function planSteps(r: Restorable, { safetyBackup, queues, applyMigrations }: { s
   ];
   if (withDb) {
     steps.push(
-      `replace the database with the dump (schema ${row.schemaVersion ?? 'unknown'}; ${row.rowCounts ? Object.values(row.rowCounts).reduce((a, b) => a + b, 0) : '?'} rows) in one transaction (pg_restore --clean --if-exists --single-transaction)${applyMigrations ? ', then apply newer migrations' : ', leaving it at that schema'}, keeping the backups catalogue`,
+      `replace the database with the dump (schema ${row.schemaVersion ?? 'unknown'}; ${row.rowCounts ? Object.values(row.rowCounts).reduce((a, b) => a + b, 0) : '?'} rows) in one transaction (pg_restore --clean --if-exists --single-transaction)${applyMigrations ? ', then apply newer migrations' : ', leaving it at that schema'}, keeping the backups catalogue and the change feed's last position`,
     );
   }
   if (withFiles) steps.push(`put the ${row.fileCount ?? '?'} files of the manifest into storage and delete the stored files under ${BACKUP_FILES_PREFIX} it does not list`);
@@ -282,16 +295,36 @@ interface Applied {
   filesPut: number;
 }
 
-/** Steps 4 and 5 for one backup (the one asked for, or the safety backup on the way back). */
-async function applyBackup(deps: MaintenanceDeps, r: Restorable, header: ManifestHeader, catalogue: string, onProgress?: ProgressReporter, applyMigrations = true): Promise<Applied> {
+/**
+ * Steps 4 and 5 for one backup (the one asked for, or the safety backup on the way back).
+ * `feedFloor` is the feed position read before the restore began: the restored one is raised to
+ * it (or to the position found right before this pg_restore, if higher).
+ */
+async function applyBackup(
+  deps: MaintenanceDeps,
+  r: Restorable,
+  header: ManifestHeader,
+  { catalogue, feedFloor, onProgress, applyMigrations = true }: { catalogue: string; feedFloor: string | null; onProgress?: ProgressReporter; applyMigrations?: boolean },
+): Promise<Applied> {
   const { dataSource, config, storage } = deps;
   let migrationsApplied: string[] = [];
   if (r.row.kind !== 'files') {
     onProgress?.({ stage: 'restore-database', done: 0, total: 1 });
+    const feedBefore = await new BackupRepository(dataSource.manager).feedPosition();
     await revertNewerMigrations(deps, header.schemaVersion);
+    // pg_restore --clean fails on a partitioned table that is there (it cannot drop a partition's
+    // inherited primary key): such tables go first, with every partition, as --clean would have
+    // dropped them. Like the migrations reverted above, this happens before pg_restore's own
+    // transaction: a failure from here on is undone by restoring the safety backup.
+    await transaction(dataSource, (tx) => new CatalogRepository(tx).dropPartitionedTables());
     await new PgTools(config.database.url).restore(path.join(r.folder, DB_DUMP_FILE));
     if (applyMigrations) migrationsApplied = await migrateUp(dataSource, config.database.url);
-    await transaction(dataSource, (tx) => new BackupRepository(tx).restoreSnapshot(catalogue, { replace: true }));
+    await transaction(dataSource, async (tx) => {
+      const backups = new BackupRepository(tx);
+      await backups.restoreSnapshot(catalogue, { replace: true });
+      if ((await backups.feedPosition()) !== null) await backups.keepFeedPositionAtLeast([feedFloor, feedBefore]);
+    });
+    await ensureCurrentPartitions(dataSource);
     onProgress?.({ stage: 'restore-database', done: 1, total: 1 });
   }
   let filesPut = 0;
@@ -312,6 +345,19 @@ async function applyBackup(deps: MaintenanceDeps, r: Restorable, header: Manifes
     await deleteUnlisted(deps, r.manifest);
   }
   return { migrationsApplied, filesPut };
+}
+
+/**
+ * The current month and the ones ahead for each partitioned table the restored schema has: a
+ * backup holds the months that existed when it was taken, and rows of a later month would
+ * otherwise land in the DEFAULT partition (and then keep maintain-partitions from creating it).
+ */
+async function ensureCurrentPartitions(dataSource: DataSource): Promise<void> {
+  const catalog = new CatalogRepository(dataSource.manager);
+  const partitions = new PartitionRepository(dataSource.manager);
+  for (const table of MONTHLY_PARTITIONED_TABLES) {
+    if (await catalog.schemaTableExists(table)) await partitions.ensureMonths(table);
+  }
 }
 
 /** Deletes stored files under products/ that the manifest does not list (merge walk of two sorted lists). */
@@ -467,6 +513,7 @@ async function restoreVerified(
   // kept on disk meanwhile, should this process die before that (the next backup lock holder puts it back).
   const repo = new BackupRepository(deps.dataSource.manager);
   const catalogue = await repo.snapshot();
+  const feedFloor = await repo.feedPosition();
   const guard = path.join(backupRoot(deps.config), CATALOGUE_GUARD_FILE);
   await fsp.mkdir(path.dirname(guard), { recursive: true });
   await fsp.writeFile(guard, catalogue, { mode: 0o600 });
@@ -474,11 +521,11 @@ async function restoreVerified(
     let applied: Applied;
     let verified: Awaited<ReturnType<typeof verifyRestored>>;
     try {
-      applied = await applyBackup(deps, r, header, catalogue, onProgress, applyMigrations);
+      applied = await applyBackup(deps, r, header, { catalogue, feedFloor, onProgress, applyMigrations });
       verified = await verifyRestored(deps, r, header, applied.migrationsApplied, onProgress);
       if (verified.differences.length) throw new VerificationError(verified.differences);
     } catch (err) {
-      throw await rollBack(deps, { id, safety, error: err as Error, catalogue, onProgress, log });
+      throw await rollBack(deps, { id, safety, error: err as Error, catalogue, feedFloor, onProgress, log });
     }
     log.info({ rowCounts: verified.rowCounts, files: verified.files, migrationsApplied: applied.migrationsApplied }, 'restore: done and verified');
     const row = await repo.get(id);
@@ -505,7 +552,15 @@ async function restoreVerified(
 /** Step 7: back to the safety backup. Returns the RestoreFailedError to throw. */
 async function rollBack(
   deps: MaintenanceDeps,
-  { id, safety, error, catalogue, onProgress, log }: { id: string; safety: BackupSummary | null; error: Error; catalogue: string; onProgress?: ProgressReporter; log: MaintenanceDeps['logger'] },
+  {
+    id,
+    safety,
+    error,
+    catalogue,
+    feedFloor,
+    onProgress,
+    log,
+  }: { id: string; safety: BackupSummary | null; error: Error; catalogue: string; feedFloor: string | null; onProgress?: ProgressReporter; log: MaintenanceDeps['logger'] },
 ): Promise<RestoreFailedError> {
   const differences = error instanceof VerificationError ? error.differences : [];
   const what = error.message;
@@ -518,7 +573,7 @@ async function rollBack(
     const r: Restorable = { row: safety, base: null, folder, baseFolder: null, manifest: path.join(folder, MANIFEST_FILE) };
     const header = await readManifestHeader(r.manifest);
     const back = (e: Parameters<ProgressReporter>[0]) => onProgress?.({ ...e, stage: `rollback-${e.stage}` });
-    const applied = await applyBackup(deps, r, header, catalogue, back);
+    const applied = await applyBackup(deps, r, header, { catalogue, feedFloor, onProgress: back });
     const verified = await verifyRestored(deps, r, header, applied.migrationsApplied, back);
     if (verified.differences.length) throw new VerificationError(verified.differences);
   } catch (err) {

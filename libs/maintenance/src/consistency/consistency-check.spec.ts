@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type ConsistencyFinding, type ConsistencyReport, ConsistencyReportRepository, queryRows } from '@1688sync/db';
+import { type ConsistencyFinding, type ConsistencyReport, ConsistencyReportRepository, MONTHLY_PARTITIONED_TABLES, PartitionRepository, queryRows } from '@1688sync/db';
 import { downloadJobId, processJobId } from '@1688sync/queues';
 import { parseImageKey, productPrefix } from '@1688sync/storage';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MaintenanceEnv, createMaintenanceEnv } from '../maintenance-env.test-helper';
 import { type ConsistencyCheckOptions, ConsistencyCheckFailedError, runConsistencyCheck } from './consistency-check';
 import { CONSISTENCY_CHECK_NAMES, type ConsistencyCheckName } from './consistency-check.types';
@@ -350,6 +350,9 @@ describe('the consistency check', () => {
       'wrong-product-count',
       'stuck-image-claims',
       'stuck-sync-records',
+      'rows-in-default-partitions',
+      'missing-partitions',
+      'deliveries-of-deleted-subscriptions',
       'downloaded-images',
       'orphan-files',
       'stray-temp-files',
@@ -392,6 +395,114 @@ describe('the consistency check', () => {
     expect(read!.findings).toEqual(second.findings);
     expect(await reports.get(randomUUID())).toBeNull();
     expect(await reports.get('not-a-uuid')).toBeNull();
+  });
+
+  describe('what changed', () => {
+    const q = <T = Record<string, unknown>>(sql: string, params: unknown[] = []) => queryRows<T>(env.dataSource.manager, sql, params);
+    /** YYYY_MM of the month `offset` months from the current one (UTC). */
+    const month = (offset: number) => {
+      const now = new Date();
+      const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1));
+      return `${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    };
+    const event = (recordedAt: string) =>
+      q(
+        `INSERT INTO change_events (position, recorded_at, id, type, occurred_at, external_id, data)
+         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM change_events), $1, gen_random_uuid(), 'product.updated', $1, 'offer-1', '{}')`,
+        [recordedAt],
+      );
+    afterEach(async () => {
+      // Back to what the migration made, for the specs that follow.
+      await q(`TRUNCATE change_events, product_history, webhook_deliveries, webhook_subscriptions`);
+      for (const table of MONTHLY_PARTITIONED_TABLES) await new PartitionRepository(env.dataSource.manager).ensureMonths(table);
+    });
+
+    it('finds rows caught by a DEFAULT partition, naming the table and how many, and leaves them in fix mode', async () => {
+      await event('2001-01-01T00:00:00Z');
+      await event(new Date().toISOString()); // in its month: fine
+      await q(`INSERT INTO product_history (product_id, at) VALUES (gen_random_uuid(), '1999-12-31'), (gen_random_uuid(), '2001-05-01')`);
+      const report = await run({ fix: true });
+      const finding = findingOf(report, 'rows-in-default-partitions');
+      expect(finding).toMatchObject({ severity: 'warning', count: 3, fixed: 0, details: { change_events: 1, product_history: 2 } });
+      expect(finding.samples).toEqual([
+        { table: 'change_events', partition: 'change_events_default', rows: 1 },
+        { table: 'product_history', partition: 'product_history_default', rows: 2 },
+      ]);
+      expect(finding.suggestedFix).toMatch(/docs\/operations\.md/);
+      expect(await q(`SELECT count(*)::int AS n FROM product_history_default`)).toEqual([{ n: 2 }]);
+    });
+
+    it('finds monthly partitions missing among the current month and the three ahead, and creates them in fix mode', async () => {
+      await q(`DROP TABLE change_events_p${month(1)}`);
+      await q(`DROP TABLE webhook_deliveries_p${month(3)}`);
+      const dry = findingOf(await run(), 'missing-partitions');
+      expect(dry).toMatchObject({ severity: 'warning', count: 2, fixed: 0 });
+      expect(dry.samples).toEqual([
+        { table: 'change_events', partition: `change_events_p${month(1)}`, month: month(1).replace('_', '-') },
+        { table: 'webhook_deliveries', partition: `webhook_deliveries_p${month(3)}`, month: month(3).replace('_', '-') },
+      ]);
+      expect(await new PartitionRepository(env.dataSource.manager).missingMonths('change_events')).toHaveLength(1);
+
+      expect(findingOf(await run({ fix: true }), 'missing-partitions')).toMatchObject({ count: 2, fixed: 2 });
+      expect(findingOf(await run(), 'missing-partitions').count).toBe(0);
+    });
+
+    it('counts a missing month the DEFAULT partition holds rows of as blocked, and still creates the others', async () => {
+      await q(`DROP TABLE product_history_p${month(2)}`);
+      await q(`DROP TABLE change_events_p${month(2)}`);
+      const [y, m] = month(2).split('_');
+      await q(`INSERT INTO product_history (product_id, at) VALUES (gen_random_uuid(), $1)`, [`${y}-${m}-10T00:00:00Z`]);
+      const report = await run({ fix: true });
+      expect(findingOf(report, 'missing-partitions')).toMatchObject({ count: 2, fixed: 1, details: { blocked: 1 } });
+      expect(findingOf(report, 'rows-in-default-partitions')).toMatchObject({ count: 1, details: { product_history: 1 } });
+      expect(report.status).toBe('succeeded');
+      await q(`DELETE FROM product_history_default`);
+    });
+
+    it('finds pending deliveries of deleted or missing subscriptions, and fails them in fix mode', async () => {
+      const subscription = async (deleted: boolean) =>
+        (
+          await q<{ id: string }>(
+            `INSERT INTO webhook_subscriptions (url, events, secret, deleted_at) VALUES ('https://hooks.example/x', '{*}', 's', CASE WHEN $1 THEN now() END) RETURNING id`,
+            [deleted],
+          )
+        )[0].id;
+      const live = await subscription(false);
+      const deleted = await subscription(true);
+      const gone = randomUUID();
+      const delivery = async (subscriptionId: string, status = 'pending') =>
+        (
+          await q<{ id: string }>(
+            `INSERT INTO webhook_deliveries (subscription_id, event_id, event_position, event_type, lane, status)
+             VALUES ($1, gen_random_uuid(), 1, 'product.updated', 'offer-1', $2) RETURNING id`,
+            [subscriptionId, status],
+          )
+        )[0].id;
+      const ofLive = await delivery(live);
+      const ofDeleted = await delivery(deleted);
+      const deliveredOfDeleted = await delivery(deleted, 'delivered');
+      const ofGone = await delivery(gone);
+
+      const dry = findingOf(await run(), 'deliveries-of-deleted-subscriptions');
+      expect(dry).toMatchObject({ severity: 'warning', count: 2, fixed: 0 });
+      expect(dry.samples).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ deliveryId: ofDeleted, subscriptionId: deleted, reason: 'subscription deleted' }),
+          expect.objectContaining({ deliveryId: ofGone, subscriptionId: gone, reason: 'subscription missing' }),
+        ]),
+      );
+
+      expect(findingOf(await run({ fix: true }), 'deliveries-of-deleted-subscriptions')).toMatchObject({ count: 2, fixed: 2 });
+      const rows = await q<{ id: string; status: string; last_error: string | null }>(`SELECT id, status, last_error FROM webhook_deliveries`);
+      const byId = Object.fromEntries(rows.map((r) => [r.id, { status: r.status, lastError: r.last_error }]));
+      expect(byId).toEqual({
+        [ofLive]: { status: 'pending', lastError: null },
+        [ofDeleted]: { status: 'failed', lastError: 'subscription deleted' },
+        [deliveredOfDeleted]: { status: 'delivered', lastError: null },
+        [ofGone]: { status: 'failed', lastError: 'subscription missing' },
+      });
+      expect(findingOf(await run(), 'deliveries-of-deleted-subscriptions').count).toBe(0);
+    });
   });
 
   it('finishes the report as failed when a check cannot run, with the findings of the others', async () => {

@@ -20,8 +20,11 @@ import {
 } from './consistency-check.types';
 import { ConsistencyScanRepository } from '@1688sync/db';
 import {
+  deliveriesOfDeletedSubscriptionsCheck,
+  missingPartitionsCheck,
   orphanImageRowsCheck,
   productsWithoutLiveSupplierCheck,
+  rowsInDefaultPartitionsCheck,
   stuckImageClaimsCheck,
   stuckSyncRecordsCheck,
   wrongProductCountCheck,
@@ -42,6 +45,9 @@ export const CONSISTENCY_CHECKS: readonly ConsistencyCheck[] = [
   wrongProductCountCheck,
   stuckImageClaimsCheck,
   stuckSyncRecordsCheck,
+  rowsInDefaultPartitionsCheck,
+  missingPartitionsCheck,
+  deliveriesOfDeletedSubscriptionsCheck,
   downloadedImagesCheck,
   orphanFilesCheck,
   strayTempFilesCheck,

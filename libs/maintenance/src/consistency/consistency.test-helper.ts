@@ -161,7 +161,9 @@ export async function imageRow(ds: DataSource, id: string): Promise<Record<strin
 
 /** Empties every table the checks read, so each spec starts from an empty catalogue. */
 export async function truncateCatalogue(ds: DataSource): Promise<void> {
-  await ds.query('TRUNCATE product_images, products, suppliers, sync_records, consistency_reports');
+  await ds.query(
+    'TRUNCATE product_images, products, suppliers, sync_records, consistency_reports, change_events, product_history, webhook_deliveries, webhook_subscriptions',
+  );
 }
 
 /** The driver with some of its methods replaced (to inject a failure or a race); the rest delegate. */
