@@ -12,6 +12,7 @@
 import type { EntityManager } from 'typeorm';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { CursorExpiredError, InvalidInputError } from '../errors';
+import { pgSafeText } from '../pg-text';
 import { queryRows } from '../sql';
 
 /** Every event type the feed carries (docs/changes.md, Types), in no particular order. */
@@ -152,7 +153,8 @@ export class ChangeFeedRepository {
       product_id: e.productId ?? null,
       supplier_id: e.supplierId ?? null,
       external_id: e.externalId,
-      source: e.source ?? null,
+      // The one field taken from the request as is (a queued job's batch label; the API refuses a bad one).
+      source: e.source == null ? null : pgSafeText(e.source).slice(0, 200),
       sync_record_id: e.syncRecordId ?? null,
       data: e.data,
     }));
