@@ -192,7 +192,8 @@ export function decodePosition(cursor: string): number {
   }
 }
 
-function presentEvent(r: Record<string, unknown>): ChangeEvent {
+/** A change_events row (the EVENT_COLUMNS) as the envelope the feed and webhooks send. */
+export function presentEvent(r: Record<string, unknown>): ChangeEvent {
   return {
     id: r.id as string,
     type: r.type as string,

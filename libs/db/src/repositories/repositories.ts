@@ -11,6 +11,8 @@ import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
 import { SyncRecordRepository } from './sync-record.repository';
+import { WebhookDeliveryRepository } from './webhook-delivery.repository';
+import { WebhookSubscriptionRepository } from './webhook-subscription.repository';
 
 export class Repositories {
   private readonly built = new Map<string, unknown>();
@@ -54,6 +56,16 @@ export class Repositories {
   /** The change feed: events recorded by changes, their positions, its pages. */
   get changes(): ChangeFeedRepository {
     return this.once('changes', () => new ChangeFeedRepository(this.manager));
+  }
+
+  /** Webhook subscriptions: who wants which events, where, signed how. */
+  get webhooks(): WebhookSubscriptionRepository {
+    return this.once('webhooks', () => new WebhookSubscriptionRepository(this.manager));
+  }
+
+  /** Webhook deliveries: one per event per subscription, pending until delivered or failed. */
+  get webhookDeliveries(): WebhookDeliveryRepository {
+    return this.once('webhookDeliveries', () => new WebhookDeliveryRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {
