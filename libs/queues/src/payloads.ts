@@ -21,6 +21,7 @@ export const payloadSchemas = {
   [JobName.PruneBackups]: z.object({}),
   [JobName.VacuumAnalyze]: z.object({}),
   [JobName.PurgeDeleted]: z.object({}),
+  [JobName.Deliver]: z.object({ subscriptionId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type PayloadOf<N extends JobName> = z.output<(typeof payloadSchemas)[N]>;

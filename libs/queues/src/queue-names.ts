@@ -6,6 +6,7 @@ export const QueueName = {
   ImageDownload: 'image-download',
   ImageProcess: 'image-process',
   Maintenance: 'maintenance',
+  WebhookDelivery: 'webhook-delivery',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 export const QUEUE_NAMES = Object.values(QueueName);
@@ -23,6 +24,8 @@ export const JobName = {
   PruneBackups: 'prune-backups',
   VacuumAnalyze: 'vacuum-analyze',
   PurgeDeleted: 'purge-deleted',
+  /** Drains one webhook subscription's due deliveries (one job per subscription, not per delivery). */
+  Deliver: 'deliver',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -39,6 +42,7 @@ export const QUEUE_JOBS = {
     JobName.VacuumAnalyze,
     JobName.PurgeDeleted,
   ],
+  'webhook-delivery': [JobName.Deliver],
 } as const satisfies Record<QueueName, readonly JobName[]>;
 
 export type JobNameOf<Q extends QueueName> = (typeof QUEUE_JOBS)[Q][number];
