@@ -72,6 +72,19 @@ const quoted = (bytes: Buffer) => {
 
 const withoutCredentials = (url: URL) => `${url.protocol}//${url.host}${url.pathname}`;
 
+/** An allow list as the guard reads it, and the key of its agents; worked out once per list. */
+const allowLists = new WeakMap<readonly string[], { allow: ReadonlySet<string>; key: string }>();
+
+function allowListOf(entries: readonly string[]) {
+  let found = allowLists.get(entries);
+  if (!found) {
+    const allow = normaliseAllowHosts(entries);
+    found = { allow, key: [...allow].sort().join(',') };
+    allowLists.set(entries, found);
+  }
+  return found;
+}
+
 /** POSTs one webhook request; never throws. */
 export async function sendWebhook(request: WebhookRequest, opts: SendOptions): Promise<SendResult> {
   let url: URL;
@@ -82,27 +95,27 @@ export async function sendWebhook(request: WebhookRequest, opts: SendOptions): P
   }
   const shown = withoutCredentials(url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, statusCode: null, error: `${shown} is not an http(s) URL` };
-  const allow = normaliseAllowHosts(opts.allowHosts);
-  const deadline = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
+  const { allow, key } = allowListOf(opts.allowHosts);
+  // One timer per request (cheaper than AbortSignal.timeout + AbortSignal.any on the hot path).
+  let timedOut = false;
   try {
     assertHostAllowed(url, allow);
-    return await post(url, request, allow, signal);
+    return await post(url, request, allow, key, opts, () => (timedOut = true));
   } catch (err) {
     if (opts.signal?.aborted) return { ok: false, statusCode: null, error: `POST ${shown} cancelled (shutdown)`, cancelled: true };
     if (err instanceof BlockedAddressError || (err as { code?: string })?.code === 'blocked_address') {
       return { ok: false, statusCode: null, error: `POST ${shown} refused: ${(err as Error).message}; deliveries only go to public addresses (WEBHOOK_ALLOW_HOSTS exempts a host:port)` };
     }
-    if (deadline.aborted) return { ok: false, statusCode: null, error: `POST ${shown}: no answer within WEBHOOK_TIMEOUT_MS (${opts.timeoutMs} ms)` };
+    if (timedOut) return { ok: false, statusCode: null, error: `POST ${shown}: no answer within WEBHOOK_TIMEOUT_MS (${opts.timeoutMs} ms)` };
     const e = err as NodeJS.ErrnoException;
     return { ok: false, statusCode: null, error: `POST ${shown} failed: ${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}` };
   }
 }
 
-function post(url: URL, request: WebhookRequest, allow: ReadonlySet<string>, signal: AbortSignal): Promise<SendResult> {
-  const allowKey = [...allow].sort().join(',');
+function post(url: URL, request: WebhookRequest, allow: ReadonlySet<string>, allowKey: string, opts: SendOptions, onTimeout: () => void): Promise<SendResult> {
   const agents = agentsFor(allowKey);
   const body = Buffer.from(request.body);
+  const signal = opts.signal;
   return new Promise<SendResult>((resolve, reject) => {
     const req = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
@@ -110,10 +123,17 @@ function post(url: URL, request: WebhookRequest, allow: ReadonlySet<string>, sig
       lookup: guardedLookup(url, allow) as unknown as http.RequestOptions['lookup'],
       headers: { ...request.headers, 'content-length': String(body.length) },
     });
-    const onAbort = () => req.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const done = () => signal.removeEventListener('abort', onAbort);
+    const timer = setTimeout(() => {
+      onTimeout();
+      req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
     req.once('error', (err) => {
       done();
       reject(err);

@@ -266,7 +266,7 @@ const SUITES: Suite<unknown>[] = [
     build: (m) => new WebhookDeliveryRepository(m),
     calls: {
       fanOut: (r) => r.fanOut(1, 10),
-      due: (r) => r.due(MISSING, 200),
+      due: (r) => r.due(MISSING, 200, ['p:busy']),
       record: (r) => r.record([{ id: MISSING, createdAt: '2020-01-01 00:00:00+00', status: 'pending', statusCode: 503, error: 'answered 503', retryInMs: 30_000 }]),
       failPending: (r) => r.failPending(MISSING, 'disabled'),
       list: (r) => r.list(MISSING, { status: 'failed', limit: 10 }),

@@ -24,6 +24,7 @@ e.id, e.type, e.occurred_at, e.product_id, e.supplier_id, e.external_id, e.sourc
 FROM webhook_deliveries d
 LEFT JOIN change_events e ON e.position = d.event_position
 WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()
+AND NOT d.lane = ANY($3::varchar[])
 AND NOT EXISTS (
 SELECT 1 FROM webhook_deliveries b
 WHERE b.subscription_id = d.subscription_id AND b.lane = d.lane AND b.status = 'pending'

@@ -38,7 +38,7 @@ RETURNING id, url, events, description, exclude_sources, enabled, disabled_reaso
 UPDATE webhook_subscriptions SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING id;
 
 -- target
-SELECT id, url, enabled, disabled_reason, secret, CASE WHEN previous_secret_until > now() THEN previous_secret END AS previous_secret
+SELECT id, url, enabled, disabled_reason, failing_since, secret, CASE WHEN previous_secret_until > now() THEN previous_secret END AS previous_secret
 FROM webhook_subscriptions WHERE id = $1 AND deleted_at IS NULL;
 
 -- recordHealth

@@ -74,6 +74,8 @@ describe('WebhookDeliveryRepository', () => {
     const due = await deliveries.due(s.id, 10);
     expect(due.map((d) => d.event?.productId)).toEqual([a, b, a, b]);
     expect(due[0].event).toMatchObject({ type: 'product.updated', externalId: expect.any(String), data: { n: 1 } });
+    // Lanes the caller is still sending are left out.
+    expect((await deliveries.due(s.id, 10, [`p:${b}`])).map((d) => d.event?.productId)).toEqual([a, a]);
     // a's first delivery fails and waits a minute; b's is delivered.
     await deliveries.record([
       { id: due[0].id, createdAt: due[0].createdAt, status: 'pending', statusCode: 503, error: 'answered 503', retryInMs: 60_000 },

@@ -129,9 +129,10 @@ export class WebhookDeliveryRepository {
 
   /**
    * Up to `limit` deliveries of a subscription to send now, in feed order: pending, due, and not
-   * behind an earlier pending delivery of their lane that waits for a later retry.
+   * behind an earlier pending delivery of their lane that waits for a later retry. Lanes in
+   * `exceptLanes` (still being sent by the caller) are left out.
    */
-  async due(subscriptionId: string, limit: number): Promise<DueDelivery[]> {
+  async due(subscriptionId: string, limit: number, exceptLanes: readonly string[] = []): Promise<DueDelivery[]> {
     const rows = await queryRows<Record<string, unknown> & { d_id: string; d_created_at: string; lane: string; attempts: number; event_position: string }>(
       this.manager,
       `SELECT d.id AS d_id, d.created_at::text AS d_created_at, d.lane, d.attempts, d.event_position::text AS event_position,
@@ -139,13 +140,14 @@ export class WebhookDeliveryRepository {
        FROM webhook_deliveries d
        LEFT JOIN change_events e ON e.position = d.event_position
        WHERE d.subscription_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()
+         AND NOT d.lane = ANY($3::varchar[])
          AND NOT EXISTS (
            SELECT 1 FROM webhook_deliveries b
            WHERE b.subscription_id = d.subscription_id AND b.lane = d.lane AND b.status = 'pending'
              AND b.event_position < d.event_position AND b.next_attempt_at > now())
        ORDER BY d.event_position
        LIMIT $2`,
-      [subscriptionId, limit],
+      [subscriptionId, limit, exceptLanes],
     );
     return rows.map((r) => ({
       id: r.d_id,

@@ -38,6 +38,8 @@ export interface WebhookTarget {
   disabledReason: string | null;
   /** The current secret, then the previous one while it still signs (24 h after a rotation). */
   secrets: string[];
+  /** The first failed attempt since the last success; null while deliveries succeed. */
+  failingSince: string | null;
 }
 
 export interface NewWebhookSubscription {
@@ -174,9 +176,9 @@ export class WebhookSubscriptionRepository {
 
   /** Where and how to deliver to a live subscription; null when it is gone. */
   async target(id: string): Promise<WebhookTarget | null> {
-    const [row] = await queryRows<{ id: string; url: string; enabled: boolean; disabled_reason: string | null; secret: string; previous_secret: string | null }>(
+    const [row] = await queryRows<{ id: string; url: string; enabled: boolean; disabled_reason: string | null; failing_since: string | null; secret: string; previous_secret: string | null }>(
       this.manager,
-      `SELECT id, url, enabled, disabled_reason, secret, CASE WHEN previous_secret_until > now() THEN previous_secret END AS previous_secret
+      `SELECT id, url, enabled, disabled_reason, failing_since, secret, CASE WHEN previous_secret_until > now() THEN previous_secret END AS previous_secret
        FROM webhook_subscriptions WHERE id = $1 AND deleted_at IS NULL`,
       [id],
     );
@@ -186,6 +188,7 @@ export class WebhookSubscriptionRepository {
       url: row.url,
       enabled: row.enabled,
       disabledReason: row.disabled_reason,
+      failingSince: iso(row.failing_since),
       secrets: row.previous_secret && row.previous_secret !== row.secret ? [row.secret, row.previous_secret] : [row.secret],
     };
   }
