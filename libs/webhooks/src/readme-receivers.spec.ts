@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { childEnvironment } from '@1688sync/config';
 import { REPO_ROOT, closedPort, waitFor } from '@1688sync/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { webhookRequest } from './webhook-request';
@@ -47,7 +48,7 @@ describe.each([
     dir = await mkdtemp(path.join(os.tmpdir(), `receiver-${name}-`));
     await writeFile(path.join(dir, file), await receiverSnippet(name));
     const port = await closedPort();
-    child = spawn(command, [path.join(dir, file)], { env: { PATH: process.env.PATH, PORT: String(port), WEBHOOK_SECRETS: 'old-secret' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(command, [path.join(dir, file)], { env: childEnvironment({ PORT: String(port), WEBHOOK_SECRETS: 'old-secret' }), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
     const url = `http://127.0.0.1:${port}/hooks/1688`;
