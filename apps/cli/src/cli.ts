@@ -13,6 +13,7 @@ import { migrateCommand } from './commands/migrate.command';
 import { reconcileCommand } from './commands/reconcile.command';
 import { demoCommand } from './commands/demo.command';
 import { startCommand } from './commands/start.command';
+import { webhooksCommand } from './commands/webhooks.command';
 import { type Output, createOutput } from './output';
 import { UsageError } from './usage-error';
 
@@ -50,11 +51,17 @@ Commands:
                                    follow the change feed from its end (or after a cursor), one
                                    line per event (with --json, the event as one JSON line);
                                    Ctrl-C stops
+  webhooks list                    the webhook subscriptions
+  webhooks create <url> --events <type,…|*> [--description <text>] [--exclude-sources <source,…>]
+                                   subscribe a URL to change events; prints the signing secret once
+  webhooks delete <id>             delete a subscription (nothing more is sent to it)
+  webhooks deliveries <id> [--status pending|delivered|failed]
+                                   a subscription's latest deliveries
   enqueue <queue> <job> <json>     add one job (--job-id <id> to choose its id)
   help                             show this text
 
 Options:
-  --json                           check, reconcile, db, images, backup, changes: print the result as JSON
+  --json                           check, reconcile, db, images, backup, changes, webhooks: print the result as JSON
 
 Exit codes:
   0  done (check: no critical finding remains; backup restore without --yes: the plan, nothing changed)
@@ -75,6 +82,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   db: ['json'],
   images: ['download', 'process', 'product', 'json'],
   changes: ['types', 'after', 'json'],
+  webhooks: ['events', 'description', 'exclude-sources', 'status', 'json'],
 };
 
 function noArguments(command: string, rest: string[]) {
@@ -101,6 +109,10 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         yes: { type: 'boolean', short: 'y' },
         backup: { type: 'boolean' },
         'keep-schema': { type: 'boolean' },
+        events: { type: 'string' },
+        description: { type: 'string' },
+        'exclude-sources': { type: 'string' },
+        status: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -144,6 +156,8 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
         return await imagesCommand(config, out, rest, { download: v.download, process: v.process, product: v.product, json: v.json });
       case 'changes':
         return await changesCommand(config, out, rest, { types: v.types, after: v.after, json: v.json });
+      case 'webhooks':
+        return await webhooksCommand(config, out, rest, { events: v.events, description: v.description, excludeSources: v['exclude-sources'], status: v.status, json: v.json });
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

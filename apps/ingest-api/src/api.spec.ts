@@ -320,7 +320,7 @@ describe('the /v1 API', () => {
       expect(ok.body).toContain('<');
       const queues = await api.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { authorization: `Basic ${Buffer.from('admin:secret-password').toString('base64')}` } });
       expect(queues.statusCode).toBe(200);
-      expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['image-download', 'image-process', 'maintenance', 'product-ingest']);
+      expect(queues.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['image-download', 'image-process', 'maintenance', 'product-ingest', 'webhook-delivery']);
     });
   });
 

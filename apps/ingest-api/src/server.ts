@@ -24,6 +24,7 @@ import { registerOperationRoutes } from './routes/operations.routes';
 import { registerProductRoutes } from './routes/products.routes';
 import { registerReprocessRoutes } from './routes/reprocess.routes';
 import { registerSupplierRoutes } from './routes/suppliers.routes';
+import { registerWebhookRoutes } from './routes/webhooks.routes';
 import { z } from 'zod';
 
 export interface ApiDependencies {
@@ -99,6 +100,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerMaintenanceRoutes(app, routes, ctx);
   registerReprocessRoutes(app, routes, ctx);
   registerChangeRoutes(app, routes, ctx);
+  registerWebhookRoutes(app, routes, ctx);
 
   let document: unknown;
   await registerDocs(app, () =>

@@ -1,2 +1,4 @@
 export * from './app-error';
 export * from './uuid';
+export * from './ssrf-guard';
+export * from './retry-after';

@@ -32,3 +32,6 @@ export * from './repositories/advisory-lock.repository';
 export * from './repositories/database-care.repository';
 export * from './repositories/change-feed.repository';
 export * from './repositories/product-history.repository';
+export * from './change-event-types';
+export * from './repositories/webhook-subscription.repository';
+export * from './repositories/webhook-delivery.repository';

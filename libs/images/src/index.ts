@@ -1,6 +1,5 @@
 export * from './download/url';
 export * from './download/image-download.errors';
-export * from './download/ssrf-guard';
 export * from './download/image-type';
 export * from './download/downloader';
 export * from './download/host-limiter';

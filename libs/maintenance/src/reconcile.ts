@@ -3,8 +3,10 @@
 // whose deterministic job is not waiting, active or delayed in its queue gets its job again —
 // after Redis lost its data, after a job was dropped, or after a job finished (failed, or
 // completed by a worker that crashed before recording) while the row still says "not done".
-import { ImageWorkRepository, type WorkStage } from '@1688sync/db';
-import { QueueName, queueImageWork } from '@1688sync/queues';
+// Webhook deliveries are rows too: every subscription with a pending delivery gets its drain job
+// (deliver-<subscriptionId>) again when it is not queued.
+import { ImageWorkRepository, WebhookDeliveryRepository, type WorkStage } from '@1688sync/db';
+import { QueueName, queueImageWork, queueWebhookDrains } from '@1688sync/queues';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
 
@@ -31,6 +33,8 @@ export interface ReconcileCounts {
 
 export interface ReconcileResult extends ReconcileCounts {
   stages: Record<WorkStage, ReconcileCounts>;
+  /** Webhook subscriptions with pending deliveries, and how many of their drains were queued. */
+  webhookDrains: { subscriptions: number; queued: number; alreadyQueued: number };
   syncRecordId: string;
 }
 
@@ -71,12 +75,18 @@ export async function reconcile(
       stages[stage] = counts;
       logger.info({ stage, ...counts }, `reconcile: ${stage} stage done`);
     }
+    const subscriptions = await new WebhookDeliveryRepository(dataSource.manager).subscriptionsWithPending();
+    const drains = await queueWebhookDrains(producers, subscriptions, { deadlineMs: redisTimeoutMs });
+    if (drains.timedOut) throw new Error(`Redis did not answer within ${redisTimeoutMs} ms while reconciling the ${QueueName.WebhookDelivery} queue`);
+    if (drains.failed) throw drains.cause;
+    const webhookDrains = { subscriptions: subscriptions.length, queued: drains.queued, alreadyQueued: drains.alreadyQueued };
+    if (subscriptions.length) logger.info(webhookDrains, 'reconcile: webhook drains done');
     const sum = (key: keyof ReconcileCounts) => stages.download[key] + stages.process[key];
-    const result = { scanned: sum('scanned'), alreadyQueued: sum('alreadyQueued'), queued: sum('queued'), replaced: sum('replaced'), stages };
+    const result = { scanned: sum('scanned'), alreadyQueued: sum('alreadyQueued'), queued: sum('queued'), replaced: sum('replaced'), stages, webhookDrains };
     return {
       result,
       counts: { received: result.scanned, created: result.queued, updated: 0, unchanged: result.alreadyQueued, failed: 0 },
-      metrics: { stages, settingsVersion: config.settingsVersion },
+      metrics: { stages, webhookDrains, settingsVersion: config.settingsVersion },
     };
   });
 }

@@ -4,5 +4,6 @@ export * from './job-ids';
 export * from './connection';
 export * from './producer';
 export * from './image-jobs';
+export * from './webhook-jobs';
 export * from './worker-factory';
 export { settlesWithin, succeedsWithin } from './timing';

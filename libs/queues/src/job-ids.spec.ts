@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidJobIdError, assertJobId, defaultJobId, downloadJobId, maintenanceJobId, processJobId, schedulerId } from './job-ids';
+import { InvalidJobIdError, assertJobId, defaultJobId, deliverJobId, downloadJobId, maintenanceJobId, processJobId, schedulerId } from './job-ids';
 
 const IMAGE_ID = '0b6f1c9e-4c1a-4b7e-9d1e-2f3a4b5c6d7e';
 
@@ -77,6 +77,11 @@ describe('defaultJobId', () => {
   it("gives a job added by hand its image job's deterministic id, so it meets the pipeline's own job", () => {
     expect(defaultJobId('download', { imageId: IMAGE_ID })).toBe(downloadJobId(IMAGE_ID));
     expect(defaultJobId('process', { imageId: IMAGE_ID, settingsVersion: 'abc123' })).toBe(processJobId(IMAGE_ID, 'abc123'));
+  });
+
+  it("gives a webhook drain added by hand its subscription's one drain id", () => {
+    expect(defaultJobId('deliver', { subscriptionId: IMAGE_ID })).toBe(`deliver-${IMAGE_ID}`);
+    expect(deliverJobId(IMAGE_ID)).toBe(`deliver-${IMAGE_ID}`);
   });
 
   it('gives any other job a one-off maintenance id', () => {

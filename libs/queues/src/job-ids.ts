@@ -23,6 +23,8 @@ export const downloadJobId = (imageId: string) => assertJobId(`download-${imageI
 export const processJobId = (imageId: string, settingsVersion: string) => assertJobId(`process-${imageId}-${settingsVersion}`);
 /** One reprocess fan-out per scope (a product, or all) and settings version. */
 export const reprocessJobId = (productId: string | undefined, settingsVersion: string) => assertJobId(`reprocess-${productId ?? 'all'}-${settingsVersion}`);
+/** The drain of one webhook subscription: one job per subscription, so its lanes keep their order. */
+export const deliverJobId = (subscriptionId: string) => assertJobId(`deliver-${subscriptionId}`);
 /** Operator-triggered maintenance runs: `<job>-<suffix>`, e.g. `reconcile-manual-1732612345678`. */
 export const maintenanceJobId = (job: string, suffix: string) => assertJobId(`${job}-${suffix.replace(/:/g, '-')}`);
 /** The job scheduler id of a scheduled maintenance job (one per job name). */
@@ -37,5 +39,7 @@ export function defaultJobId(name: string, data: Record<string, unknown>): strin
   if (name === JobName.Process && typeof data.imageId === 'string' && typeof data.settingsVersion === 'string') {
     return processJobId(data.imageId, data.settingsVersion);
   }
+  // A drain added by hand meets the dispatch loop's drain of the same subscription.
+  if (name === JobName.Deliver && typeof data.subscriptionId === 'string') return deliverJobId(data.subscriptionId);
   return maintenanceJobId(name, `cli-${randomUUID()}`);
 }

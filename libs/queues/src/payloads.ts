@@ -22,6 +22,7 @@ export const payloadSchemas = {
   [JobName.VacuumAnalyze]: z.object({}),
   [JobName.PurgeDeleted]: z.object({}),
   [JobName.MaintainPartitions]: z.object({}),
+  [JobName.Deliver]: z.object({ subscriptionId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 
 export type PayloadOf<N extends JobName> = z.output<(typeof payloadSchemas)[N]>;

@@ -17,6 +17,9 @@ const ATTEMPTS: Record<QueueName, number> = {
   'image-download': 5,
   'image-process': 3,
   maintenance: 3,
+  // A drain records each delivery's attempt on its row; the job's own retries only cover a crash
+  // or an outage between batches, and the dispatch loop queues the drain again anyway.
+  'webhook-delivery': 3,
 };
 
 export function defaultJobOptions(queue: QueueName): JobsOptions {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { JobName, QUEUE_JOBS, QUEUE_NAMES, QueueName, isQueueName } from './queue-names';
 
 describe('queue and job names', () => {
-  it('names the four queues: ingest, the two image stages, maintenance', () => {
-    expect([...QUEUE_NAMES].sort()).toEqual(['image-download', 'image-process', 'maintenance', 'product-ingest']);
+  it('names the five queues: ingest, the two image stages, maintenance, webhook delivery', () => {
+    expect([...QUEUE_NAMES].sort()).toEqual(['image-download', 'image-process', 'maintenance', 'product-ingest', 'webhook-delivery']);
   });
 
   it('gives every job name to exactly one queue, exactly once', () => {
@@ -21,6 +21,7 @@ describe('queue and job names', () => {
     expect(QUEUE_JOBS[QueueName.ImageDownload]).toEqual(['download']);
     // The per-image process job, plus the reprocess fan-out behind POST /v1/images/reprocess.
     expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process', 'reprocess']);
+    expect(QUEUE_JOBS[QueueName.WebhookDelivery]).toEqual(['deliver']);
     expect([...QUEUE_JOBS[QueueName.Maintenance]].sort()).toEqual(
       ['backup', 'consistency-check', 'maintain-partitions', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
     );

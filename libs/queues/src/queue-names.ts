@@ -6,6 +6,7 @@ export const QueueName = {
   ImageDownload: 'image-download',
   ImageProcess: 'image-process',
   Maintenance: 'maintenance',
+  WebhookDelivery: 'webhook-delivery',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 export const QUEUE_NAMES = Object.values(QueueName);
@@ -25,6 +26,8 @@ export const JobName = {
   PurgeDeleted: 'purge-deleted',
   /** Monthly partitions of events, history and deliveries: months ahead created, months past retention dropped. */
   MaintainPartitions: 'maintain-partitions',
+  /** Drains one webhook subscription's due deliveries (one job per subscription, not per delivery). */
+  Deliver: 'deliver',
 } as const;
 export type JobName = (typeof JobName)[keyof typeof JobName];
 
@@ -42,6 +45,7 @@ export const QUEUE_JOBS = {
     JobName.PurgeDeleted,
     JobName.MaintainPartitions,
   ],
+  'webhook-delivery': [JobName.Deliver],
 } as const satisfies Record<QueueName, readonly JobName[]>;
 
 export type JobNameOf<Q extends QueueName> = (typeof QUEUE_JOBS)[Q][number];

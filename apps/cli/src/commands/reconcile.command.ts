@@ -26,6 +26,8 @@ export async function reconcileCommand(config: Config, out: Output, { json = fal
       }),
     ]);
     out.info(`reconcile: ${result.queued} job(s) queued for ${result.scanned} unfinished image(s); ${result.alreadyQueued} already queued (sync record ${result.syncRecordId})`);
+    const hooks = result.webhookDrains;
+    if (hooks.subscriptions) out.info(`reconcile: ${hooks.queued} webhook drain(s) queued for ${hooks.subscriptions} subscription(s) with pending deliveries; ${hooks.alreadyQueued} already queued`);
     return 0;
   });
 }

@@ -1,5 +1,5 @@
 // Bull Board at /admin/queues, behind HTTP basic auth (ADMIN_USER / ADMIN_PASSWORD), showing the
-// four queues. Without credentials configured (outside production only) it is not mounted.
+// five queues. Without credentials configured (outside production only) it is not mounted.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';

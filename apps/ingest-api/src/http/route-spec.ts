@@ -16,7 +16,7 @@ export interface RouteInput<P, Q, B> {
 }
 
 export interface RouteDefinition<P = unknown, Q = unknown, B = unknown> {
-  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   operationId: string;
   summary: string;

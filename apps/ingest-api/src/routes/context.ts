@@ -8,6 +8,7 @@ import { IngestService } from '@1688sync/ingest';
 import type { Logger, Metrics } from '@1688sync/observability';
 import type { Producers } from '@1688sync/queues';
 import { publicUrl } from '@1688sync/storage';
+import { type WebhookDispatcher, createWebhookDispatcher } from '@1688sync/webhooks';
 import { z } from 'zod';
 import { HttpError } from '../http/errors';
 
@@ -22,6 +23,8 @@ export interface ApiContext {
   inTransaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
   /** The operator's image actions (retry, reprocess), logging to `logger` (the request's). */
   imageOperations(logger: ImageOperationsOptions['logger']): ImageOperationsService;
+  /** Sends webhook pings (POST /v1/webhooks/:id/ping) through the same signing and guard as deliveries. */
+  webhooks(): WebhookDispatcher;
   fileUrl(key: string): string;
 }
 
@@ -36,6 +39,7 @@ export interface ApiContextDeps {
 export function createApiContext({ config, db, producers, logger, metrics }: ApiContextDeps): ApiContext {
   let ingest: IngestService | null = null;
   let pooled: Repositories | null = null;
+  let webhooks: WebhookDispatcher | null = null;
   return {
     config,
     db,
@@ -45,6 +49,7 @@ export function createApiContext({ config, db, producers, logger, metrics }: Api
     inTransaction: async (work) => transaction(await db.ready(), (tx) => work(new Repositories(tx))),
     imageOperations: (log) => new ImageOperationsService({ db, producers, settingsVersion: config.settingsVersion, logger: log }),
     fileUrl: (key) => publicUrl(config.storage.publicBaseUrl, key),
+    webhooks: () => (webhooks ??= createWebhookDispatcher({ config, logger, metrics, db })),
   };
 }
 

@@ -30,6 +30,8 @@ import { PartitionRepository } from '../repositories/partition.repository';
 import { PurgeRepository } from '../repositories/purge.repository';
 import { SUPPLIER_CONTENT_COLUMNS, type SupplierContent, SupplierRepository } from '../repositories/supplier.repository';
 import { SyncRecordRepository } from '../repositories/sync-record.repository';
+import { WebhookDeliveryRepository } from '../repositories/webhook-delivery.repository';
+import { WebhookSubscriptionRepository } from '../repositories/webhook-subscription.repository';
 
 /** The rows every call sees (created once; each call's own writes are rolled back). */
 interface Seed {
@@ -268,6 +270,34 @@ const SUITES: Suite<unknown>[] = [
         return r.dropEndingBy('change_events', new Date('2020-02-01T00:00:00Z'));
       },
       defaultPartitionRows: (r) => r.defaultPartitionRows(),
+    },
+  }),
+  suite({
+    file: 'webhook-subscription',
+    build: (m) => new WebhookSubscriptionRepository(m),
+    calls: {
+      create: (r) => r.create({ url: 'https://hooks.example/in', events: ['product.created'], secret: 'snap-secret', description: 'snapshot', excludeSources: ['echo'] }),
+      get: (r) => r.get(MISSING),
+      list: (r) => r.list({ limit: 10 }),
+      update: (r) => r.update(MISSING, { enabled: true, description: null }),
+      rotateSecret: (r) => r.rotateSecret(MISSING, 'snap-secret-2'),
+      softDelete: (r) => r.softDelete(MISSING),
+      target: (r) => r.target(MISSING),
+      recordHealth: (r) => r.recordHealth(MISSING, { delivered: false, disableAfterMs: 86_400_000 }),
+    },
+  }),
+  suite({
+    file: 'webhook-delivery',
+    build: (m) => new WebhookDeliveryRepository(m),
+    calls: {
+      fanOut: (r) => r.fanOut(1, 10),
+      due: (r) => r.due(MISSING, 200, ['p:busy']),
+      record: (r) => r.record([{ id: MISSING, createdAt: '2020-01-01 00:00:00+00', status: 'pending', statusCode: 503, error: 'answered 503', retryInMs: 30_000 }]),
+      failPending: (r) => r.failPending(MISSING, 'disabled'),
+      list: (r) => r.list(MISSING, { status: 'failed', limit: 10 }),
+      redeliver: (r) => r.redeliver(MISSING, MISSING),
+      oldestPendingAgeSeconds: (r) => r.oldestPendingAgeSeconds(),
+      subscriptionsWithPending: (r) => r.subscriptionsWithPending({ dueOnly: true }),
     },
   }),
   suite({

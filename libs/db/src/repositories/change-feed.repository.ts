@@ -14,27 +14,7 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { CursorExpiredError, InvalidInputError } from '../errors';
 import { pgSafeText } from '../pg-text';
 import { queryRows } from '../sql';
-
-/** Every event type the feed carries (docs/changes.md, Types), in no particular order. */
-export const CHANGE_EVENT_TYPES = [
-  'product.created',
-  'product.updated',
-  'product.price_changed',
-  'product.stock_changed',
-  'product.out_of_stock',
-  'product.restocked',
-  'product.delisted',
-  'product.relisted',
-  'product.deleted',
-  'product.restored',
-  'product.images_ready',
-  'product.group_changed',
-  'supplier.created',
-  'supplier.updated',
-  'supplier.deleted',
-  'supplier.restored',
-] as const;
-export type ChangeEventType = (typeof CHANGE_EVENT_TYPES)[number];
+import { WebhookDeliveryRepository } from './webhook-delivery.repository';
 
 /** An event as a change records it (docs/changes.md, Envelope). */
 export interface ChangeEventInput {
@@ -67,6 +47,8 @@ export interface SequenceResult {
   lastPosition: number;
   /** Events of this run by type. */
   byType: Record<string, number>;
+  /** Webhook subscriptions that got pending deliveries from this run (their drains are due). */
+  subscriptionIds: string[];
   /** False when another sequencer held the lock: nothing was done. */
   ran: boolean;
 }
@@ -163,22 +145,23 @@ export class ChangeFeedRepository {
 
   /**
    * Moves committed outbox events into the feed in the order they were recorded, up to `limit`
-   * per call. `after` runs inside the same transaction with the positions just handed out (the
-   * webhook fan-out), so a position and what follows from it commit together.
+   * per call, and fans them out into webhook deliveries in the same transaction: a position and
+   * its deliveries commit together, whoever sequences (there is no way to sequence without the
+   * fan-out, so no event can reach the feed and miss its subscribers).
    */
-  async sequence({ limit = 10000, after }: { limit?: number; after?: (tx: EntityManager, first: number, last: number) => Promise<void> } = {}): Promise<SequenceResult> {
+  async sequence({ limit = 10000 }: { limit?: number } = {}): Promise<SequenceResult> {
     return this.manager.transaction(async (tx) => {
       const state = await queryRows<{ last_position: string }>(tx, `SELECT last_position::text AS last_position FROM change_feed_state FOR UPDATE SKIP LOCKED`);
-      if (!state.length) return { moved: 0, lastPosition: 0, byType: {}, ran: false };
+      if (!state.length) return { moved: 0, lastPosition: 0, byType: {}, subscriptionIds: [], ran: false };
       const before = Number(state[0].last_position);
       const rows = await queryRows<{ type: string; n: number; last: string }>(tx, SEQUENCE_SQL, [before, limit]);
       const byType = Object.fromEntries(rows.map((r) => [r.type, r.n]));
       const moved = rows.reduce((n, r) => n + r.n, 0);
-      if (!moved) return { moved: 0, lastPosition: before, byType, ran: true };
+      if (!moved) return { moved: 0, lastPosition: before, byType, subscriptionIds: [], ran: true };
       const last = Math.max(...rows.map((r) => Number(r.last)));
       await queryRows(tx, `UPDATE change_feed_state SET last_position = $1`, [last]);
-      if (after) await after(tx, before + 1, last);
-      return { moved, lastPosition: last, byType, ran: true };
+      const { subscriptionIds } = await new WebhookDeliveryRepository(tx).fanOut(before + 1, last);
+      return { moved, lastPosition: last, byType, subscriptionIds, ran: true };
     });
   }
 
@@ -231,7 +214,8 @@ export function decodePosition(cursor: string): number {
   }
 }
 
-function presentEvent(r: Record<string, unknown>): ChangeEvent {
+/** A change_events row (the EVENT_COLUMNS) as the envelope the feed and webhooks send. */
+export function presentEvent(r: Record<string, unknown>): ChangeEvent {
   return {
     id: r.id as string,
     type: r.type as string,

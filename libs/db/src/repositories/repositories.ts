@@ -13,6 +13,8 @@ import { ProductSearchRepository } from './product-search.repository';
 import { ProductRepository } from './product.repository';
 import { SupplierRepository } from './supplier.repository';
 import { SyncRecordRepository } from './sync-record.repository';
+import { WebhookDeliveryRepository } from './webhook-delivery.repository';
+import { WebhookSubscriptionRepository } from './webhook-subscription.repository';
 
 export class Repositories {
   private readonly built = new Map<string, unknown>();
@@ -65,6 +67,16 @@ export class Repositories {
   /** The monthly partitions of events, history and deliveries (maintain-partitions, the consistency check). */
   get partitions(): PartitionRepository {
     return this.once('partitions', () => new PartitionRepository(this.manager));
+  }
+
+  /** Webhook subscriptions: who wants which events, where, signed how. */
+  get webhooks(): WebhookSubscriptionRepository {
+    return this.once('webhooks', () => new WebhookSubscriptionRepository(this.manager));
+  }
+
+  /** Webhook deliveries: one per event per subscription, pending until delivered or failed. */
+  get webhookDeliveries(): WebhookDeliveryRepository {
+    return this.once('webhookDeliveries', () => new WebhookDeliveryRepository(this.manager));
   }
 
   private once<T>(name: string, build: () => T): T {

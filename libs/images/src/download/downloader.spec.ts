@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PHOTOS_DIR, fixturePhoto } from '@1688sync/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentDownloadError, TransientDownloadError } from './image-download.errors';
-import { type FetchImageOptions, closeDownloadAgents, fetchImage, parseRetryAfter } from './downloader';
+import { type FetchImageOptions, closeDownloadAgents, fetchImage } from './downloader';
 import { type CanaryServer, type FixtureServer, startCanaryServer, startFixtureServer } from './fixture-server.test-helper';
 import { HostLimiter } from './host-limiter';
 import { InFlight } from './in-flight';
@@ -232,17 +232,6 @@ describe('the SSRF guard in fetchImage: a canary on a loopback port that is not 
     expect(err).toMatchObject({ code: 'blocked_address' });
     expect(err.message).toContain('images.rebind.test resolves to 127.0.0.1');
     expect(canary.connections()).toBe(before);
-  });
-});
-
-describe('parseRetryAfter', () => {
-  it('reads seconds and HTTP dates', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(parseRetryAfter('120', now)).toBe(120_000);
-    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
-    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 });
 

@@ -11,14 +11,10 @@ import { createHash } from 'node:crypto';
 import type dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
+import { BlockedAddressError, assertHostAllowed, guardedLookup, normaliseAllowHosts, parseRetryAfter } from '@1688sync/core';
 import type { OriginalExtension } from '@1688sync/storage';
-import {
-  BlockedAddressError,
-  PermanentDownloadError,
-  TransientDownloadError,
-} from './image-download.errors';
+import { PermanentDownloadError, TransientDownloadError } from './image-download.errors';
 import { IMAGE_TYPES, type ImageType, SNIFF_BYTES, describeNonImage, sniffImageType } from './image-type';
-import { assertHostAllowed, guardedLookup, normaliseAllowHosts } from './ssrf-guard';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -95,15 +91,6 @@ const shown = (url: URL | string) => {
   const text = String(url);
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 };
-
-/** Milliseconds from a Retry-After value (seconds or an HTTP date), or undefined. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (!raw) return undefined;
-  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 const abortReason = (signal: AbortSignal): Error =>
   signal.reason instanceof Error ? signal.reason : new Error(`aborted: ${String(signal.reason)}`);
@@ -231,7 +218,10 @@ async function readImageBody(hop: Hop, maxBytes: number, signal: AbortSignal) {
 function classify(err: unknown, url: URL, opts: FetchImageOptions, deadline: AbortSignal): PermanentDownloadError | TransientDownloadError {
   if (err instanceof PermanentDownloadError || err instanceof TransientDownloadError) return err;
   if (err instanceof BlockedAddressError || (err as { code?: string })?.code === 'blocked_address') {
-    return new PermanentDownloadError('blocked_address', `GET ${shown(url)} refused: ${(err as Error).message}`);
+    return new PermanentDownloadError(
+      'blocked_address',
+      `GET ${shown(url)} refused: ${(err as Error).message}; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`,
+    );
   }
   if (opts.signal?.aborted) {
     return new TransientDownloadError('cancelled', `GET ${shown(url)} cancelled: ${String((opts.signal.reason as Error)?.message ?? opts.signal.reason)}`);

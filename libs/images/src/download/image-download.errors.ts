@@ -42,23 +42,6 @@ export class TransientDownloadError extends AppError {
   }
 }
 
-/** Thrown by the connect-time guard; becomes a PermanentDownloadError (blocked_address). */
-export class BlockedAddressError extends AppError {
-  readonly code = 'blocked_address';
-  constructor(
-    readonly host: string,
-    readonly address: string,
-    readonly reason: string,
-  ) {
-    super(
-      host === address
-        ? `${address} is a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`
-        : `${host} resolves to ${address}, a ${reason} address; images are only fetched from public addresses (IMAGE_DOWNLOAD_ALLOW_HOSTS exempts a host:port)`,
-      { permanent: true },
-    );
-  }
-}
-
 export type DownloadError = PermanentDownloadError | TransientDownloadError;
 
 export const isPermanentDownloadError = (err: unknown): err is PermanentDownloadError => err instanceof PermanentDownloadError;

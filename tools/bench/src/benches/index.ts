@@ -9,5 +9,6 @@ import { searchBench } from './search.bench';
 import { ingestBench } from './ingest.bench';
 import { readsBench } from './reads.bench';
 import { upsertBench } from './upsert.bench';
+import { webhooksBench } from './webhooks.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, readsBench, searchBench, downloadBench, processBench, consistencyBench, backupBench, changesBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, readsBench, searchBench, downloadBench, processBench, consistencyBench, backupBench, changesBench, webhooksBench];

@@ -1,8 +1,9 @@
-// The SSRF guard (DESIGN "hostile input"): image URLs come from a crawler of a foreign
-// site, so a download may only connect to a public unicast address. Everything else — private,
-// loopback, link-local, CGNAT, multicast, reserved, documentation, benchmarking, IPv6 ULA, and
-// IPv4 hidden inside IPv6 (mapped, NAT64) — is refused unless its `host:port` is listed in
-// IMAGE_DOWNLOAD_ALLOW_HOSTS.
+// The one SSRF guard (DESIGN "hostile input") of every outgoing connection to a URL someone
+// else chose: image URLs from a crawler of a foreign site (IMAGE_DOWNLOAD_ALLOW_HOSTS) and webhook
+// URLs an API client registered (WEBHOOK_ALLOW_HOSTS). Such a connection may only go to a public
+// unicast address. Everything else — private, loopback, link-local, CGNAT, multicast, reserved,
+// documentation, benchmarking, IPv6 ULA, and IPv4 hidden inside IPv6 (mapped, NAT64) — is refused
+// unless its `host:port` is on the caller's allow list.
 //
 // The check runs where the connection is made: `guardedLookup` is the `lookup` of every request
 // (net calls it to resolve a host name right before connecting), so the address checked is the
@@ -10,7 +11,22 @@
 // so `assertHostAllowed` checks them before the request is made.
 import dns from 'node:dns';
 import net from 'node:net';
-import { BlockedAddressError } from './image-download.errors';
+import { AppError } from './app-error';
+
+/**
+ * A connection the guard refused: the host is, or resolves to, an address outside public unicast.
+ * Permanent for the URL as it stands; the caller adds which allow list would exempt it.
+ */
+export class BlockedAddressError extends AppError {
+  readonly code = 'blocked_address';
+  constructor(
+    readonly host: string,
+    readonly address: string,
+    readonly reason: string,
+  ) {
+    super(host === address ? `${address} is a ${reason} address` : `${host} resolves to ${address}, a ${reason} address`, { permanent: true });
+  }
+}
 
 type Range = readonly [prefix: bigint, bits: number, reason: string];
 
@@ -118,7 +134,7 @@ export function blockedAddressReason(address: string): string | null {
 export const isPublicAddress = (address: string) => blockedAddressReason(address) === null;
 
 /**
- * IMAGE_DOWNLOAD_ALLOW_HOSTS as a set of WHATWG-normalised `host:port` strings, so that
+ * An allow list (IMAGE_DOWNLOAD_ALLOW_HOSTS, WEBHOOK_ALLOW_HOSTS) as a set of WHATWG-normalised `host:port` strings, so that
  * `[0:0::1]:80` and `[::1]:80` (or `LOCALHOST:80`) are the same entry.
  */
 export function normaliseAllowHosts(entries: readonly string[]): ReadonlySet<string> {

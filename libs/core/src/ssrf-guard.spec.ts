@@ -1,7 +1,7 @@
 import type dns from 'node:dns';
 import { describe, expect, it } from 'vitest';
-import { BlockedAddressError } from './image-download.errors';
 import {
+  BlockedAddressError,
   assertHostAllowed,
   blockedAddressReason,
   guardedLookup,
