@@ -77,6 +77,24 @@ describe('GET /v1/changes and GET /v1/products/:id/history', () => {
     expect(events[0].data).toEqual(shown);
   });
 
+  it("a supplier's delete and restore record one event per cascaded product, after the supplier's own", async () => {
+    const created = await put([
+      { externalId: 'cascade-1', title: '碗', supplierExternalId: 'shop-cascade' },
+      { externalId: 'cascade-2', title: '盘', supplierExternalId: 'shop-cascade' },
+    ]);
+    const supplierId = (await get('/v1/products/by-external/cascade-1')).json().supplierId;
+    await sequence();
+    const { cursor } = (await get('/v1/changes/head')).json();
+    expect((await api.app.inject({ method: 'DELETE', url: `/v1/suppliers/${supplierId}`, headers: bearer(ADMIN_KEY) })).statusCode).toBe(200);
+    expect((await api.app.inject({ method: 'POST', url: `/v1/suppliers/${supplierId}/restore`, headers: bearer(ADMIN_KEY) })).statusCode).toBe(200);
+    await sequence();
+    const events = (await get(`/v1/changes?after=${encodeURIComponent(cursor)}&supplierId=${supplierId}`)).json().items;
+    const ids = created.json().items.map((i: { id: string }) => i.id).sort();
+    expect(events.map((e: { type: string }) => e.type)).toEqual(['supplier.deleted', 'product.deleted', 'product.deleted', 'supplier.restored', 'product.restored', 'product.restored']);
+    expect(events.filter((e: { type: string }) => e.type === 'product.deleted').map((e: { productId: string }) => e.productId).sort()).toEqual(ids);
+    expect(events[0]).toMatchObject({ externalId: 'shop-cascade', supplierId, data: {} });
+  });
+
   it('answers 400 naming the parameter for an unknown type, a bad cursor or a limit out of range', async () => {
     const bad = await get('/v1/changes?types=product.created,product.exploded');
     expect(bad.statusCode).toBe(400);

@@ -12,8 +12,9 @@
 // - product_history: one point per observed change of price, stock or status.
 // - webhook_subscriptions, webhook_deliveries: who wants which events, and each event's
 //   delivery to each of them.
-// Event data is json, not jsonb: it is written once and served as written, never queried into,
-// and json is stored without parsing it into a tree (half the cost of jsonb on the ingest path).
+// Event data and history's tiers and SKUs are json, not jsonb: written once and served as
+// written, never queried into, and json is stored without building a tree (half the cost of
+// jsonb on the ingest path).
 // Events, history and deliveries are partitioned by month and have no foreign keys: a purge
 // never cascades into them, and retention drops whole partitions.
 import type { MigrationInterface, QueryRunner } from 'typeorm';
@@ -89,8 +90,8 @@ export class Changes1764400000000 implements MigrationInterface {
       "at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT statement_timestamp(),
       "price_min" numeric(14,4),
       "price_max" numeric(14,4),
-      "price_tiers" jsonb,
-      "skus" jsonb NOT NULL DEFAULT '[]',
+      "price_tiers" json,
+      "skus" json NOT NULL DEFAULT '[]',
       "status" character varying(16),
       PRIMARY KEY ("product_id", "at", "seq")) PARTITION BY RANGE ("at")`);
     await q.query(`CREATE TABLE "product_history_default" PARTITION OF "product_history" DEFAULT`);

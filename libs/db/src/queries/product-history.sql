@@ -4,7 +4,7 @@
 -- record
 INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
 SELECT product_id, price_min, price_max, price_tiers, skus, status
-FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers jsonb, skus jsonb, status varchar);
+FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers json, skus json, status varchar);
 
 -- page
 SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_key, seq::text AS seq,

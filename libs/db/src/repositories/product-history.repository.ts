@@ -28,7 +28,7 @@ export interface HistoryPointRow {
 export const HISTORY_RECORD_SQL = `
   INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
   SELECT product_id, price_min, price_max, price_tiers, skus, status
-  FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers jsonb, skus jsonb, status varchar)`;
+  FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers json, skus json, status varchar)`;
 
 // The cursor carries the last point's time as exact text (microseconds) and its seq.
 export const HISTORY_PAGE_SQL = `
