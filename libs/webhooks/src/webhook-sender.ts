@@ -9,7 +9,7 @@
 // - it never throws: the outcome says what happened, and the dispatcher decides what it means.
 import http from 'node:http';
 import https from 'node:https';
-import { BlockedAddressError, assertHostAllowed, guardedLookup, normaliseAllowHosts, parseRetryAfter } from '@1688sync/core';
+import { BlockedAddressError, GuardedAgents, assertHostAllowed, guardedLookup, normaliseAllowHosts, parseRetryAfter } from '@1688sync/core';
 
 /** The part of a receiver's answer that is read (and quoted in last_error); the rest is dropped. */
 export const MAX_RESPONSE_BYTES = 4096;
@@ -41,27 +41,11 @@ export interface SendResult {
   cancelled?: boolean;
 }
 
-// Keep-alive agents, one pair per allow list: a pooled socket was connected under the guard's
-// decision for its host:port, and may only be reused under the same decision.
-const agentsByAllowList = new Map<string, { http: http.Agent; https: https.Agent }>();
-
-function agentsFor(allowKey: string) {
-  let agents = agentsByAllowList.get(allowKey);
-  if (!agents) {
-    const options = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 64, scheduling: 'lifo' as const };
-    agents = { http: new http.Agent(options), https: new https.Agent(options) };
-    agentsByAllowList.set(allowKey, agents);
-  }
-  return agents;
-}
+const pool = new GuardedAgents();
 
 /** Closes the pooled keep-alive sockets (tests and benches end cleanly). */
 export function closeWebhookAgents(): void {
-  for (const { http: h, https: s } of agentsByAllowList.values()) {
-    h.destroy();
-    s.destroy();
-  }
-  agentsByAllowList.clear();
+  pool.close();
 }
 
 /** A receiver's words, made safe to store and short enough to read. */
@@ -113,7 +97,7 @@ export async function sendWebhook(request: WebhookRequest, opts: SendOptions): P
 }
 
 function post(url: URL, request: WebhookRequest, allow: ReadonlySet<string>, allowKey: string, opts: SendOptions, onTimeout: () => void): Promise<SendResult> {
-  const agents = agentsFor(allowKey);
+  const agents = pool.for(allowKey);
   const body = Buffer.from(request.body);
   const signal = opts.signal;
   return new Promise<SendResult>((resolve, reject) => {

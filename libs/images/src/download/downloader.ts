@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockedAddressError, assertHostAllowed, guardedLookup, normaliseAllowHosts, parseRetryAfter } from '@1688sync/core';
+import { BlockedAddressError, GuardedAgents, assertHostAllowed, guardedLookup, normaliseAllowHosts, parseRetryAfter } from '@1688sync/core';
 import type { OriginalExtension } from '@1688sync/storage';
 import { PermanentDownloadError, TransientDownloadError } from './image-download.errors';
 import { IMAGE_TYPES, type ImageType, SNIFF_BYTES, describeNonImage, sniffImageType } from './image-type';
@@ -62,29 +62,11 @@ export interface FetchedImage {
   sha256: string;
 }
 
-/**
- * Keep-alive agents, one pair per allow list: a pooled socket was connected under the guard's
- * decision for its host:port, so it must only be reused under the same decision.
- */
-const agentsByAllowList = new Map<string, { http: http.Agent; https: https.Agent }>();
-
-function agentsFor(allowKey: string) {
-  let agents = agentsByAllowList.get(allowKey);
-  if (!agents) {
-    const options = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 64, scheduling: 'lifo' as const };
-    agents = { http: new http.Agent(options), https: new https.Agent(options) };
-    agentsByAllowList.set(allowKey, agents);
-  }
-  return agents;
-}
+const pool = new GuardedAgents();
 
 /** Closes the pooled keep-alive sockets (tests and benches end cleanly). */
 export function closeDownloadAgents(): void {
-  for (const { http: h, https: s } of agentsByAllowList.values()) {
-    h.destroy();
-    s.destroy();
-  }
-  agentsByAllowList.clear();
+  pool.close();
 }
 
 const shown = (url: URL | string) => {
@@ -131,7 +113,7 @@ interface Hop {
 /** One GET through the guard; resolves with the response head. */
 function get(url: URL, opts: FetchImageOptions, allow: ReadonlySet<string>, allowKey: string, signal: AbortSignal): Promise<Hop> {
   return new Promise<Hop>((resolve, reject) => {
-    const agents = agentsFor(allowKey);
+    const agents = pool.for(allowKey);
     const client = url.protocol === 'https:' ? https : http;
     const req = client.request(url, {
       method: 'GET',
