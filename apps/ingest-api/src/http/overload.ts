@@ -30,9 +30,12 @@ export interface LoadSheddingOptions {
 export async function registerLoadShedding(app: FastifyInstance, { maxEventLoopDelayMs, retryAfterSeconds }: LoadSheddingOptions) {
   await app.register(underPressure, {
     maxEventLoopDelay: maxEventLoopDelayMs,
-    // The lag is the mean over one sample; sampling at half the bound (at most every second) sees a
-    // lag within about the bound, and a short bound (tests) gets a short sample.
-    sampleInterval: Math.min(1000, Math.max(10, Math.floor(maxEventLoopDelayMs / 2))),
+    // The lag is the mean over one sample; sampling at half the bound sees a lag within about the
+    // bound, and a short bound (tests) gets a short sample. Not capped: under-pressure counts a
+    // sample with no measurement at all (the loop was busy the whole interval) as an infinite lag,
+    // so a 1 s sample shed every request after one busy second whatever the bound (a spec with a
+    // 10-minute bound got a 503 on a machine whose two cores were both loaded).
+    sampleInterval: Math.max(10, Math.floor(maxEventLoopDelayMs / 2)),
     retryAfter: retryAfterSeconds,
     customError: EventLoopDelayError,
   });
