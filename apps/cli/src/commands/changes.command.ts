@@ -3,7 +3,7 @@
 // on Ctrl-C or SIGTERM. Events reach the feed through the maintenance worker's sequencer, a
 // fraction of a second after their change commits.
 import type { Config } from '@1688sync/config';
-import { CHANGE_EVENT_TYPES, type ChangeEvent, ChangeFeedRepository } from '@1688sync/db';
+import { CHANGE_EVENT_TYPES, type ChangeEvent, ChangeFeedRepository, isChangeEventType } from '@1688sync/db';
 import type { Output } from '../output';
 import { UsageError } from '../usage-error';
 import { withMaintenanceDeps } from './maintenance-deps';
@@ -24,7 +24,7 @@ export async function changesCommand(config: Config, out: Output, args: string[]
   if (sub !== 'tail') throw new UsageError(`changes takes one subcommand, tail; got ${JSON.stringify(sub ?? '')}`);
   if (rest.length) throw new UsageError(`changes tail takes no arguments, got ${rest.map((r) => JSON.stringify(r)).join(' ')}`);
   const types = options.types?.split(',').map((t) => t.trim()).filter(Boolean);
-  const unknown = types?.filter((t) => !(CHANGE_EVENT_TYPES as readonly string[]).includes(t)) ?? [];
+  const unknown = types?.filter((t) => !isChangeEventType(t)) ?? [];
   if (unknown.length) throw new UsageError(`--types: unknown event type(s) ${unknown.join(', ')}; known: ${CHANGE_EVENT_TYPES.join(', ')}`);
 
   const stop = options.signal ?? signalOnExit();

@@ -4,7 +4,7 @@
 // worker's.
 import type { Config } from '@1688sync/config';
 import { isUuid } from '@1688sync/core';
-import { CHANGE_EVENT_TYPES, Repositories, WEBHOOK_DELIVERY_STATUSES, type WebhookDeliveryStatus } from '@1688sync/db';
+import { CHANGE_EVENT_TYPES, Repositories, isChangeEventType, WEBHOOK_DELIVERY_STATUSES, type WebhookDeliveryStatus } from '@1688sync/db';
 import { InvalidWebhookUrlError, checkWebhookUrl, generateWebhookSecret } from '@1688sync/webhooks';
 import type { Output } from '../output';
 import { UsageError } from '../usage-error';
@@ -26,7 +26,7 @@ const list = (value: string | undefined) => (value ?? '').split(',').map((v) => 
 function eventsOption(value: string | undefined): string[] {
   const events = list(value);
   if (!events.length) throw new UsageError(`webhooks create needs --events <type,…> (${CHANGE_EVENT_TYPES.join(', ')}, or *)`);
-  const unknown = events.filter((e) => e !== '*' && !(CHANGE_EVENT_TYPES as readonly string[]).includes(e));
+  const unknown = events.filter((e) => e !== '*' && !isChangeEventType(e));
   if (unknown.length) throw new UsageError(`--events: unknown event type(s) ${unknown.map((e) => JSON.stringify(e)).join(', ')}; known: ${CHANGE_EVENT_TYPES.join(', ')}, or *`);
   return [...new Set(events)];
 }

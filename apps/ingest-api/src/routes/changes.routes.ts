@@ -3,7 +3,7 @@
 // sequencer, a fraction of a second after their change commits.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CHANGE_EVENT_TYPES } from '@1688sync/db';
+import { CHANGE_EVENT_TYPES, isChangeEventType } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
 import { type ApiContext, notFound, uuidParam } from './context';
 
@@ -28,7 +28,7 @@ const typeList = z
   .max(2000)
   .transform((raw, ctx) => {
     const types = raw.split(',').map((t) => t.trim()).filter(Boolean);
-    const unknown = types.filter((t) => !(CHANGE_EVENT_TYPES as readonly string[]).includes(t));
+    const unknown = types.filter((t) => !isChangeEventType(t));
     if (unknown.length) {
       ctx.addIssue({ code: 'custom', message: `unknown event type(s) ${unknown.join(', ')}; known: ${CHANGE_EVENT_TYPES.join(', ')}` });
       return z.NEVER;

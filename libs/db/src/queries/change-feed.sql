@@ -21,9 +21,6 @@ RETURNING position, type
 )
 SELECT type, count(*)::int AS n, max(position)::text AS last FROM numbered GROUP BY type;
 
--- unsequenced
-SELECT count(*)::int AS n FROM change_outbox;
-
 -- head
 SELECT last_position::text AS last_position FROM change_feed_state;
 

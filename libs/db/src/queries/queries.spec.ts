@@ -332,7 +332,6 @@ const SUITES: Suite<unknown>[] = [
     calls: {
       record: (r, s) => r.record([{ type: 'product.updated', productId: s.productId, supplierId: s.supplierId, externalId: 'snap-product', source: 'snap', syncRecordId: s.syncRecordId, data: { changedFields: ['title'] } }]),
       sequence: (r) => r.sequence({ limit: 100 }),
-      unsequenced: (r) => r.unsequenced(),
       head: (r) => r.head(),
       page: (r, s) => r.page({ after: encodePosition(0), types: ['product.updated'], productId: s.productId, limit: 10 }),
     },

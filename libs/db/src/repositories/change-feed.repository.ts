@@ -70,14 +70,14 @@ const SCOPE = 'changes';
 
 // All events of a call as one JSON document: PostgreSQL parses it once (a json[] array literal
 // of large documents costs twice as much to take apart).
-export const RECORD_SQL = `
+const RECORD_SQL = `
   INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
   SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
   FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json)`;
 
 // READ COMMITTED: this statement's snapshot is taken after the state row's lock was granted, so
 // it sees every event committed before the previous sequencer finished.
-export const SEQUENCE_SQL = `
+const SEQUENCE_SQL = `
   WITH moved AS (
     DELETE FROM change_outbox WHERE seq IN (SELECT seq FROM change_outbox ORDER BY seq LIMIT $2)
     RETURNING *
@@ -102,7 +102,7 @@ const EVENT_COLUMNS = `e.position, e.id, e.type, e.occurred_at, e.product_id, e.
  * planner it is one row (a 1810-row guess for the never-analysed table made it JIT-compile the
  * statement: 350 ms for a 1 ms page).
  */
-export function feedPageSql({ after, limit, types, productId, supplierId }: { after: number; limit: number } & Pick<FeedQuery, 'types' | 'productId' | 'supplierId'>): { sql: string; params: unknown[] } {
+function feedPageSql({ after, limit, types, productId, supplierId }: { after: number; limit: number } & Pick<FeedQuery, 'types' | 'productId' | 'supplierId'>): { sql: string; params: unknown[] } {
   const params: unknown[] = [after, limit];
   const scope = [`e.position > $1::bigint`, `e.position <= s.last_position`];
   if (productId) scope.push(`e.product_id = $${params.push(productId)}::uuid`);
@@ -163,12 +163,6 @@ export class ChangeFeedRepository {
       const { subscriptionIds } = await new WebhookDeliveryRepository(tx).fanOut(before + 1, last);
       return { moved, lastPosition: last, byType, subscriptionIds, ran: true };
     });
-  }
-
-  /** Events recorded but not yet given a position. */
-  async unsequenced(): Promise<number> {
-    const [row] = await queryRows<{ n: number }>(this.manager, `SELECT count(*)::int AS n FROM change_outbox`);
-    return row.n;
   }
 
   /** The current end of the feed: follow it from here to see only what happens next. */

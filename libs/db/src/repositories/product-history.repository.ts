@@ -25,13 +25,13 @@ export interface HistoryPointRow {
 }
 
 // All points of a call as one JSON document, parsed once.
-export const HISTORY_RECORD_SQL = `
+const HISTORY_RECORD_SQL = `
   INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
   SELECT product_id, price_min, price_max, price_tiers, skus, status
   FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers json, skus json, status varchar)`;
 
 // The cursor carries the last point's time as exact text (microseconds) and its seq.
-export const HISTORY_PAGE_SQL = `
+const HISTORY_PAGE_SQL = `
   SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_key, seq::text AS seq,
          price_min, price_max, price_tiers, skus, status
   FROM product_history
