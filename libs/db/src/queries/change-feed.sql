@@ -2,9 +2,10 @@
 -- Update after reviewing a change: cd libs/db && npx vitest run src/queries -u
 
 -- record
-INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
-FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json);
+INSERT INTO change_outbox (id, type, product_id, supplier_id, external_id, source, sync_record_id, data)
+SELECT id, type, product_id, supplier_id, external_id, source, sync_record_id, data
+FROM ROWS FROM (unnest($1::uuid[], $2::varchar[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::uuid[]), json_array_elements($8::json))
+AS e(id, type, product_id, supplier_id, external_id, source, sync_record_id, data);
 
 -- sequence
 SELECT last_position::text AS last_position FROM change_feed_state FOR UPDATE SKIP LOCKED;

@@ -2,9 +2,10 @@
 -- Update after reviewing a change: cd libs/db && npx vitest run src/queries -u
 
 -- record
-INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
-SELECT product_id, price_min, price_max, price_tiers, skus, status
-FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers json, skus json, status varchar);
+INSERT INTO product_history (product_id, price_min, price_max, status, price_tiers, skus)
+SELECT product_id, price_min, price_max, status, CASE WHEN json_typeof(price_tiers) = 'null' THEN NULL ELSE price_tiers END, skus
+FROM ROWS FROM (unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::varchar[]), json_array_elements($5::json), json_array_elements($6::json))
+AS h(product_id, price_min, price_max, status, price_tiers, skus);
 
 -- page
 SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at_key, seq::text AS seq,

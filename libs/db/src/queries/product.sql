@@ -98,9 +98,10 @@ FROM (SELECT s2.id, (SELECT count(*) FROM products p WHERE p.supplier_id = s2.id
 FROM suppliers s2 WHERE s2.id = ANY($1::uuid[])) c
 WHERE s.id = c.id AND s.product_count IS DISTINCT FROM c.n;
 
-INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
-FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json);
+INSERT INTO change_outbox (id, type, product_id, supplier_id, external_id, source, sync_record_id, data)
+SELECT id, type, product_id, supplier_id, external_id, source, sync_record_id, data
+FROM ROWS FROM (unnest($1::uuid[], $2::varchar[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::uuid[]), json_array_elements($8::json))
+AS e(id, type, product_id, supplier_id, external_id, source, sync_record_id, data);
 
 -- restore
 SELECT deleted_at IS NOT NULL AS deleted, supplier_id, external_id FROM products WHERE id = $1 FOR UPDATE;

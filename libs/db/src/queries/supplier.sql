@@ -59,9 +59,10 @@ WHERE i.product_id = p.id AND p.supplier_id = $1 AND p.deleted_at IS NULL AND i.
 
 UPDATE products SET deleted_at = now(), version = version + 1 WHERE supplier_id = $1 AND deleted_at IS NULL RETURNING id, external_id;
 
-INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
-FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json);
+INSERT INTO change_outbox (id, type, product_id, supplier_id, external_id, source, sync_record_id, data)
+SELECT id, type, product_id, supplier_id, external_id, source, sync_record_id, data
+FROM ROWS FROM (unnest($1::uuid[], $2::varchar[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::uuid[]), json_array_elements($8::json))
+AS e(id, type, product_id, supplier_id, external_id, source, sync_record_id, data);
 
 -- restore
 SELECT deleted_at IS NOT NULL AS deleted, external_id FROM suppliers WHERE id = $1 FOR UPDATE;

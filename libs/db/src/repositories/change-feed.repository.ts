@@ -9,6 +9,7 @@
 // in seq order, numbering them from last_position on. A position is visible only together with
 // every lower one. Per-product order holds too: a change that waited for another's row lock drew
 // its seq after that one committed, and whenever the later event is committed the earlier one is.
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { decodeCursor, encodeCursor } from '../cursor';
 import { CursorExpiredError, InvalidInputError } from '../errors';
@@ -68,12 +69,16 @@ export interface FeedPage {
 
 const SCOPE = 'changes';
 
-// All events of a call as one JSON document: PostgreSQL parses it once (a json[] array literal
-// of large documents costs twice as much to take apart).
+// All events of a call in one statement: the small columns as arrays, the payloads as one JSON
+// array that json_array_elements only splits. (json_to_recordset takes apart every field at every
+// level: 204 ms against 20 ms for 2000 events of 1.4 kB; a json[] array literal escapes every quote.)
+// ROWS FROM zips them by position and yields in input order, so seq follows the events' order.
+// Event ids come from Node's randomUUID: gen_random_uuid() per row was two thirds of the insert.
 const RECORD_SQL = `
-  INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-  SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
-  FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json)`;
+  INSERT INTO change_outbox (id, type, product_id, supplier_id, external_id, source, sync_record_id, data)
+  SELECT id, type, product_id, supplier_id, external_id, source, sync_record_id, data
+  FROM ROWS FROM (unnest($1::uuid[], $2::varchar[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::uuid[]), json_array_elements($8::json))
+    AS e(id, type, product_id, supplier_id, external_id, source, sync_record_id, data)`;
 
 // READ COMMITTED: this statement's snapshot is taken after the state row's lock was granted, so
 // it sees every event committed before the previous sequencer finished.
@@ -130,17 +135,17 @@ export class ChangeFeedRepository {
   /** Writes events into the outbox; call inside the transaction that makes the change. */
   async record(events: ChangeEventInput[]): Promise<void> {
     if (!events.length) return;
-    const rows = events.map((e) => ({
-      type: e.type,
-      product_id: e.productId ?? null,
-      supplier_id: e.supplierId ?? null,
-      external_id: e.externalId,
+    await queryRows(this.manager, RECORD_SQL, [
+      events.map(() => randomUUID()),
+      events.map((e) => e.type),
+      events.map((e) => e.productId ?? null),
+      events.map((e) => e.supplierId ?? null),
+      events.map((e) => e.externalId),
       // The one field taken from the request as is (a queued job's batch label; the API refuses a bad one).
-      source: e.source == null ? null : pgSafeText(e.source).slice(0, 200),
-      sync_record_id: e.syncRecordId ?? null,
-      data: e.data,
-    }));
-    await queryRows(this.manager, RECORD_SQL, [JSON.stringify(rows)]);
+      events.map((e) => (e.source == null ? null : pgSafeText(e.source).slice(0, 200))),
+      events.map((e) => e.syncRecordId ?? null),
+      JSON.stringify(events.map((e) => e.data)),
+    ]);
   }
 
   /**

@@ -24,11 +24,13 @@ export interface HistoryPointRow {
   status: string | null;
 }
 
-// All points of a call as one JSON document, parsed once.
+// All points of a call in one statement, as ChangeFeedRepository.record writes events: scalars as
+// arrays, tiers and SKUs as JSON arrays split by json_array_elements, zipped by ROWS FROM.
 const HISTORY_RECORD_SQL = `
-  INSERT INTO product_history (product_id, price_min, price_max, price_tiers, skus, status)
-  SELECT product_id, price_min, price_max, price_tiers, skus, status
-  FROM json_to_recordset($1::json) AS h(product_id uuid, price_min numeric, price_max numeric, price_tiers json, skus json, status varchar)`;
+  INSERT INTO product_history (product_id, price_min, price_max, status, price_tiers, skus)
+  SELECT product_id, price_min, price_max, status, CASE WHEN json_typeof(price_tiers) = 'null' THEN NULL ELSE price_tiers END, skus
+  FROM ROWS FROM (unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::varchar[]), json_array_elements($5::json), json_array_elements($6::json))
+    AS h(product_id, price_min, price_max, status, price_tiers, skus)`;
 
 // The cursor carries the last point's time as exact text (microseconds) and its seq.
 const HISTORY_PAGE_SQL = `
@@ -51,15 +53,14 @@ export class ProductHistoryRepository {
   /** Appends points; call inside the transaction that made the change (the point's time is its statement's). */
   async record(points: HistoryPointInput[]): Promise<void> {
     if (!points.length) return;
-    const rows = points.map((p) => ({
-      product_id: p.productId,
-      price_min: p.priceMin,
-      price_max: p.priceMax,
-      price_tiers: p.priceTiers ?? null,
-      skus: p.skus,
-      status: p.status,
-    }));
-    await queryRows(this.manager, HISTORY_RECORD_SQL, [JSON.stringify(rows)]);
+    await queryRows(this.manager, HISTORY_RECORD_SQL, [
+      points.map((p) => p.productId),
+      points.map((p) => p.priceMin),
+      points.map((p) => p.priceMax),
+      points.map((p) => p.status),
+      JSON.stringify(points.map((p) => p.priceTiers ?? null)),
+      JSON.stringify(points.map((p) => p.skus)),
+    ]);
   }
 
   /** A product's points oldest first; `from` inclusive, `to` exclusive. */

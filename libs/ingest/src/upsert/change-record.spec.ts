@@ -127,6 +127,21 @@ describe('the changes an upsert records', () => {
     ]);
   });
 
+  it('a point of a product with no tiers or prices holds SQL nulls (not JSON null), beside one that has them', async () => {
+    const { items } = await upsert([
+      { externalId: 'hist-bare', title: '无价格', skus: [{ externalId: 'b-1', stock: 1 }] },
+      { ...offer, externalId: 'hist-full' },
+    ]);
+    const rows = await db.dataSource.query(
+      `SELECT price_min IS NULL AS no_min, price_tiers IS NULL AS no_tiers, price_tiers::text AS tiers, skus FROM product_history WHERE product_id = ANY($1) ORDER BY product_id = $2 DESC`,
+      [items.map((i) => i.id), items[0].id],
+    );
+    expect(rows).toEqual([
+      { no_min: true, no_tiers: true, tiers: null, skus: [{ externalId: 'b-1', price: null, stock: 1 }] },
+      { no_min: false, no_tiers: false, tiers: JSON.stringify(offer.priceTiers), skus: [{ externalId: 'sku-1', price: 25, stock: 10 }, { externalId: 'sku-2', price: 26, stock: 5 }] },
+    ]);
+  });
+
   it('a rolled-back batch leaves no event and no history', async () => {
     await expect(
       transaction(db.dataSource, async (tx) => {
