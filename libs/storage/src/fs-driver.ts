@@ -82,6 +82,17 @@ function errorCode(err: unknown): string | undefined {
 /** Errors that mean "no object at this key" (absent, a path through a file, a symlink refused by O_NOFOLLOW). */
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
+/** How many of a directory's next entries a listing reads or stats ahead of the one it yields. */
+const WALK_AHEAD = 16;
+
+/** A name of a listed directory: a folder to walk, or a file (an object, or a temp file counted under the name it was written for). */
+interface DirectoryEntry {
+  name: string;
+  keyName: string;
+  isDirectory: boolean;
+  sortKey: string;
+}
+
 class FsStorageDriver implements StorageDriver {
   readonly name = 'fs' as const;
   private readonly root: string;
@@ -218,22 +229,36 @@ class FsStorageDriver implements StorageDriver {
     yield* this.walk(dir, dirKey, namePrefix, files);
   }
 
-  /** Depth-first, one directory's names in memory at a time, ordered so keys come out sorted. */
-  private async *walk(dir: string, keyPrefix: string, namePrefix: string, files: 'objects' | 'temp-files'): AsyncGenerator<WalkedFile> {
-    const entries = await this.readDirectory(dir, namePrefix, files);
-    for (const entry of entries) {
+  /**
+   * Depth-first, keys in sorted order, one directory's names in memory per level. A listing is
+   * round trips to the filesystem (a directory read per folder, an lstat per file), so up to
+   * WALK_AHEAD of a directory's next entries are read or stat'ed while the current one is
+   * yielded: the libuv threads stay busy instead of waiting one call at a time.
+   */
+  private async *walk(dir: string, keyPrefix: string, namePrefix: string, files: 'objects' | 'temp-files', listed?: Promise<DirectoryEntry[]>): AsyncGenerator<WalkedFile> {
+    const entries = await (listed ?? this.readDirectory(dir, namePrefix, files));
+    const ahead: Promise<DirectoryEntry[] | Stats | null>[] = [];
+    const start = (entry: DirectoryEntry) => {
       const file = path.join(dir, entry.name);
+      const work = entry.isDirectory ? this.readDirectory(file, '', files) : this.lstatOrNull(file);
+      work.catch(() => undefined); // awaited below in order; a walk abandoned early must not leave it unhandled
+      return work;
+    };
+    for (let i = 0, started = 0; i < entries.length; i++) {
+      for (; started < entries.length && started <= i + WALK_AHEAD; started++) ahead.push(start(entries[started]));
+      const entry = entries[i];
+      const work = ahead.shift()!;
       if (entry.isDirectory) {
-        yield* this.walk(file, `${keyPrefix}${entry.name}/`, '', files);
+        yield* this.walk(path.join(dir, entry.name), `${keyPrefix}${entry.name}/`, '', files, work as Promise<DirectoryEntry[]>);
         continue;
       }
-      const stats = await this.lstatOrNull(file); // gone since the directory was read: skip it
+      const stats = (await work) as Stats | null; // null: gone since the directory was read, skip it
       if (stats?.isFile()) yield { key: keyPrefix + entry.keyName, name: entry.name, stats };
     }
   }
 
-  private async readDirectory(dir: string, namePrefix: string, files: 'objects' | 'temp-files'): Promise<{ name: string; keyName: string; isDirectory: boolean; sortKey: string }[]> {
-    const entries: { name: string; keyName: string; isDirectory: boolean; sortKey: string }[] = [];
+  private async readDirectory(dir: string, namePrefix: string, files: 'objects' | 'temp-files'): Promise<DirectoryEntry[]> {
+    const entries: DirectoryEntry[] = [];
     let handle;
     try {
       handle = await fsp.opendir(dir);
