@@ -294,7 +294,7 @@ describe('the catalogue page in Chromium', () => {
     expect(await admin.evaluate(() => document.querySelector('.who')?.textContent)).toContain('admin');
   });
 
-  it('renders a hostile title as text: no element is made from it and no script runs', async () => {
+  it('renders a hostile title as text: no element is made from it and no script runs; an admin deletes and restores it', async () => {
     await go(admin, '#/products?q=onerror');
     const card = admin.locator('.card-title').filter({ hasText: HOSTILE_TITLE });
     await card.waitFor();
@@ -304,6 +304,14 @@ describe('the catalogue page in Chromium', () => {
     expect(await admin.evaluate(() => document.querySelectorAll('img[src="x"]').length)).toBe(0);
     expect(dialogs).toEqual([]);
     await shoot(admin, 'hostile-title');
+
+    // An admin key may soft-delete it, and restore it.
+    await admin.getByRole('button', { name: 'Delete', exact: true }).click();
+    await admin.getByRole('button', { name: 'Delete it and its images' }).click();
+    await admin.getByRole('status').filter({ hasText: 'Deleted.' }).waitFor();
+    await admin.getByRole('button', { name: 'Restore' }).click();
+    await admin.getByRole('status').filter({ hasText: 'Restored.' }).waitFor();
+    await admin.getByRole('button', { name: 'Delete', exact: true }).waitFor();
   });
 
   it('works at 375 px wide: nothing wider than the screen', async () => {
