@@ -101,7 +101,7 @@ async function shoot(page: Page, name: string) {
 }
 
 async function expectAccessible(page: Page, what: string) {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   expect(serious.map((v) => `${what}: ${v.id} (${v.impact}) ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 }
@@ -291,7 +291,13 @@ describe('the catalogue page in Chromium', () => {
     await reader.locator('.card-title').first().click();
     await reader.getByRole('heading', { level: 2, name: /Images/ }).waitFor();
     expect(await reader.getByRole('button', { name: 'Delete' }).count()).toBe(0);
-    expect(await admin.evaluate(() => document.querySelector('.who')?.textContent)).toContain('admin');
+    expect(await reader.evaluate(() => document.querySelector('.who')?.textContent)).toContain('read key');
+
+    // A key the API no longer takes: the next 401 asks for one again.
+    await reader.evaluate(() => sessionStorage.setItem('1688sync.apiKey', 'revoked-key-0123456789'));
+    await go(reader, '#/suppliers');
+    await reader.getByLabel('API key').waitFor();
+    await expectAccessible(reader, 'key prompt');
   });
 
   it('renders a hostile title as text: no element is made from it and no script runs; an admin deletes and restores it', async () => {
