@@ -88,6 +88,50 @@ function SimilarProducts({ productId }: { productId: string }) {
   );
 }
 
+interface GroupProduct {
+  id: string;
+  title: string;
+  priceMin: number | null;
+  priceMax: number | null;
+  currency?: string;
+  supplier?: { id: string; name: string | null } | null;
+}
+
+/** The 同款 group the product belongs to (§12), cheapest first; nothing when the API has no groups or it is in none. */
+function SameItemGroup({ productId }: { productId: string }) {
+  const [group, setGroup] = useState<{ groupId: string; products: GroupProduct[] } | null>(null);
+  useEffect(() => {
+    setGroup(null);
+    optional<{ groupId: string; products: GroupProduct[] }>(`/v1/products/${productId}/group`).then(setGroup, () => setGroup(null));
+  }, [productId]);
+  if (!group || !Array.isArray(group.products) || group.products.length < 2) return null;
+  return (
+    <section aria-labelledby="group-h">
+      <h2 id="group-h">The same item from {group.products.length} offers, cheapest first</h2>
+      <TableRegion label="the same item, cheapest first">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">offer</th>
+              <th scope="col">price</th>
+              <th scope="col">supplier</th>
+            </tr>
+          </thead>
+          <tbody>
+            {group.products.map((p) => (
+              <tr key={p.id}>
+                <td lang="zh">{p.id === productId ? p.title : <a href={`#/products/${p.id}`}>{p.title}</a>}</td>
+                <td>{priceRange(p.priceMin, p.priceMax, p.currency)}</td>
+                <td lang="zh">{p.supplier ? <a href={`#/suppliers/${p.supplier.id}`}>{p.supplier.name ?? 'supplier'}</a> : '—'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableRegion>
+    </section>
+  );
+}
+
 function History({ productId, currency }: { productId: string; currency: string }) {
   const [points, setPoints] = useState<HistoryPoint[] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -281,6 +325,7 @@ export function ProductPage({ id }: { id: string }) {
       </section>
 
       <SimilarProducts productId={product.id} />
+      <SameItemGroup productId={product.id} />
 
       <section aria-labelledby="changes-h">
         <h2 id="changes-h">Change log</h2>
