@@ -101,6 +101,8 @@ describe('npm start (the launcher)', () => {
         PROCESS_WORKER_PORT: String(ports.process),
         MAINTENANCE_WORKER_PORT: String(ports.maintenance),
         PORT: undefined,
+        ADMIN_USER: undefined,
+        ADMIN_PASSWORD: undefined,
       }),
     });
     let output = '';
@@ -114,6 +116,15 @@ describe('npm start (the launcher)', () => {
       await waitFor('the banner', () => output.includes('1688sync is running'), { timeoutMs: 30_000 });
       expect(output).toContain(`http://127.0.0.1:${ports.api}/docs`);
       expect(output).toContain(`http://127.0.0.1:${ports.api}/admin/queues`);
+      expect(output).toContain(`http://127.0.0.1:${ports.api}/ui`);
+      // Without ADMIN_USER/ADMIN_PASSWORD (development), the printed Bull Board login is generated, and works.
+      const login = /login (\S+) \/ (\S+) \(generated/.exec(output);
+      expect(login, output.slice(-2000)).not.toBeNull();
+      const board = await fetch(`http://127.0.0.1:${ports.api}/admin/queues`, {
+        headers: { authorization: `Basic ${Buffer.from(`${login![1]}:${login![2]}`).toString('base64')}` },
+      });
+      expect(board.status).toBe(200);
+      await board.arrayBuffer();
       expect(output).toMatch(/\[image-processing-worker\]\s+\{/);
 
       const client = new pg.Client({ connectionString: db.url });

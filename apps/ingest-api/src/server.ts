@@ -11,12 +11,14 @@ import { registerFileRoutes } from './http/files.routes';
 import { createAuthenticator, registerAuth } from './http/auth';
 import { registerBullBoard } from './http/bull-board';
 import { registerDocs } from './http/docs';
+import { registerWebUi } from './http/web-ui.routes';
 import { ERROR_CODES, type ShedReason, errorBody, registerErrorHandling } from './http/errors';
 import { drainBoundsFor, registerLingeringClose } from './http/lingering-close';
 import { registerLoadShedding } from './http/overload';
 import { RouteTable, buildOpenApiDocument } from './http/route-spec';
 import { registerHttpMetrics, registerServiceRoutes } from './http/service-routes';
 import { createApiContext } from './routes/context';
+import { registerAuthRoutes } from './routes/auth.routes';
 import { registerChangeRoutes } from './routes/changes.routes';
 import { registerIngestRoutes } from './routes/ingest.routes';
 import { registerMaintenanceRoutes } from './routes/maintenance.routes';
@@ -34,6 +36,8 @@ export interface ApiDependencies {
   readiness: ReadinessChecks;
   db: Database;
   producers: Producers;
+  /** The catalogue page's build output (default: apps/web/dist). */
+  webDistDir?: string;
 }
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
@@ -93,6 +97,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
 
   const ctx = createApiContext({ config, db: deps.db, producers: deps.producers, logger: deps.logger, metrics: deps.metrics });
   const routes = new RouteTable();
+  registerAuthRoutes(app, routes, auth);
   registerIngestRoutes(app, routes, ctx);
   registerProductRoutes(app, routes, ctx);
   registerSupplierRoutes(app, routes, ctx);
@@ -114,6 +119,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
       errorSchema,
     )),
   );
+  registerWebUi(app, { distDir: deps.webDistDir, publicBaseUrl: config.storage.publicBaseUrl });
   await registerBullBoard(app, {
     queues: QUEUE_NAMES.map((name) => deps.producers.queue(name)),
     user: config.api.adminUser,

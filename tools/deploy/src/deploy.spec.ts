@@ -2,7 +2,7 @@
 // kustomize overlay renders and every object passes its Kubernetes (or CRD) schema, and images,
 // commands, ports, probes and environment names match the apps and the config schema.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -214,5 +214,18 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toContain('postgresql-client');
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  });
+
+  it('builds the catalogue page in a stage of its own and copies only its output into the runtime image', () => {
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    const web = stages.find((s) => /^\S+ AS web$/m.test(s.split('\n')[0]));
+    expect(web).toBeDefined();
+    expect(web).toContain('npm run build -w @1688sync/web');
+    expect(stages[stages.length - 1]).toContain('COPY --from=web /app/apps/web/dist apps/web/dist');
+    // npm ci of a workspace needs every workspace's package.json: each install stage copies each app's.
+    for (const stage of stages.filter((s) => s.includes('npm ci'))) {
+      for (const app of readdirSync(path.join(ROOT, 'apps'))) expect(stage).toContain(`COPY apps/${app}/package.json apps/${app}/`);
+    }
   });
 });

@@ -33,6 +33,11 @@ describe('module boundaries', () => {
     expect(messages.map((m) => m.ruleId)).toContain('@nx/enforce-module-boundaries');
   });
 
+  it('refuses the catalogue page (it runs in a browser) importing a library of ours', async () => {
+    const messages = await lintAs('apps/web/src/wrong-way.tsx', "import { loadConfig } from '@1688sync/config';\nexport const c = loadConfig;\n");
+    expect(messages.map((m) => m.ruleId)).toContain('@nx/enforce-module-boundaries');
+  });
+
   it('allows the arrows that point the right way', async () => {
     const messages = await lintAs('apps/image-download-worker/src/right-way.ts', "import { QueueName } from '@1688sync/queues';\nimport { loadConfig } from '@1688sync/config';\nexport const x = [QueueName, loadConfig];\n");
     expect(messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries')).toEqual([]);

@@ -2,6 +2,7 @@
 // creates the database if missing, starts the four apps with prefixed logs, and stops them all
 // within 20 s on SIGINT/SIGTERM (to it or to its whole process group).
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import readline from 'node:readline';
 import { type Config, childEnvironment } from '@1688sync/config';
@@ -44,8 +45,26 @@ async function checkRedis(url: string): Promise<void> {
   }
 }
 
+export interface BullBoardLogin {
+  user: string;
+  password: string;
+  generated: boolean;
+}
+
+/**
+ * The Bull Board login the launcher gives the API: the configured one, or — in development only, when
+ * neither ADMIN_USER nor ADMIN_PASSWORD is set — a generated one, so the URL it prints works.
+ * Production rules are unchanged: there the config refuses to start without them.
+ */
+export function bullBoardLogin(config: Config): BullBoardLogin | null {
+  const { adminUser, adminPassword } = config.api;
+  if (adminUser && adminPassword) return { user: adminUser, password: adminPassword, generated: false };
+  if (config.nodeEnv === 'production') return null;
+  return { user: 'admin', password: randomBytes(12).toString('base64url'), generated: true };
+}
+
 /** One app process with its output prefixed, line by line. */
-function spawnApp(name: string, port: number, config: Config, out: Output): ChildProcess {
+function spawnApp(name: string, port: number, config: Config, out: Output, extraEnv: Record<string, string> = {}): ChildProcess {
   const main = path.join(REPO_ROOT, 'apps', name, 'src', 'main.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: REPO_ROOT,
@@ -54,6 +73,7 @@ function spawnApp(name: string, port: number, config: Config, out: Output): Chil
       TSX_TSCONFIG_PATH: path.join(REPO_ROOT, 'tsconfig.base.json'),
       // The API's file URLs follow API_PORT unless the operator set a base URL.
       PUBLIC_BASE_URL: config.storage.publicBaseUrl === 'http://127.0.0.1:3000/files' ? `http://127.0.0.1:${config.ports.api}/files` : config.storage.publicBaseUrl,
+      ...extraEnv,
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -76,6 +96,12 @@ async function waitForReady(url: string, children: ChildProcess[], timeoutMs: nu
     await new Promise((r) => setTimeout(r, 300));
   }
   return false;
+}
+
+function bullBoardNote(login: BullBoardLogin | null): string {
+  if (!login) return ' (off: set ADMIN_USER and ADMIN_PASSWORD)';
+  if (login.generated) return `  login ${login.user} / ${login.password} (generated for this run; set ADMIN_USER/ADMIN_PASSWORD to choose)`;
+  return ` (login: ADMIN_USER / ADMIN_PASSWORD)`;
 }
 
 export async function startCommand(config: Config, out: Output): Promise<number> {
@@ -130,8 +156,10 @@ export async function startCommand(config: Config, out: Output): Promise<number>
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const login = bullBoardLogin(config);
+  const apiEnv: Record<string, string> = login?.generated ? { ADMIN_USER: login.user, ADMIN_PASSWORD: login.password } : {};
   for (const app of APPS) {
-    const child = spawnApp(app.name, app.port(config), config, out);
+    const child = spawnApp(app.name, app.port(config), config, out, app.name === 'ingest-api' ? apiEnv : {});
     children.set(app.name, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;
@@ -144,9 +172,10 @@ export async function startCommand(config: Config, out: Output): Promise<number>
   if (await waitForReady(`${api}/readyz`, [...children.values()], READY_TIMEOUT_MS)) {
     out.banner([
       '1688sync is running:',
+      `  catalogue    ${api}/ui`,
       `  API          ${api}/v1`,
       `  API docs     ${api}/docs`,
-      `  Bull Board   ${api}/admin/queues`,
+      `  Bull Board   ${api}/admin/queues${bullBoardNote(login)}`,
       `  metrics      ${api}/metrics, :${config.ports.downloadWorker}/metrics, :${config.ports.processWorker}/metrics, :${config.ports.maintenanceWorker}/metrics`,
       'Ctrl-C stops everything.',
     ]);

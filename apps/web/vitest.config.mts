@@ -1,0 +1,3 @@
+import { defineProjectConfig } from '../../vitest.shared.mjs';
+
+export default defineProjectConfig();
