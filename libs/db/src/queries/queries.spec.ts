@@ -158,7 +158,11 @@ const SUITES: Suite<unknown>[] = [
     file: 'product-search',
     build: (m) => new ProductSearchRepository(m),
     calls: {
-      search: (r, s) => r.search({ q: 'toy', supplierId: s.supplierId, limit: 10 }),
+      search: async (r, s) => {
+        await r.search({ q: 'toy', supplierId: s.supplierId, limit: 10 });
+        // The filters of SPEC §16, all at once.
+        return r.search({ shipFrom: '义乌', dropship: true, maxWeightKg: 2, supplierIdentity: 'super_factory', offerStatus: 'published', inStock: true, limit: 10 });
+      },
       stats: (r) => r.stats(),
     },
   }),
