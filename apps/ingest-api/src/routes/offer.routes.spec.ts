@@ -118,6 +118,8 @@ describe('the whole 1688 offer through the API (SPEC §16)', () => {
     expect(await listed('q=acuu')).toEqual([cup.externalId]);
     expect(await listed(`q=${encodeURIComponent('термос')}`)).toEqual([cup.externalId]);
     expect(await listed(`q=${encodeURIComponent('保温杯')}`)).toEqual([cup.externalId]);
+    expect(await listed(`q=${encodeURIComponent('杯')}`)).toEqual([cup.externalId]);
+    expect(await listed(`q=${encodeURIComponent('温杯 flask')}`)).toEqual([cup.externalId]);
     expect(await listed(`q=${encodeURIComponent('杯 桌面')}`)).toEqual([]);
     expect(await listed('q=stainless%20cable')).toEqual([]);
   });
