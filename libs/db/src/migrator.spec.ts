@@ -6,7 +6,7 @@ import { lastAppliedMigration, migrateDown, migrateUp, migrationStatus } from '.
 import type { DataSource } from 'typeorm';
 
 /** Every migration's name, oldest first. */
-const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000', 'Changes1764400000000'];
+const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000', 'Changes1764400000000', 'Offer1764500000000'];
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
@@ -52,6 +52,11 @@ describe('migrations', () => {
     const changes = ['change_events', 'change_feed_state', 'change_outbox', 'product_history', 'webhook_deliveries', 'webhook_subscriptions'];
     expect(await tables(ds)).toEqual([...before, ...changes].sort());
     // Down reverts one migration at a time, newest first.
+    const columns = async (table: string) =>
+      (await ds.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1`, [table]))[0].n as number;
+    const offerColumns = await columns('products');
+    expect(await migrateDown(ds, db.url)).toBe('Offer1764500000000');
+    expect(await columns('products')).toBe(offerColumns - 17);
     expect(await migrateDown(ds, db.url)).toBe('Changes1764400000000');
     expect(await tables(ds)).toEqual(before);
     expect(await migrateDown(ds, db.url)).toBe('Backups1764300000000');

@@ -6,7 +6,7 @@
 // Every string an item carries — object keys included, down to the leaves of `raw` — must be text
 // PostgreSQL can store (no NUL, no lone surrogate; see isPgSafeText in @1688sync/db): one such
 // string would otherwise fail the whole batch's statements with a 500.
-import { isPgSafeText, pgTextProblem } from '@1688sync/db';
+import { QUOTE_TYPES, SHIPPING_SOURCES, isPgSafeText, pgTextProblem } from '@1688sync/db';
 import { z } from 'zod';
 
 export const MAX_ITEMS = 1000;
@@ -51,6 +51,25 @@ const count = (max = 2_000_000_000) => z.number().int('must be a whole number').
 const externalId = text(128, 1).regex(/^[\w.:@-]+$/, 'may contain only letters, digits and . _ : @ -');
 const rate = z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1');
 const rating = z.number().min(0, 'must be between 0 and 5').max(5, 'must be between 0 and 5');
+// SPEC §16: package weights and sizes are non-negative and bounded (a 100-tonne machine, a 100 m roll).
+const kilograms = z.number().finite().min(0, 'must not be negative').max(100_000, 'must be at most 100000');
+const grams = z.number().finite().min(0, 'must not be negative').max(100_000_000, 'must be at most 100000000');
+const centimetres = z.number().finite().min(0, 'must not be negative').max(10_000, 'must be at most 10000');
+/** A BCP 47 language tag (en, pt-BR, zh-Hant-TW), as Intl understands them. */
+const languageTag = z
+  .string()
+  .max(35, 'must be at most 35 characters')
+  .refine((tag) => {
+    try {
+      return /^[A-Za-z0-9-]+$/.test(tag) && Intl.getCanonicalLocales(tag).length === 1;
+    } catch {
+      return false;
+    }
+  }, 'must be a BCP 47 language tag such as en or pt-BR');
+/** Per-language values (`{ "en": …, "ru": … }`): at most 50 languages. */
+const perLanguage = <T extends z.ZodType>(value: T) =>
+  z.record(languageTag, value).refine((o) => Object.keys(o).length <= 50, 'must have at most 50 languages');
+
 /** Attribute values as sent: text, or numbers and booleans taken as text. */
 const attributeValue = z.union([text(1000), z.number().finite(), z.boolean()]).transform(String);
 const attributes = z
@@ -117,7 +136,28 @@ export const supplierInputSchema = z
       .nullish(),
     repurchaseRate: rate.nullish(),
     responseRate: rate.nullish(),
+    // SPEC §16: seller quality.
+    identities: z
+      .array(text(64, 1).regex(/^[a-z][a-z0-9_]*$/, 'must be a snake_case code such as super_factory'))
+      .max(50, 'must have at most 50 items')
+      .nullish(),
+    tpYears: count(200).nullish(),
+    compositeService: rating.nullish(),
+    logistics: rating.nullish(),
+    dispute: rating.nullish(),
+    offerExperience: rating.nullish(),
+    consulting: rating.nullish(),
+    afterSales: rating.nullish(),
+    pickupWithin48hRate: rate.nullish(),
+    qualityRefundRate30d: rate.nullish(),
+    factoryInspected: z.boolean().nullish(),
     raw: rawJson.optional(),
+  })
+  .superRefine((s, ctx) => {
+    // tpYears is yearsOnPlatform under 1688's name: either is accepted, both must agree.
+    if (s.tpYears !== undefined && s.yearsOnPlatform !== undefined && s.tpYears !== s.yearsOnPlatform) {
+      ctx.addIssue({ code: 'custom', path: ['tpYears'], message: 'must equal yearsOnPlatform when both are given' });
+    }
   })
   .meta({ id: 'SupplierInput' });
 
@@ -162,6 +202,10 @@ export const productInputSchema = z
           attributes: attributes.optional(),
           price: money.optional(),
           stock: count().optional(),
+          weightG: grams.optional(),
+          dropshipPrice: money.optional(),
+          /** The swatch: an image of kind `sku`, downloaded and processed like the others. */
+          imageUrl: httpUrl.optional(),
         }),
       )
       .max(1000)
@@ -172,6 +216,30 @@ export const productInputSchema = z
     status: z.enum(['active', 'inactive']).nullish(),
     salesCount: count().nullish(),
     sourceUpdatedAt: sourceDateTime.nullish(),
+    // SPEC §16: the whole offer.
+    titleTranslations: perLanguage(text(1000, 1)).nullish(),
+    attributeTranslations: perLanguage(attributes).nullish(),
+    offerStatus: text(64, 1).nullish(),
+    quoteType: z.enum(QUOTE_TYPES).nullish(),
+    dropshipPrice: money.nullish(),
+    distributionPrice: money.nullish(),
+    mixedBatch: z.object({ enabled: z.boolean().nullish(), minAmount: money.nullish(), minQuantity: count().nullish() }).nullish(),
+    batchQuantity: count().nullish(),
+    shipping: z
+      .object({
+        fromProvince: text(128).nullish(),
+        fromCity: text(128).nullish(),
+        weightKg: kilograms.nullish(),
+        lengthCm: centimetres.nullish(),
+        widthCm: centimetres.nullish(),
+        heightCm: centimetres.nullish(),
+        source: z.enum(SHIPPING_SOURCES).nullish(),
+        shipWithinHours: count(8_760).nullish(),
+      })
+      .nullish(),
+    monthlySales: count().nullish(),
+    repurchaseRate: rate.nullish(),
+    videoUrls: z.array(httpUrl).max(20, 'must have at most 20 items').nullish(),
     raw: rawJson.optional(),
   })
   .superRefine((p, ctx) => {

@@ -197,15 +197,17 @@ export class IngestService {
  * products all see the full-size original's one URL, and one picture is fetched once.
  */
 function canonicaliseImages(patch: ProductInput): ProductInput {
-  if (!patch.images) return patch;
-  const images = patch.images.map((ref, i) => {
+  const canonical = (url: string, field: string) => {
     try {
-      return typeof ref === 'string' ? canonicaliseImageUrl(ref).url : { ...ref, url: canonicaliseImageUrl(ref.url).url };
+      return canonicaliseImageUrl(url).url;
     } catch (err) {
-      throw new Error(`images[${i}]: ${(err as Error).message}`);
+      throw new Error(`${field}: ${(err as Error).message}`);
     }
-  });
-  return { ...patch, images };
+  };
+  const images = patch.images?.map((ref, i) => (typeof ref === 'string' ? canonical(ref, `images[${i}]`) : { ...ref, url: canonical(ref.url, `images[${i}]`) }));
+  // A SKU's swatch (SPEC §16) is an image like the others: stored under its canonical URL.
+  const skus = patch.skus?.map((sku, i) => (sku.imageUrl === undefined ? sku : { ...sku, imageUrl: canonical(sku.imageUrl, `skus[${i}].imageUrl`) }));
+  return { ...patch, ...(images ? { images } : {}), ...(skus ? { skus } : {}) };
 }
 
 export function summarise(items: ItemResult[]): IngestSummary {

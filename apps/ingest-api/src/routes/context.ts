@@ -62,6 +62,13 @@ export const includeDeleted = z
   .enum(['true', 'false', '1', '0'])
   .optional()
   .transform((v) => v === 'true' || v === '1');
+/** A yes/no filter (`true`/`false`, `1`/`0`); absent: no filter. */
+export const booleanFilter = z
+  .enum(['true', 'false', '1', '0'])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1'));
+/** A text filter compared for equality: bounded, and text PostgreSQL can compare. */
+export const textFilter = (max: number) => z.string().min(1).max(max).refine(isPgSafeText, 'must not contain NUL characters or lone surrogates').optional();
 export const limit = z.coerce.number().int('must be a whole number').min(1).max(200).optional();
 
 export function notFound(what: string, id: string): never {

@@ -91,6 +91,13 @@ const validSupplier = fc.record({
   ratings: fc.record({ overall: fc.double({ min: 0, max: 5, noNaN: true }) }),
   repurchaseRate: fc.double({ min: 0, max: 1, noNaN: true }),
   raw: fc.constant({ shop: { level: 3, tags: ['实力商家'] } }),
+  // SPEC §16.
+  identities: fc.subarray(['super_factory', 'powerful_merchant', 'tp_member']),
+  tpYears: fc.integer({ min: 0, max: 200 }),
+  compositeService: fc.double({ min: 0, max: 5, noNaN: true }),
+  pickupWithin48hRate: fc.double({ min: 0, max: 1, noNaN: true }),
+  qualityRefundRate30d: fc.double({ min: 0, max: 1, noNaN: true }),
+  factoryInspected: fc.boolean(),
 });
 
 const validProduct = fc.record({
@@ -100,13 +107,44 @@ const validProduct = fc.record({
   priceMin: fc.constantFrom(1, 12.5),
   priceMax: fc.constantFrom(20, 99.99),
   attributes: fc.constant({ 颜色: '红色', 材质: '塑料' }),
-  skus: fc.constant([{ externalId: 'sku-1', attributes: { 颜色: '红色' }, price: 12.5, stock: 10 }]),
+  skus: fc.constant([{ externalId: 'sku-1', attributes: { 颜色: '红色' }, price: 12.5, stock: 10, weightG: 250, dropshipPrice: 15, imageUrl: 'http://img.test/sku-1.jpg' }]),
   sourceUpdatedAt: fc.constant('2025-06-01T08:00:00+08:00'),
   raw: fc.constant({ offer: { id: 1, tags: ['包邮'] } }),
+  // SPEC §16.
+  titleTranslations: fc.constantFrom({ en: 'Desk organiser' }, { en: 'Dress', 'pt-BR': 'Vestido', 'zh-Hant': '連衣裙' }),
+  attributeTranslations: fc.constant({ en: { Colour: 'red', Material: 'plastic' } }),
+  offerStatus: fc.constantFrom('published', 'expired', 'member deleted', 'auditing'),
+  quoteType: fc.constantFrom('by_quantity', 'by_sku', 'sku_by_quantity'),
+  dropshipPrice: fc.double({ min: 0, max: 1000, noNaN: true }),
+  distributionPrice: fc.double({ min: 0, max: 1000, noNaN: true }),
+  mixedBatch: fc.record({ enabled: fc.boolean(), minAmount: fc.constantFrom(0, 100, 500.5), minQuantity: fc.nat(1000) }),
+  batchQuantity: fc.nat(10_000),
+  shipping: fc.record({
+    fromProvince: fc.constantFrom('浙江', '广东'),
+    fromCity: fc.constantFrom('义乌', '深圳'),
+    weightKg: fc.double({ min: 0, max: 100_000, noNaN: true }),
+    lengthCm: fc.double({ min: 0, max: 10_000, noNaN: true }),
+    source: fc.constantFrom('merchant', 'official', 'estimated'),
+    shipWithinHours: fc.constantFrom(24, 48, 72),
+  }),
+  monthlySales: fc.nat(2_000_000_000),
+  repurchaseRate: fc.double({ min: 0, max: 1, noNaN: true }),
+  videoUrls: fc.constant(['https://cloud.video.taobao.com/play/u/1/p/1/e/6/t/1/1.mp4']),
 });
 
-const PRODUCT_FIELDS = ['externalId', 'title', 'supplierExternalId', 'categoryId', 'categoryPath', 'priceMin', 'priceMax', 'currency', 'priceTiers', 'moq', 'unit', 'detailUrl', 'status', 'salesCount', 'sourceUpdatedAt', 'images', 'extra'] as const;
-const SUPPLIER_FIELDS = ['externalId', 'name', 'loginId', 'companyName', 'province', 'email', 'shopUrl', 'yearsOnPlatform', 'badges', 'repurchaseRate', 'responseRate', 'extra'] as const;
+const PRODUCT_FIELDS = [
+  'externalId', 'title', 'supplierExternalId', 'categoryId', 'categoryPath', 'priceMin', 'priceMax', 'currency', 'priceTiers', 'moq', 'unit', 'detailUrl', 'status',
+  'salesCount', 'sourceUpdatedAt', 'images', 'extra',
+  // SPEC §16.
+  'titleTranslations', 'attributeTranslations', 'offerStatus', 'quoteType', 'dropshipPrice', 'distributionPrice', 'mixedBatch', 'batchQuantity', 'shipping',
+  'monthlySales', 'repurchaseRate', 'videoUrls',
+] as const;
+const SUPPLIER_FIELDS = [
+  'externalId', 'name', 'loginId', 'companyName', 'province', 'email', 'shopUrl', 'yearsOnPlatform', 'badges', 'repurchaseRate', 'responseRate', 'extra',
+  // SPEC §16.
+  'identities', 'tpYears', 'compositeService', 'logistics', 'dispute', 'offerExperience', 'consulting', 'afterSales', 'pickupWithin48hRate',
+  'qualityRefundRate30d', 'factoryInspected',
+] as const;
 
 /** A valid supplier with up to three fields replaced by hostile values, and maybe hostile `ratings` and `raw`. */
 const hostileSupplier = fc
@@ -129,12 +167,29 @@ const hostileProduct = fc
     validProduct,
     fc.array(fc.tuple(fc.constantFrom(...PRODUCT_FIELDS), hostileValue), { maxLength: 3 }),
     fc.option(fc.oneof(hostileObject, fc.array(hostileValue, { maxLength: 2 })), { nil: undefined }),
-    fc.option(fc.oneof(hostileObject, hostileValue).map((attributes) => [{ externalId: 'sku-1', attributes }]), { nil: undefined }),
+    fc.option(
+      fc.oneof(
+        fc.oneof(hostileObject, hostileValue).map((attributes) => [{ externalId: 'sku-1', attributes }]),
+        // SPEC §16 SKU fields: weight, dropship price, swatch URL.
+        fc.tuple(fc.constantFrom('weightG', 'dropshipPrice', 'imageUrl'), hostileValue).map(([k, v]) => [{ externalId: 'sku-1', [k]: v }]),
+      ),
+      { nil: undefined },
+    ),
     fc.option(fc.oneof(hostileObject, hostileJson, deeplyNested), { nil: undefined }),
     fc.option(fc.oneof(hostileSupplier, hostileValue), { nil: undefined }),
+    // SPEC §16 objects with hostile insides: translations keyed by hostile language tags, shipping and mixedBatch fields.
+    fc.option(
+      fc.oneof(
+        fc.tuple(fc.constantFrom('titleTranslations', 'attributeTranslations'), hostileObject),
+        fc.tuple(fc.constant('shipping'), fc.tuple(fc.constantFrom('fromProvince', 'fromCity', 'weightKg', 'lengthCm', 'widthCm', 'heightCm', 'source', 'shipWithinHours'), hostileValue).map(([k, v]) => ({ [k]: v }))),
+        fc.tuple(fc.constant('mixedBatch'), fc.tuple(fc.constantFrom('enabled', 'minAmount', 'minQuantity'), hostileValue).map(([k, v]) => ({ [k]: v }))),
+      ),
+      { nil: undefined },
+    ),
   )
-  .map(([product, fields, attributes, skus, raw, supplier]) => {
+  .map(([product, fields, attributes, skus, raw, supplier, offer]) => {
     const out: Record<string, unknown> = { ...product, ...Object.fromEntries(fields) };
+    if (offer !== undefined) out[offer[0]] = offer[1];
     if (attributes !== undefined) out.attributes = attributes;
     if (skus !== undefined) out.skus = skus;
     if (raw !== undefined) out.raw = raw;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { PRODUCT_SORTS, SYNC_STATUSES } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
 import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '@1688sync/ingest';
-import { type ApiContext, externalIdParam, includeDeleted, limit, notFound, uuidParam } from './context';
+import { type ApiContext, booleanFilter, externalIdParam, includeDeleted, limit, notFound, textFilter, uuidParam } from './context';
 
 const productQuery = z.object({
   q: z.string().max(200).optional(),
@@ -14,6 +14,13 @@ const productQuery = z.object({
   priceMax: z.coerce.number().min(0).optional(),
   syncStatus: z.enum(SYNC_STATUSES).optional(),
   updatedSince: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional(),
+  // SPEC §16.
+  shipFrom: textFilter(128).meta({ description: 'ship-from province or city equals this (shipping.fromProvince / fromCity), e.g. 浙江 or 义乌' }),
+  dropship: booleanFilter.meta({ description: 'true: only products with a product-level dropshipPrice (一件代发); false: only those without' }),
+  maxWeightKg: z.coerce.number().min(0).optional().meta({ description: 'shipping.weightKg at most this; products without a weight are left out' }),
+  supplierIdentity: textFilter(64).meta({ description: "the supplier's identities contain this code, e.g. super_factory" }),
+  offerStatus: textFilter(64).meta({ description: "1688's offer lifecycle word as sent, e.g. published, expired" }),
+  inStock: booleanFilter.meta({ description: 'true: total SKU stock above 0; false: 0 or unknown' }),
   sort: z.enum(PRODUCT_SORTS).optional(),
   limit,
   cursor: z.string().max(2000).optional(),

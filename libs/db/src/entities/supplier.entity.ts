@@ -4,6 +4,7 @@ import { BaseEntity, numericTransformer } from './base.entity';
 
 @Entity({ name: 'suppliers' })
 @Index('suppliers_updated_at_id_idx', ['updatedAt', 'id'])
+@Index('suppliers_identities_idx', { synchronize: false })
 export class Supplier extends BaseEntity {
   @Index('suppliers_external_id_key', { unique: true })
   @Column({ name: 'external_id', type: 'varchar', length: 128 })
@@ -77,6 +78,42 @@ export class Supplier extends BaseEntity {
 
   @Column({ name: 'response_rate', type: 'numeric', precision: 5, scale: 4, nullable: true, transformer: numericTransformer })
   responseRate!: number | null;
+
+  // ---- Seller quality (SPEC §16; migration 1764500000000-offer) ----
+
+  /** snake_case codes (super_factory, powerful_merchant, tp_member, …); `badges` stays free text. */
+  @Column({ name: 'identities', type: 'jsonb', nullable: true })
+  identities!: string[] | null;
+
+  /** Service scores, 0..5. */
+  @Column({ name: 'service_composite', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  compositeService!: number | null;
+
+  @Column({ name: 'service_logistics', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  logistics!: number | null;
+
+  @Column({ name: 'service_dispute', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  dispute!: number | null;
+
+  @Column({ name: 'service_offer_experience', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  offerExperience!: number | null;
+
+  @Column({ name: 'service_consulting', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  consulting!: number | null;
+
+  @Column({ name: 'service_after_sales', type: 'numeric', precision: 3, scale: 2, nullable: true, transformer: numericTransformer })
+  afterSales!: number | null;
+
+  /** Share of orders picked up within 48 h, 0..1. */
+  @Column({ name: 'pickup_within_48h_rate', type: 'numeric', precision: 5, scale: 4, nullable: true, transformer: numericTransformer })
+  pickupWithin48hRate!: number | null;
+
+  /** Share of orders refunded for quality within 30 days, 0..1. */
+  @Column({ name: 'quality_refund_rate_30d', type: 'numeric', precision: 5, scale: 4, nullable: true, transformer: numericTransformer })
+  qualityRefundRate30d!: number | null;
+
+  @Column({ name: 'factory_inspected', type: 'boolean', nullable: true })
+  factoryInspected!: boolean | null;
 
   /** Live (not soft-deleted) products of this supplier; kept correct by the repositories. */
   @Column({ name: 'product_count', type: 'integer', default: 0 })

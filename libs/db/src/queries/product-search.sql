@@ -2,13 +2,25 @@
 -- Update after reviewing a change: cd libs/db && npx vitest run src/queries -u
 
 -- search
-SELECT p."id", p."created_at", p."updated_at", p."deleted_at", p."version", p."external_id", p."supplier_id", p."title", p."category_id", p."category_path", p."price_min", p."price_max", p."currency", p."price_tiers", p."moq", p."unit", p."skus", p."attributes", p."detail_url", p."source_status", p."sales_count", p."sync_status", p."images_ready", p."content_hash", p."images_hash", p."last_synced_at", p."source_updated_at", p."raw", (ts_rank(p.search_vector, $1::tsquery))::text AS sort_key
+SELECT p."id", p."created_at", p."updated_at", p."deleted_at", p."version", p."external_id", p."supplier_id", p."title", p."category_id", p."category_path", p."price_min", p."price_max", p."currency", p."price_tiers", p."moq", p."unit", p."skus", p."attributes", p."detail_url", p."source_status", p."sales_count", p."sync_status", p."images_ready", p."content_hash", p."images_hash", p."last_synced_at", p."source_updated_at", p."raw", p."title_translations", p."attribute_translations", p."offer_status", p."quote_type", p."dropship_price", p."distribution_price", p."mixed_batch", p."batch_quantity", p."shipping", p."monthly_sales", p."repurchase_rate", p."video_urls", p."price_derived", (ts_rank(p.search_vector, $1::tsquery))::text AS sort_key
 FROM products p
 WHERE p.search_vector @@ $1::tsquery
 AND p.supplier_id = $2::uuid
 AND p.deleted_at IS NULL
 ORDER BY ts_rank(p.search_vector, $1::tsquery) DESC, p.id DESC
 LIMIT $3;
+
+SELECT p."id", p."created_at", p."updated_at", p."deleted_at", p."version", p."external_id", p."supplier_id", p."title", p."category_id", p."category_path", p."price_min", p."price_max", p."currency", p."price_tiers", p."moq", p."unit", p."skus", p."attributes", p."detail_url", p."source_status", p."sales_count", p."sync_status", p."images_ready", p."content_hash", p."images_hash", p."last_synced_at", p."source_updated_at", p."raw", p."title_translations", p."attribute_translations", p."offer_status", p."quote_type", p."dropship_price", p."distribution_price", p."mixed_batch", p."batch_quantity", p."shipping", p."monthly_sales", p."repurchase_rate", p."video_urls", p."price_derived", to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_key
+FROM products p
+WHERE (p.ship_from_province = $1 OR p.ship_from_city = $1)
+AND p.dropship_price IS NOT NULL
+AND p.weight_kg <= $2::numeric
+AND p.offer_status = $3
+AND p.stock_total > 0
+AND p.supplier_id IN (SELECT s.id FROM suppliers s WHERE s.identities @> $4::jsonb)
+AND p.deleted_at IS NULL
+ORDER BY p.updated_at DESC, p.id DESC
+LIMIT $5;
 
 -- stats
 SELECT count(*) FILTER (WHERE deleted_at IS NULL)                AS live,

@@ -57,6 +57,7 @@ interface Suite<R> {
 const suite = <R>(s: Suite<R>) => s as unknown as Suite<unknown>;
 const supplierContent = (set: Partial<SupplierContent>) => ({ ...Object.fromEntries(SUPPLIER_CONTENT_COLUMNS.map(([, f]) => [f, null])), ...set }) as SupplierContent;
 const productContent = (set: Partial<ProductContent>) => ({ ...Object.fromEntries(PRODUCT_CONTENT_COLUMNS.map(([, f]) => [f, null])), currency: 'CNY', ...set }) as ProductContent;
+const NO_DERIVED = { priceDerived: false, shipFromProvince: null, shipFromCity: null, weightKg: null, stockTotal: null };
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const LEASE = 60_000;
 
@@ -88,9 +89,9 @@ const SUITES: Suite<unknown>[] = [
     build: (m) => new ProductRepository(m),
     calls: {
       readForUpsert: (r) => r.readForUpsert(['snap-product', 'snap-product-new']),
-      insert: (r) => r.insert([{ externalId: 'snap-product-new', content: productContent({ title: 'New product' }), contentHash: 'c'.repeat(64), imagesHash: null }]),
+      insert: (r) => r.insert([{ externalId: 'snap-product-new', content: productContent({ title: 'New product' }), contentHash: 'c'.repeat(64), imagesHash: null, derived: NO_DERIVED }]),
       update: (r) =>
-        r.update([{ externalId: 'snap-product', content: productContent({ title: 'changed' }), contentHash: 'd'.repeat(64), imagesHash: null, expectedHash: null }]),
+        r.update([{ externalId: 'snap-product', content: productContent({ title: 'changed' }), contentHash: 'd'.repeat(64), imagesHash: null, derived: NO_DERIVED, expectedHash: null }]),
       refreshSyncStatus: (r, s) => r.refreshSyncStatus([s.productId]),
       findById: (r, s) => r.findById(s.productId),
       findByExternalId: (r) => r.findByExternalId('snap-product'),
@@ -157,7 +158,11 @@ const SUITES: Suite<unknown>[] = [
     file: 'product-search',
     build: (m) => new ProductSearchRepository(m),
     calls: {
-      search: (r, s) => r.search({ q: 'toy', supplierId: s.supplierId, limit: 10 }),
+      search: async (r, s) => {
+        await r.search({ q: 'toy', supplierId: s.supplierId, limit: 10 });
+        // The filters of SPEC §16, all at once.
+        return r.search({ shipFrom: '义乌', dropship: true, maxWeightKg: 2, supplierIdentity: 'super_factory', offerStatus: 'published', inStock: true, limit: 10 });
+      },
       stats: (r) => r.stats(),
     },
   }),

@@ -31,6 +31,19 @@ export interface ProductSearchParams {
   priceMax?: number;
   syncStatus?: SyncStatus;
   updatedSince?: Date;
+  // SPEC §16 filters.
+  /** shipping.fromProvince or shipping.fromCity equals it. */
+  shipFrom?: string;
+  /** true: a product-level dropshipPrice is set (false: none is). */
+  dropship?: boolean;
+  /** shipping.weightKg at most this; products without a weight are left out. */
+  maxWeightKg?: number;
+  /** The supplier's identities contain this code. */
+  supplierIdentity?: string;
+  /** 1688's lifecycle word, as sent. */
+  offerStatus?: string;
+  /** true: the SKUs' total stock is above 0 (false: it is 0 or unknown). */
+  inStock?: boolean;
   includeDeleted?: boolean;
   /** Default: 'relevance' when q has terms, else '-updatedAt'. */
   sort?: ProductSort;
@@ -251,6 +264,19 @@ export class ProductSearchRepository {
     if (params.priceMin !== undefined) where.push(`COALESCE(p.price_max, p.price_min) >= ${bind(params.priceMin)}::numeric`);
     if (params.priceMax !== undefined) where.push(`p.price_min <= ${bind(params.priceMax)}::numeric`);
     if (params.updatedSince !== undefined) where.push(`p.updated_at >= ${bind(params.updatedSince)}::timestamptz`);
+    // The filters of SPEC §16 read the typed columns of 1764500000000-offer.ts, each with its index.
+    if (params.shipFrom !== undefined) {
+      const place = bind(params.shipFrom);
+      where.push(`(p.ship_from_province = ${place} OR p.ship_from_city = ${place})`); // products_ship_from_province_idx | products_ship_from_city_idx
+    }
+    if (params.dropship !== undefined) where.push(params.dropship ? 'p.dropship_price IS NOT NULL' : 'p.dropship_price IS NULL'); // products_dropship_idx
+    if (params.maxWeightKg !== undefined) where.push(`p.weight_kg <= ${bind(params.maxWeightKg)}::numeric`); // products_weight_idx
+    if (params.offerStatus !== undefined) where.push(`p.offer_status = ${bind(params.offerStatus)}`); // products_offer_status_idx
+    if (params.inStock !== undefined) where.push(params.inStock ? 'p.stock_total > 0' : 'COALESCE(p.stock_total, 0) <= 0'); // products_in_stock_idx
+    if (params.supplierIdentity !== undefined) {
+      // suppliers_identities_idx (GIN, jsonb_path_ops), then products_supplier_idx.
+      where.push(`p.supplier_id IN (SELECT s.id FROM suppliers s WHERE s.identities @> ${bind(JSON.stringify([params.supplierIdentity]))}::jsonb)`);
+    }
     if (!params.includeDeleted) where.push('p.deleted_at IS NULL');
 
     const order: SortPlan =
@@ -307,6 +333,18 @@ export class ProductSearchRepository {
 
 function validate(params: ProductSearchParams): { terms: string[]; limit: number; sort: ProductSort } {
   const { q, supplierId, categoryId, priceMin, priceMax, syncStatus, updatedSince, includeDeleted, sort, limit = DEFAULT_PAGE_SIZE, cursor } = params;
+  const { shipFrom, dropship, maxWeightKg, supplierIdentity, offerStatus, inStock } = params;
+  for (const [field, value, max] of [['shipFrom', shipFrom, 128], ['offerStatus', offerStatus, 64], ['supplierIdentity', supplierIdentity, 64]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length < 1 || value.length > max || value.includes('\u0000'))) {
+      throw new InvalidInputError(field, `must be a string of 1 to ${max} characters without NUL`);
+    }
+  }
+  for (const [field, value] of [['dropship', dropship], ['inStock', inStock]] as const) {
+    if (value !== undefined && typeof value !== 'boolean') throw new InvalidInputError(field, 'must be a boolean');
+  }
+  if (maxWeightKg !== undefined && (typeof maxWeightKg !== 'number' || !Number.isFinite(maxWeightKg) || maxWeightKg < 0)) {
+    throw new InvalidInputError('maxWeightKg', 'must be a non-negative number');
+  }
   if (q !== undefined) {
     if (typeof q !== 'string') throw new InvalidInputError('q', 'must be a string');
     if (q.length > MAX_QUERY_LENGTH) throw new InvalidInputError('q', `must be at most ${MAX_QUERY_LENGTH} characters`);
@@ -342,6 +380,11 @@ function queryFingerprint(terms: string[], params: ProductSearchParams, sort: Pr
     params.syncStatus ?? null,
     params.updatedSince?.toISOString() ?? null,
     Boolean(params.includeDeleted),
+    // SPEC §16 filters (appended: a cursor issued before them still matches a query without them).
+    ...(params.shipFrom !== undefined || params.dropship !== undefined || params.maxWeightKg !== undefined ||
+    params.supplierIdentity !== undefined || params.offerStatus !== undefined || params.inStock !== undefined
+      ? [[params.shipFrom ?? null, params.dropship ?? null, params.maxWeightKg ?? null, params.supplierIdentity ?? null, params.offerStatus ?? null, params.inStock ?? null]]
+      : []),
     sort,
   ]);
   return createHash('sha256').update(identity).digest('base64url').slice(0, 16);

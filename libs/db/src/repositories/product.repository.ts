@@ -30,7 +30,34 @@ export const PRODUCT_CONTENT_COLUMNS = [
   ['sales_count', 'salesCount', 'integer'],
   ['source_updated_at', 'sourceUpdatedAt', 'timestamptz'],
   ['raw', 'raw', 'jsonb'],
+  // SPEC §16 (migration 1764500000000-offer). Hashed only when set: a product without them keeps the hash it had.
+  ['title_translations', 'titleTranslations', 'jsonb'],
+  ['attribute_translations', 'attributeTranslations', 'jsonb'],
+  ['offer_status', 'offerStatus', 'varchar'],
+  ['quote_type', 'quoteType', 'varchar'],
+  ['dropship_price', 'dropshipPrice', 'numeric', 4],
+  ['distribution_price', 'distributionPrice', 'numeric', 4],
+  ['mixed_batch', 'mixedBatch', 'jsonb'],
+  ['batch_quantity', 'batchQuantity', 'integer'],
+  ['shipping', 'shipping', 'jsonb'],
+  ['monthly_sales', 'monthlySales', 'integer'],
+  ['repurchase_rate', 'repurchaseRate', 'numeric', 4],
+  ['video_urls', 'videoUrls', 'jsonb'],
 ] as const;
+
+/**
+ * Columns written with the content but not part of it (never hashed), as the upsert decides them:
+ * whether price_min/price_max were derived, and the typed copies the list filters read.
+ */
+export const PRODUCT_DERIVED_COLUMNS = [
+  ['price_derived', 'priceDerived', 'boolean'],
+  ['ship_from_province', 'shipFromProvince', 'varchar'],
+  ['ship_from_city', 'shipFromCity', 'varchar'],
+  ['weight_kg', 'weightKg', 'numeric'],
+  ['stock_total', 'stockTotal', 'bigint'],
+] as const;
+export type ProductDerivedField = (typeof PRODUCT_DERIVED_COLUMNS)[number][1];
+export type ProductDerived = Record<ProductDerivedField, unknown>;
 
 export type ProductContentField = (typeof PRODUCT_CONTENT_COLUMNS)[number][1];
 export type ProductContent = Record<ProductContentField, unknown>;
@@ -52,32 +79,45 @@ function storedContent(row: Record<string, unknown>): ProductContent {
 // row missing from RETURNING was changed concurrently, and the batch is retried (40001). One array
 // per column (unnest), so a batch of any size binds only a few dozen parameters. The statements
 // are written out, so a reviewer reads what PostgreSQL runs.
-// The columns INSERT_SQL and UPDATE_SQL write, in the order of their unnest arrays ($1 … $20):
-// the external id, the content columns (CONTENT_COLUMNS, in order), then the two hashes.
+// The columns INSERT_SQL and UPDATE_SQL write, in the order of their unnest arrays ($1 … $37):
+// the external id, the content columns (CONTENT_COLUMNS, in order), the two hashes, then the
+// derived columns (PRODUCT_DERIVED_COLUMNS, in order).
 // product.repository.spec.ts checks the statements below name exactly these, in this order.
-const WRITE_COLUMNS = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash', 'images_hash'];
+const WRITE_COLUMNS = ['external_id', ...CONTENT_COLUMNS.map(([c]) => c), 'content_hash', 'images_hash', ...PRODUCT_DERIVED_COLUMNS.map(([c]) => c)];
 
 const INSERT_SQL = `
   INSERT INTO products (
     "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
     "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
-    "source_updated_at", "raw", "content_hash", "images_hash", last_synced_at)
+    "source_updated_at", "raw", "title_translations", "attribute_translations", "offer_status", "quote_type",
+    "dropship_price", "distribution_price", "mixed_batch", "batch_quantity", "shipping", "monthly_sales",
+    "repurchase_rate", "video_urls", "content_hash", "images_hash", "price_derived", "ship_from_province",
+    "ship_from_city", "weight_kg", "stock_total", last_synced_at)
   SELECT
     "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
     "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
-    "source_updated_at", "raw", "content_hash", "images_hash", now()
+    "source_updated_at", "raw", "title_translations", "attribute_translations", "offer_status", "quote_type",
+    "dropship_price", "distribution_price", "mixed_batch", "batch_quantity", "shipping", "monthly_sales",
+    "repurchase_rate", "video_urls", "content_hash", "images_hash", "price_derived", "ship_from_province",
+    "ship_from_city", "weight_kg", "stock_total", now()
   FROM unnest(
     $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
     $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
-    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[]
+    $17::timestamptz[], $18::jsonb[], $19::jsonb[], $20::jsonb[], $21::varchar[], $22::varchar[],
+    $23::numeric[], $24::numeric[], $25::jsonb[], $26::integer[], $27::jsonb[], $28::integer[],
+    $29::numeric[], $30::jsonb[], $31::varchar[], $32::varchar[], $33::boolean[], $34::varchar[],
+    $35::varchar[], $36::numeric[], $37::bigint[]
   ) AS u(
     "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
     "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
-    "source_updated_at", "raw", "content_hash", "images_hash")
+    "source_updated_at", "raw", "title_translations", "attribute_translations", "offer_status", "quote_type",
+    "dropship_price", "distribution_price", "mixed_batch", "batch_quantity", "shipping", "monthly_sales",
+    "repurchase_rate", "video_urls", "content_hash", "images_hash", "price_derived", "ship_from_province",
+    "ship_from_city", "weight_kg", "stock_total")
   ON CONFLICT (external_id) DO NOTHING
   RETURNING id, external_id`;
 
-/** The same arrays as INSERT_SQL, plus $21: the content hash each row had when it was read. */
+/** The same arrays as INSERT_SQL, plus $38: the content hash each row had when it was read. */
 const UPDATE_SQL = `
   UPDATE products p SET
     "supplier_id" = u."supplier_id", "title" = u."title", "category_id" = u."category_id",
@@ -86,37 +126,51 @@ const UPDATE_SQL = `
     "skus" = u."skus", "attributes" = u."attributes", "detail_url" = u."detail_url",
     "source_status" = u."source_status", "sales_count" = u."sales_count",
     "source_updated_at" = u."source_updated_at", "raw" = u."raw",
-    "content_hash" = u."content_hash", "images_hash" = u."images_hash",
+    "title_translations" = u."title_translations", "attribute_translations" = u."attribute_translations",
+    "offer_status" = u."offer_status", "quote_type" = u."quote_type", "dropship_price" = u."dropship_price",
+    "distribution_price" = u."distribution_price", "mixed_batch" = u."mixed_batch",
+    "batch_quantity" = u."batch_quantity", "shipping" = u."shipping", "monthly_sales" = u."monthly_sales",
+    "repurchase_rate" = u."repurchase_rate", "video_urls" = u."video_urls",
+    "content_hash" = u."content_hash", "images_hash" = u."images_hash", "price_derived" = u."price_derived",
+    "ship_from_province" = u."ship_from_province", "ship_from_city" = u."ship_from_city",
+    "weight_kg" = u."weight_kg", "stock_total" = u."stock_total",
     last_synced_at = now(), updated_at = now(), version = p.version + 1
   FROM unnest(
     $1::varchar[], $2::uuid[], $3::text[], $4::varchar[], $5::jsonb[], $6::numeric[], $7::numeric[], $8::varchar[],
     $9::jsonb[], $10::integer[], $11::varchar[], $12::jsonb[], $13::jsonb[], $14::varchar[], $15::varchar[], $16::integer[],
-    $17::timestamptz[], $18::jsonb[], $19::varchar[], $20::varchar[], $21::varchar[]
+    $17::timestamptz[], $18::jsonb[], $19::jsonb[], $20::jsonb[], $21::varchar[], $22::varchar[],
+    $23::numeric[], $24::numeric[], $25::jsonb[], $26::integer[], $27::jsonb[], $28::integer[],
+    $29::numeric[], $30::jsonb[], $31::varchar[], $32::varchar[], $33::boolean[], $34::varchar[],
+    $35::varchar[], $36::numeric[], $37::bigint[], $38::varchar[]
   ) AS u(
     "external_id", "supplier_id", "title", "category_id", "category_path", "price_min", "price_max", "currency",
     "price_tiers", "moq", "unit", "skus", "attributes", "detail_url", "source_status", "sales_count",
-    "source_updated_at", "raw", "content_hash", "images_hash", expected_hash)
+    "source_updated_at", "raw", "title_translations", "attribute_translations", "offer_status", "quote_type",
+    "dropship_price", "distribution_price", "mixed_batch", "batch_quantity", "shipping", "monthly_sales",
+    "repurchase_rate", "video_urls", "content_hash", "images_hash", "price_derived", "ship_from_province",
+    "ship_from_city", "weight_kg", "stock_total", expected_hash)
   WHERE p.external_id = u.external_id AND p.content_hash IS NOT DISTINCT FROM u.expected_hash
   RETURNING p.id, p.external_id`;
 
 /** For the spec: the written-out statements and the column order their parameters follow. */
 export const PRODUCT_WRITE_STATEMENTS = {
   columns: WRITE_COLUMNS,
-  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar'],
+  types: ['varchar', ...CONTENT_COLUMNS.map(([, , t]) => t), 'varchar', 'varchar', ...PRODUCT_DERIVED_COLUMNS.map(([, , t]) => t)],
   insert: INSERT_SQL,
   update: UPDATE_SQL,
 };
 
 /** The columns an upsert reads back (not search_vector, not raw timestamps it does not need). */
-const READ_COLUMNS = ['id', 'external_id', 'content_hash', 'images_hash', 'deleted_at', ...CONTENT_COLUMNS.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
+const READ_COLUMNS = ['id', 'external_id', 'content_hash', 'images_hash', 'price_derived', 'deleted_at', ...CONTENT_COLUMNS.map(([c]) => c)].map((c) => `"${c}"`).join(', ');
 
-/** The parameter arrays of INSERT_SQL / UPDATE_SQL ($1 … $20), in WRITE_COLUMNS order. */
+/** The parameter arrays of INSERT_SQL / UPDATE_SQL ($1 … $37), in WRITE_COLUMNS order. */
 function writeParams(chunk: ProductWrite[]): unknown[] {
   return [
     chunk.map((w) => w.externalId),
     ...CONTENT_COLUMNS.map(([, field, type]) => chunk.map((w) => toUnnestParam(type, w.content[field]))),
     chunk.map((w) => w.contentHash),
     chunk.map((w) => w.imagesHash),
+    ...PRODUCT_DERIVED_COLUMNS.map(([, field]) => chunk.map((w) => w.derived[field] ?? null)),
   ];
 }
 
@@ -138,6 +192,8 @@ export interface StoredProduct {
   contentHash: string | null;
   imagesHash: string | null;
   supplierId: string | null;
+  /** price_min/price_max in `content` were derived, not sent. */
+  priceDerived: boolean;
   content: ProductContent;
 }
 
@@ -147,6 +203,8 @@ export interface ProductWrite {
   content: ProductContent;
   contentHash: string;
   imagesHash: string | null;
+  /** The columns written beside the content (PRODUCT_DERIVED_COLUMNS). */
+  derived: ProductDerived;
 }
 
 export class ProductRepository {
@@ -165,6 +223,7 @@ export class ProductRepository {
       contentHash: (row.content_hash as string | null) ?? null,
       imagesHash: (row.images_hash as string | null) ?? null,
       supplierId: (row.supplier_id as string | null) ?? null,
+      priceDerived: row.price_derived === true,
       content: storedContent(row),
     }));
   }

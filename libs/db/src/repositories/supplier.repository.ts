@@ -35,6 +35,17 @@ export const SUPPLIER_CONTENT_COLUMNS = [
   ['repurchase_rate', 'repurchaseRate', 'numeric'],
   ['response_rate', 'responseRate', 'numeric'],
   ['raw', 'raw', 'jsonb'],
+  // SPEC §16 (migration 1764500000000-offer). Hashed only when set: a supplier without them keeps the hash it had.
+  ['identities', 'identities', 'jsonb'],
+  ['service_composite', 'compositeService', 'numeric'],
+  ['service_logistics', 'logistics', 'numeric'],
+  ['service_dispute', 'dispute', 'numeric'],
+  ['service_offer_experience', 'offerExperience', 'numeric'],
+  ['service_consulting', 'consulting', 'numeric'],
+  ['service_after_sales', 'afterSales', 'numeric'],
+  ['pickup_within_48h_rate', 'pickupWithin48hRate', 'numeric'],
+  ['quality_refund_rate_30d', 'qualityRefundRate30d', 'numeric'],
+  ['factory_inspected', 'factoryInspected', 'boolean'],
 ] as const;
 
 export type SupplierContentField = (typeof SUPPLIER_CONTENT_COLUMNS)[number][1];
@@ -51,19 +62,23 @@ function storedContent(row: Record<string, unknown>): SupplierContent {
 }
 
 // One array per column (unnest), in CONTENT_COLUMNS order between the external id ($1) and the
-// content hash ($24), so a batch of any size binds 24 parameters. supplier.repository.spec.ts
+// content hash ($34), so a batch of any size binds 34 parameters. supplier.repository.spec.ts
 // checks the statement names exactly these columns, in this order.
 const UPSERT_SQL = `
   INSERT INTO suppliers (
     "external_id", "login_id", "name", "company_name", "province", "city", "address", "contact_name",
     "phone", "mobile", "email", "shop_url", "business_model", "years_on_platform", "badges",
     "rating_overall", "rating_quality", "rating_response", "rating_delivery", "rating_after_sales",
-    "repurchase_rate", "response_rate", "raw", "content_hash", is_stub, last_synced_at)
+    "repurchase_rate", "response_rate", "raw", "identities", "service_composite", "service_logistics",
+    "service_dispute", "service_offer_experience", "service_consulting", "service_after_sales",
+    "pickup_within_48h_rate", "quality_refund_rate_30d", "factory_inspected", "content_hash", is_stub, last_synced_at)
   SELECT *, false, now() FROM unnest(
     $1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
     $9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[], $13::varchar[], $14::integer[], $15::jsonb[],
     $16::numeric[], $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[],
-    $21::numeric[], $22::numeric[], $23::jsonb[], $24::varchar[])
+    $21::numeric[], $22::numeric[], $23::jsonb[], $24::jsonb[], $25::numeric[], $26::numeric[],
+    $27::numeric[], $28::numeric[], $29::numeric[], $30::numeric[],
+    $31::numeric[], $32::numeric[], $33::boolean[], $34::varchar[])
   ON CONFLICT (external_id) DO UPDATE SET
     "login_id" = EXCLUDED."login_id", "name" = EXCLUDED."name", "company_name" = EXCLUDED."company_name",
     "province" = EXCLUDED."province", "city" = EXCLUDED."city", "address" = EXCLUDED."address",
@@ -73,7 +88,12 @@ const UPSERT_SQL = `
     "rating_overall" = EXCLUDED."rating_overall", "rating_quality" = EXCLUDED."rating_quality",
     "rating_response" = EXCLUDED."rating_response", "rating_delivery" = EXCLUDED."rating_delivery",
     "rating_after_sales" = EXCLUDED."rating_after_sales", "repurchase_rate" = EXCLUDED."repurchase_rate",
-    "response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "content_hash" = EXCLUDED."content_hash",
+    "response_rate" = EXCLUDED."response_rate", "raw" = EXCLUDED."raw", "identities" = EXCLUDED."identities",
+    "service_composite" = EXCLUDED."service_composite", "service_logistics" = EXCLUDED."service_logistics",
+    "service_dispute" = EXCLUDED."service_dispute", "service_offer_experience" = EXCLUDED."service_offer_experience",
+    "service_consulting" = EXCLUDED."service_consulting", "service_after_sales" = EXCLUDED."service_after_sales",
+    "pickup_within_48h_rate" = EXCLUDED."pickup_within_48h_rate", "quality_refund_rate_30d" = EXCLUDED."quality_refund_rate_30d",
+    "factory_inspected" = EXCLUDED."factory_inspected", "content_hash" = EXCLUDED."content_hash",
     is_stub = false, last_synced_at = now(), updated_at = now(), version = suppliers.version + 1
   RETURNING id, external_id, (xmax = 0) AS inserted`;
 

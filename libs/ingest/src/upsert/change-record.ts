@@ -75,6 +75,8 @@ export interface ProductChangeSet {
   /** The content written: a creation's event presents it; a history point is taken of it when `history`. */
   content: ProductContent;
   history: boolean;
+  /** A creation's price range was derived (SPEC §16): its event says so, like GET does. */
+  priceDerived?: boolean;
 }
 
 /** product.created (the product as GET /v1/products/:id shows it, without images) and each update's events, plus history. */
@@ -89,7 +91,7 @@ export async function recordProductChanges(manager: EntityManager, changes: Prod
     if (c.events === null) {
       const row = columns.get(c.id)!;
       // The written content under the entity's field names, plus the row's own columns: the shape presentProductListItem reads.
-      const product = { ...c.content, externalId: c.externalId, ...row, deletedAt: null } as unknown as Product;
+      const product = { ...c.content, externalId: c.externalId, priceDerived: c.priceDerived ?? false, ...row, deletedAt: null } as unknown as Product;
       events.push({ ...stamp, type: 'product.created', data: { ...presentProductListItem(product), supplier: row.supplier && presentSupplierSummary(row.supplier as Supplier) } });
     } else for (const e of c.events) events.push({ ...stamp, type: e.type, data: e.data });
     if (c.history) points.push({ productId: c.id, ...historyPoint(c.content) });

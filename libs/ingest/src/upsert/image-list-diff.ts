@@ -6,6 +6,7 @@
 import { isUuid } from '@1688sync/core';
 import { IMAGE_KINDS, type ImageKind, ImageListRepository, InvalidInputError, type ListedImage, imageUrlHash, transaction } from '@1688sync/db';
 import type { EntityManager } from 'typeorm';
+import { SKU_IMAGE_POSITION_BASE } from './offer-rules';
 
 const INT32_MAX = 2_147_483_647;
 
@@ -19,6 +20,11 @@ export interface ImageListChange {
   productId: string;
   /** The product's complete image list; `[]` removes them all. */
   images: WantedImage[];
+  /**
+   * The product's listed images (its live rows below SKU_IMAGE_POSITION_BASE) stay as they are, and
+   * `images` are only its SKU swatches: for a product whose SKUs changed but whose `images` were not sent.
+   */
+  keepListed?: boolean;
 }
 
 export interface ImageDiffResult {
@@ -71,9 +77,29 @@ export interface ImageListPlan {
   gone: Map<string, Map<string, ListedImage>>;
 }
 
-/** The diff itself: the wanted lists of the products against their stored rows. Pure. */
-export function planImageLists(byProduct: Map<string, Map<string, WantedImage & { urlHash: string }>>, existing: ListedImage[]): ImageListPlan {
+/**
+ * The diff itself: the wanted lists of the products against their stored rows. Pure. For the
+ * products in `keepListed`, the wanted list is their live listed rows as they are, then the given images.
+ */
+export function planImageLists(
+  byProduct: Map<string, Map<string, WantedImage & { urlHash: string }>>,
+  existing: ListedImage[],
+  keepListed: ReadonlySet<string> = new Set(),
+): ImageListPlan {
   const productIds = [...byProduct.keys()];
+  for (const productId of keepListed) {
+    const given = byProduct.get(productId);
+    if (!given) continue;
+    // The listed rows first, so a swatch whose URL is also a listed image stays that listed image.
+    const wanted = new Map<string, WantedImage & { urlHash: string }>();
+    for (const row of existing) {
+      if (row.productId === productId && row.deletedAt === null && row.position < SKU_IMAGE_POSITION_BASE) {
+        wanted.set(row.urlHash, { url: '', kind: row.kind, position: row.position, urlHash: row.urlHash });
+      }
+    }
+    for (const [urlHash, image] of given) if (!wanted.has(urlHash)) wanted.set(urlHash, image);
+    byProduct.set(productId, wanted);
+  }
   const live = new Map(productIds.map((id) => [id, new Map<string, ListedImage>()]));
   const gone = new Map(productIds.map((id) => [id, new Map<string, ListedImage>()]));
   for (const row of existing) {
@@ -128,19 +154,29 @@ export function planImageLists(byProduct: Map<string, Map<string, WantedImage & 
  */
 export async function diffImageLists(manager: EntityManager, changes: ImageListChange[]): Promise<ImageDiffResult> {
   const byProduct = new Map<string, Map<string, WantedImage & { urlHash: string }>>();
+  const keepListed = new Set<string>();
   // Lower-cased: PostgreSQL hands uuids back that way, and the lists are matched to its rows.
-  changes.forEach((change, i) => byProduct.set(change.productId.toLowerCase(), wantedImages(change, i)));
+  changes.forEach((change, i) => {
+    const productId = change.productId.toLowerCase();
+    byProduct.set(productId, wantedImages(change, i));
+    if (change.keepListed) keepListed.add(productId);
+    else keepListed.delete(productId);
+  });
   if (byProduct.size === 0) return { inserted: [], removed: 0, repositioned: 0, restored: 0, changedProductIds: [] };
-  if (manager.queryRunner?.isTransactionActive) return applyImageLists(manager, byProduct);
-  return transaction(manager, (tx) => applyImageLists(tx, byProduct));
+  if (manager.queryRunner?.isTransactionActive) return applyImageLists(manager, byProduct, keepListed);
+  return transaction(manager, (tx) => applyImageLists(tx, byProduct, keepListed));
 }
 
-async function applyImageLists(manager: EntityManager, byProduct: Map<string, Map<string, WantedImage & { urlHash: string }>>): Promise<ImageDiffResult> {
+async function applyImageLists(
+  manager: EntityManager,
+  byProduct: Map<string, Map<string, WantedImage & { urlHash: string }>>,
+  keepListed: ReadonlySet<string>,
+): Promise<ImageDiffResult> {
   const images = new ImageListRepository(manager);
   const productIds = [...byProduct.keys()];
   await images.lockProducts(productIds);
   const existing = await images.imagesOfProducts(productIds);
-  const { removals, updates, restoredIds, inserts, changedProductIds, gone } = planImageLists(byProduct, existing);
+  const { removals, updates, restoredIds, inserts, changedProductIds, gone } = planImageLists(byProduct, existing, keepListed);
 
   const removed = removals.length ? await images.softDelete(removals) : 0;
 

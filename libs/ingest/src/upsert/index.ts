@@ -4,3 +4,4 @@ export * from './product-upsert';
 export * from './image-list-diff';
 export * from './change-record';
 export * from './product-changes';
+export * from './offer-rules';

@@ -29,7 +29,18 @@ const API_NAME: Partial<Record<ProductContentField, string>> = { sourceStatus: '
 const apiName = (field: ProductContentField) => API_NAME[field] ?? field;
 
 /** Fields whose value is JSON (objects, arrays): reported as changed, never copied into before/after. */
-const STRUCTURED = new Set<ProductContentField>(['categoryPath', 'priceTiers', 'skus', 'attributes', 'raw']);
+const STRUCTURED = new Set<ProductContentField>([
+  'categoryPath',
+  'priceTiers',
+  'skus',
+  'attributes',
+  'raw',
+  'titleTranslations',
+  'attributeTranslations',
+  'mixedBatch',
+  'shipping',
+  'videoUrls',
+]);
 
 type Sku = { externalId?: string; attributes?: Record<string, string>; price?: number; stock?: number };
 
@@ -71,10 +82,14 @@ export function productChanges(before: ProductContent, after: ProductContent, im
     },
   });
 
+  // `status` (which offerStatus decides when sent, SPEC §16) moves the listing; offerStatus rides
+  // along in the data when either side has one, so a producer that sends none sees the same events.
   const statusMoved = !same(before.sourceStatus, after.sourceStatus);
-  if (statusMoved && inactive(after)) events.push({ type: 'product.delisted', data: { before: { status: before.sourceStatus ?? null }, after: { status: after.sourceStatus } } });
+  const withOffer = before.offerStatus != null || after.offerStatus != null;
+  const listing = (c: ProductContent) => ({ status: c.sourceStatus ?? null, ...(withOffer ? { offerStatus: c.offerStatus ?? null } : {}) });
+  if (statusMoved && inactive(after)) events.push({ type: 'product.delisted', data: { before: listing(before), after: listing(after) } });
   if (statusMoved && inactive(before) && after.sourceStatus === 'active') {
-    events.push({ type: 'product.relisted', data: { before: { status: before.sourceStatus }, after: { status: after.sourceStatus } } });
+    events.push({ type: 'product.relisted', data: { before: listing(before), after: listing(after) } });
   }
 
   const skusBefore = skuList(before);

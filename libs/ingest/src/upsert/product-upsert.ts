@@ -15,9 +15,10 @@ import {
 import type { EntityManager } from 'typeorm';
 import { type ChangeContext, type ProductChangeSet, recordProductChanges, recordSupplierChanges } from './change-record';
 import { diffImageLists } from './image-list-diff';
+import { deriveMissingPriceRange, productContentHash, productDerivedColumns, skuImages, statusOfOffer } from './offer-rules';
 import { productChanges } from './product-changes';
 import { type SupplierPatch, upsertSuppliers } from './supplier-upsert';
-import { type UpsertItemResult, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
+import { type UpsertItemResult, canonicalJson, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
 
 export type ImageRef = string | { url: string; kind?: ImageKind; position?: number };
 
@@ -35,7 +36,9 @@ export interface ProductPatch {
   priceTiers?: { minQuantity: number; price: number }[] | null;
   moq?: number | null;
   unit?: string | null;
-  skus?: { externalId?: string; attributes?: Record<string, string>; price?: number; stock?: number }[] | null;
+  skus?:
+    | { externalId?: string; attributes?: Record<string, string>; price?: number; stock?: number; weightG?: number; dropshipPrice?: number; imageUrl?: string }[]
+    | null;
   attributes?: Record<string, string> | null;
   images?: ImageRef[] | null;
   detailUrl?: string | null;
@@ -43,6 +46,29 @@ export interface ProductPatch {
   salesCount?: number | null;
   sourceUpdatedAt?: string | Date | null;
   raw?: unknown;
+  // SPEC §16. shipping, mixedBatch and the translations are replaced whole when sent.
+  titleTranslations?: Record<string, string> | null;
+  attributeTranslations?: Record<string, Record<string, string>> | null;
+  /** 1688's lifecycle word; decides `status` (published → active, any other → inactive), over a `status` sent beside it. */
+  offerStatus?: string | null;
+  quoteType?: 'by_quantity' | 'by_sku' | 'sku_by_quantity' | null;
+  dropshipPrice?: number | null;
+  distributionPrice?: number | null;
+  mixedBatch?: { enabled?: boolean | null; minAmount?: number | null; minQuantity?: number | null } | null;
+  batchQuantity?: number | null;
+  shipping?: {
+    fromProvince?: string | null;
+    fromCity?: string | null;
+    weightKg?: number | null;
+    lengthCm?: number | null;
+    widthCm?: number | null;
+    heightCm?: number | null;
+    source?: 'merchant' | 'official' | 'estimated' | null;
+    shipWithinHours?: number | null;
+  } | null;
+  monthlySales?: number | null;
+  repurchaseRate?: number | null;
+  videoUrls?: string[] | null;
 }
 
 export interface ProductUpsertOutcome {
@@ -56,9 +82,17 @@ const PATCH_FIELD: Partial<Record<ProductContentField, keyof ProductPatch>> = { 
 
 const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
-/** A patch applied over stored content: absent keeps, null clears; `supplierId` undefined keeps the stored one. */
-export function mergeProduct(stored: ProductContent | null, patch: ProductPatch, supplierId: string | null | undefined): ProductContent {
+/**
+ * A patch applied over stored content: absent keeps, null clears; `supplierId` undefined keeps the
+ * stored one. The result is the content as sent: a stored range that was derived (`storedPriceDerived`)
+ * counts as no range (deriveMissingPriceRange derives it again after the hash is taken).
+ */
+export function mergeProduct(stored: ProductContent | null, patch: ProductPatch, supplierId: string | null | undefined, storedPriceDerived = false): ProductContent {
   const out = { ...(stored ?? (Object.fromEntries(PRODUCT_CONTENT_COLUMNS.map(([, f]) => [f, null])) as ProductContent)) };
+  if (storedPriceDerived) {
+    out.priceMin = null;
+    out.priceMax = null;
+  }
   for (const spec of PRODUCT_CONTENT_COLUMNS) {
     const field = spec[1];
     if (field === 'supplierId') continue;
@@ -69,6 +103,7 @@ export function mergeProduct(stored: ProductContent | null, patch: ProductPatch,
     if (spec[2] === 'timestamptz') value = iso(value);
     out[field] = value;
   }
+  if (typeof patch.offerStatus === 'string') out.sourceStatus = statusOfOffer(patch.offerStatus);
   if (supplierId !== undefined) out.supplierId = supplierId;
   if (out.currency === null || out.currency === undefined) out.currency = 'CNY';
   return out;
@@ -110,12 +145,18 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
     const row = byKey.get(key);
     const supplierKey = patch.supplier?.externalId ?? patch.supplierExternalId;
     const supplierId = supplierKey === undefined ? undefined : supplierKey === null ? null : supplierIds.get(supplierKey)!;
-    const content = mergeProduct(row ? row.content : null, patch, supplierId);
-    const hash = contentHash(content);
-    const images = has(patch, 'images') ? normaliseImages(patch.images ?? []) : null;
+    const content = mergeProduct(row ? row.content : null, patch, supplierId, row?.priceDerived);
+    const hash = productContentHash(content);
+    const priceDerived = deriveMissingPriceRange(content);
+    // The listed images (`images`, hashed in images_hash) and the SKU swatches (owned by `skus`).
+    const listed = has(patch, 'images') ? normaliseImages(patch.images ?? []) : null;
     const storedImagesHash = row?.imagesHash ?? null;
-    const imagesHash = images ? contentHash(images) : storedImagesHash;
-    const imagesChanged = images !== null && (!row || storedImagesHash !== imagesHash);
+    const imagesHash = listed ? contentHash(listed) : storedImagesHash;
+    const listedChanged = listed !== null && (!row || storedImagesHash !== imagesHash);
+    const swatches = skuImages(content);
+    const swatchesChanged = canonicalJson(swatches) !== canonicalJson(row ? skuImages(row.content) : []);
+    const imagesChanged = listedChanged || swatchesChanged;
+    const images = listed ? [...listed, ...swatches] : swatches;
     const oldSupplierId = row?.supplierId ?? null;
     return {
       key,
@@ -123,7 +164,9 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
       row,
       content,
       hash,
+      priceDerived,
       images,
+      keepListed: listed === null,
       imagesHash,
       imagesChanged,
       oldSupplierId,
@@ -140,14 +183,20 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
     .filter((s): s is string => Boolean(s));
   await suppliers.lockForRecount(touchedSuppliers);
 
-  const toWrite = (p: (typeof plans)[number]): ProductWrite => ({ externalId: p.key, content: p.content, contentHash: p.hash, imagesHash: p.imagesHash });
+  const toWrite = (p: (typeof plans)[number]): ProductWrite => ({
+    externalId: p.key,
+    content: p.content,
+    contentHash: p.hash,
+    imagesHash: p.imagesHash,
+    derived: productDerivedColumns(p.content, p.priceDerived),
+  });
   const created = plans.filter((p) => p.result === 'created');
   const ids = await products.insert(created.map(toWrite));
   for (const plan of created) plan.id = ids.get(plan.key);
   await products.update(plans.filter((p) => p.result === 'updated').map((p) => ({ ...toWrite(p), expectedHash: p.row!.contentHash })));
 
   // Image lists: diffed only where the list changed (its hash differs from the one applied).
-  const imageChanges = plans.filter((p) => p.imagesChanged).map((p) => ({ productId: p.id!, images: p.images! }));
+  const imageChanges = plans.filter((p) => p.imagesChanged).map((p) => ({ productId: p.id!, images: p.images, keepListed: p.keepListed }));
   const diff = imageChanges.length ? await diffImageLists(manager, imageChanges) : null;
 
   await products.refreshSyncStatus(plans.filter((p) => p.imagesChanged || p.result === 'created').map((p) => p.id!));
@@ -159,7 +208,7 @@ export async function upsertProducts(manager: EntityManager, patches: ProductPat
     if (p.result === 'unchanged') continue;
     const supplierId = (p.content.supplierId as string | null) ?? null;
     if (p.result === 'created') {
-      changes.push({ id: p.id!, externalId: p.key, supplierId, events: null, content: p.content, history: true });
+      changes.push({ id: p.id!, externalId: p.key, supplierId, events: null, content: p.content, history: true, priceDerived: p.priceDerived });
       continue;
     }
     const { events, history } = productChanges(p.row!.content, p.content, p.imagesChanged);

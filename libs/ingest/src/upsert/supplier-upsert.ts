@@ -12,7 +12,8 @@ import {
 import type { EntityManager } from 'typeorm';
 import { type ChangeContext, recordSupplierChanges, supplierChanges } from './change-record';
 import type { ChangeOf } from './product-changes';
-import { type UpsertItemResult, contentHash, has, prepareBatch, roundTo } from './upsert-rules';
+import { supplierContentHash } from './offer-rules';
+import { type UpsertItemResult, has, prepareBatch, roundTo } from './upsert-rules';
 
 export interface SupplierRatings {
   overall?: number | null;
@@ -43,6 +44,19 @@ export interface SupplierPatch {
   repurchaseRate?: number | null;
   responseRate?: number | null;
   raw?: unknown;
+  // SPEC §16: seller quality.
+  identities?: string[] | null;
+  /** 诚信通 years under 1688's name: the same value as yearsOnPlatform. */
+  tpYears?: number | null;
+  compositeService?: number | null;
+  logistics?: number | null;
+  dispute?: number | null;
+  offerExperience?: number | null;
+  consulting?: number | null;
+  afterSales?: number | null;
+  pickupWithin48hRate?: number | null;
+  qualityRefundRate30d?: number | null;
+  factoryInspected?: boolean | null;
 }
 
 export interface SupplierUpsertOutcome {
@@ -68,6 +82,14 @@ const SCALE: Partial<Record<SupplierContentField, number>> = {
   ratingAfterSales: 2,
   repurchaseRate: 4,
   responseRate: 4,
+  compositeService: 2,
+  logistics: 2,
+  dispute: 2,
+  offerExperience: 2,
+  consulting: 2,
+  afterSales: 2,
+  pickupWithin48hRate: 4,
+  qualityRefundRate30d: 4,
 };
 
 /** A patch applied over stored content: absent keeps, null clears (ratings key by key). */
@@ -78,6 +100,7 @@ export function mergeSupplier(stored: SupplierContent | null, patch: SupplierPat
     if (ratingFields.has(field)) continue; // they come from `ratings`, below
     if (has(patch, field)) out[field] = (patch as unknown as Record<string, unknown>)[field] ?? null;
   }
+  if (has(patch, 'tpYears')) out.yearsOnPlatform = patch.tpYears ?? null;
   if (has(patch, 'ratings')) {
     for (const [key, field] of RATING_FIELDS) {
       if (patch.ratings === null) out[field] = null;
@@ -108,7 +131,7 @@ export async function upsertSuppliers(manager: EntityManager, patches: SupplierP
     const { indexes, patch } = merged.get(key)!;
     const row = byKey.get(key);
     const content = mergeSupplier(row ? row.content : null, patch);
-    const hash = contentHash(content);
+    const hash = supplierContentHash(content);
     let result: UpsertItemResult['result'];
     if (!row) result = 'created';
     else if (row.contentHash === hash && !row.isStub) result = 'unchanged';
