@@ -128,7 +128,11 @@ describe('reads on a streaming replica', () => {
     expect((await get<{ items: unknown[] }>(api, `/v1/products?q=${encodeURIComponent('保温杯')}`)).body.items).toHaveLength(1);
     // Caught up, with the primary idle: no lag (a replay timestamp would keep growing here).
     await waitFor('the lag to be 0 again', async () => (await lagSeconds(api)) === 0, { timeoutMs: 10_000, intervalMs: 100 });
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // an idle second and a half: still no lag
+    // While the primary idles, the replay timestamp falls behind the clock; the WAL position does not.
+    await waitFor('the last replayed transaction to be over a second old', async () => {
+      const { rows } = await onReplica.query<{ s: number }>('SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS s');
+      return rows[0].s > 1;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
     expect(await lagSeconds(api)).toBe(0);
   });
 

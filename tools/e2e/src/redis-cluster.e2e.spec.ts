@@ -49,6 +49,8 @@ const env = () => ({
   IMAGE_DOWNLOAD_ALLOW_HOSTS: photos.host,
   IMAGE_PROCESS_CONCURRENCY: '1',
   SHUTDOWN_TIMEOUT_MS: '3000',
+  ADMIN_USER: 'admin',
+  ADMIN_PASSWORD: 'cluster-spec-password',
   LOG_LEVEL: 'warn',
 });
 
@@ -87,7 +89,7 @@ describe('1688sync on a Redis Cluster', () => {
       expect(slots.size).toBe(1);
 
       // Bull Board, /readyz and the queue-depth metric read the cluster.
-      const board = await fetch(`${api.url}/admin/queues/api/queues`);
+      const board = await fetch(`${api.url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from('admin:cluster-spec-password').toString('base64')}` } });
       expect(board.status).toBe(200);
       const boardQueues = ((await board.json()) as { queues: { name: string }[] }).queues.map((q) => q.name);
       expect(boardQueues).toEqual(expect.arrayContaining(['image-download', 'image-process', 'maintenance']));
