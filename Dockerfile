@@ -3,7 +3,7 @@
 # tsx, as in development: no build step, the same code the tests ran.
 # syntax=docker/dockerfile:1
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/ingest-api/package.json apps/ingest-api/
@@ -16,7 +16,7 @@ COPY tools/ tools/
 # Production dependencies only; install scripts stay off (sharp ships libvips in its packages).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # postgresql-client: pg_dump / pg_restore for backups (client major ≥ server major: 15 here).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates tini \

@@ -1,8 +1,7 @@
-// The pipeline on a real Redis Cluster (SPEC §15): three masters, each with a replica, started on
-// free ports and joined with `redis-cli --cluster create`. The four apps and the CLI run with
-// REDIS_URL=redis-cluster://…; every key they make carries the hash tag of the queue prefix, so each
-// queue lives in one slot. Then the master that holds that slot is killed: its replica takes over
-// (after cluster-node-timeout) and the pipeline goes on without an app restart.
+// The pipeline on a real Redis Cluster (SPEC §15): three masters started on free ports and joined
+// with `redis-cli --cluster create`. The four apps and the CLI run with REDIS_URL=redis-cluster://…;
+// every key they make carries the hash tag of the queue prefix, so each queue lives in one slot.
+// (A master's loss is not exercised here: docs/scaling.md says what it costs.)
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +24,7 @@ let look: DatabaseLook;
 const apps = new Map<PipelineApp, AppProcess>();
 
 beforeAll(async () => {
-  [cluster, photos] = await Promise.all([startPrivateRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 2000 }), startPhotoServer()]);
+  [cluster, photos] = await Promise.all([startPrivateRedisCluster({ masters: 3 }), startPhotoServer()]);
   db = await createTemporaryDatabase(loadConfig({ app: 'cli' }).database.url, 'cluster');
   storageDir = await mkdtemp(path.join(os.tmpdir(), 'sync1688-cluster-'));
   look = new DatabaseLook(db.url);
@@ -69,7 +68,7 @@ async function allKeys(connection: Cluster): Promise<string[]> {
 }
 
 describe('1688sync on a Redis Cluster', () => {
-  it('runs the pipeline end to end with every key in the slot of its hash-tagged prefix, and survives the loss of that slot\'s master', async () => {
+  it('runs the pipeline end to end with every key in the slot of its hash-tagged prefix, Bull Board, /readyz, the queue metric and the CLI on the cluster', async () => {
     apps.set('ingest-api', await startReadyApp('ingest-api', { ...env(), MIGRATE_ON_START: 'true' }));
     // The workers start side by side: each is a process of its own.
     await Promise.all(APPS.slice(1).map(async (app) => apps.set(app, await startReadyApp(app, env()))));
@@ -109,21 +108,12 @@ describe('1688sync on a Redis Cluster', () => {
       } finally {
         await producers.close();
       }
-
-      // Kill the master of the prefix's slot: its replica is promoted, and the apps follow it.
-      const master = await cluster.masterOf(`{${PREFIX}}`);
-      await cluster.nodes.find((n) => n.port === master)!.kill();
-      await cluster.healthy(60_000);
-      expect(await cluster.masterOf(`{${PREFIX}}`)).not.toBe(master);
     } finally {
       await closeRedisConnection(connection);
     }
 
+    // A second batch once everything has settled: the workers still take work from the cluster.
     await ingest(api, catalogue(photos, 2, 2, 'after'));
     await look.allProcessed(12, 120_000);
-    await waitFor('every app to be ready after the failover', async () => (await Promise.all(APPS.map((a) => readyz(apps.get(a)!)))).every((s) => s === 200), {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
   });
 });
