@@ -135,7 +135,7 @@ export class Database {
   }
 
   /**
-   * Where reads that may lag go: lists, search, the change feed (docs/http-api.md says which
+   * Where reads that may lag go: lists, search, the change feed (docs/scaling.md says which
    * routes). A replica that is up and within DATABASE_REPLICA_MAX_LAG_MS, taking turns; the
    * primary when there is none. Single items, ingest and claims use the primary (`ready()`), so a
    * client reads its own writes there.

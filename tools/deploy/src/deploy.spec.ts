@@ -64,9 +64,10 @@ describe('docker-compose.yml', () => {
     parse(run('docker-compose', ['-f', 'docker-compose.yml', 'config'], env)) as { services: Record<string, ComposeService> };
   const config = composeConfig();
 
-  it('is valid for Compose and has postgres, redis, the four apps and an optional minio with its bucket set-up', () => {
-    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'minio-init', 'postgres', 'redis'].sort());
+  it('is valid for Compose and has postgres, redis, the four apps, an optional minio with its bucket set-up and an optional PgBouncer', () => {
+    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'minio-init', 'pgbouncer', 'postgres', 'redis'].sort());
     expect(config.services.minio.profiles).toEqual(['minio']);
+    expect(config.services.pgbouncer.profiles).toEqual(['pgbouncer']);
     expect(config.services['minio-init'].profiles).toEqual(['minio']);
     for (const name of ['postgres', 'redis', ...APPS]) expect(config.services[name].healthcheck, name).toBeDefined();
   });
@@ -81,6 +82,16 @@ describe('docker-compose.yml', () => {
       for (const name of Object.keys(service.environment!)) expect(KNOWN_ENV, `${app}: ${name}`).toContain(name);
       // The environment given must be one the config schema accepts.
       expect(() => loadConfig({ app, env: service.environment })).not.toThrow();
+    }
+  });
+
+  it('points the apps at PgBouncer with DATABASE_URL, keeping DATABASE_DIRECT_URL on PostgreSQL for what needs a session', () => {
+    const bounced = composeConfig({ DATABASE_URL: 'postgres://postgres@pgbouncer:6432/sync1688' });
+    expect((bounced.services.pgbouncer as unknown as { environment: Record<string, string> }).environment).toEqual(expect.objectContaining({ POOL_MODE: 'transaction', LISTEN_PORT: '6432' }));
+    for (const app of APPS) {
+      expect(bounced.services[app].environment).toEqual(
+        expect.objectContaining({ DATABASE_URL: 'postgres://postgres@pgbouncer:6432/sync1688', DATABASE_DIRECT_URL: 'postgres://postgres@postgres:5432/sync1688' }),
+      );
     }
   });
 
