@@ -142,7 +142,8 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule']) {
       expect(kinds, kind).toContain(kind);
     }
-    expect(byKind('Deployment').map((d) => d.metadata.name).sort()).toEqual([...APPS].sort());
+    // The dev overlay adds the optional PgBouncer component (k8s/components/pgbouncer).
+    expect(byKind('Deployment').map((d) => d.metadata.name).sort()).toEqual([...APPS, ...(overlay === 'dev' ? ['pgbouncer'] : [])].sort());
     expect(byKind('PodDisruptionBudget')).toHaveLength(4);
     const dashboard = byKind('ConfigMap').find((c) => c.metadata.labels?.grafana_dashboard === '1') as unknown as { data: Record<string, string> };
     expect(JSON.parse(dashboard.data['grafana-dashboard.json']).panels.length).toBeGreaterThan(5);
@@ -179,6 +180,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     const configMap = byKind('ConfigMap').find((c) => c.metadata.name.startsWith('sync1688-config')) as unknown as { data: Record<string, string> };
     const shutdownSeconds = Number(configMap.data.SHUTDOWN_TIMEOUT_MS) / 1000;
     for (const d of byKind('Deployment') as unknown as { metadata: { name: string }; spec: { template: { spec: Record<string, never> } } }[]) {
+      if (d.metadata.name === 'pgbouncer') continue; // not an app: probed on its TCP port
       const pod = d.spec.template.spec as unknown as {
         terminationGracePeriodSeconds: number;
         securityContext: { runAsNonRoot: boolean };
@@ -202,11 +204,23 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
   it('uses only variables the config schema knows, with values it accepts', () => {
     const env: Record<string, string> = {};
     for (const c of [...byKind('ConfigMap'), ...byKind('Secret')]) {
-      if ((c.metadata.labels ?? {}).grafana_dashboard) continue;
+      if ((c.metadata.labels ?? {}).grafana_dashboard || c.metadata.name === 'sync1688-pgbouncer') continue;
       Object.assign(env, (c as unknown as { data?: Record<string, string> }).data ?? {}, (c as unknown as { stringData?: Record<string, string> }).stringData ?? {});
     }
     for (const name of Object.keys(env)) expect(KNOWN_ENV, name).toContain(name);
     for (const app of APPS) expect(() => loadConfig({ app, env })).not.toThrow();
+  });
+
+  it('points DATABASE_URL at PgBouncer and DATABASE_DIRECT_URL at PostgreSQL where the PgBouncer component is in', () => {
+    const secret = byKind('Secret').find((c) => c.metadata.name === 'sync1688-secrets') as unknown as { stringData: Record<string, string> };
+    if (overlay === 'dev') {
+      expect(new URL(secret.stringData.DATABASE_URL).host).toBe('pgbouncer:6432');
+      expect(new URL(secret.stringData.DATABASE_DIRECT_URL).host).toBe('postgres:5432');
+      const ini = (byKind('Secret').find((c) => c.metadata.name === 'sync1688-pgbouncer') as unknown as { stringData: Record<string, string> }).stringData['pgbouncer.ini'];
+      expect(ini).toMatch(/^pool_mode = transaction$/m);
+    } else {
+      expect(secret.stringData.DATABASE_DIRECT_URL).toBeUndefined();
+    }
   });
 
   it('autoscales the workers on the queue each consumes', () => {
