@@ -4,7 +4,7 @@
 # catalogue page (apps/web), in its own stage.
 # syntax=docker/dockerfile:1
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/ingest-api/package.json apps/ingest-api/
@@ -20,7 +20,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 # The catalogue page (apps/web) is built by dev dependencies (vite, preact), so in a stage of its own;
 # the runtime image takes only its output, which the API serves at /ui.
-FROM node:20-bookworm-slim AS web
+FROM node:24-bookworm-slim AS web
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/ingest-api/package.json apps/ingest-api/
@@ -36,7 +36,7 @@ COPY tsconfig.base.json ./
 COPY apps/web/ apps/web/
 RUN npm run build -w @1688sync/web
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # postgresql-client: pg_dump / pg_restore for backups (client major ≥ server major: 15 here).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates tini \

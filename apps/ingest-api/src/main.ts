@@ -8,7 +8,7 @@ import { buildApiServer } from './server';
 
 async function start({ config, logger, metrics, readiness, shutdown, producers, db }: AppContext) {
   if (config.database.migrateOnStart) {
-    const applied = await migrateUp(await db.ready(), config.database.url);
+    const applied = await migrateUp(await db.ready(), config.database.directUrl);
     logger.info({ applied }, applied.length ? `applied ${applied.length} migration(s)` : 'no pending migrations');
   }
   if (config.api.keys.length === 0) {

@@ -122,6 +122,45 @@ function url(def: string | undefined, protocols: string[]) {
 
 const POSTGRES = ['postgres', 'postgresql'];
 
+/** One node of a Redis Cluster's seed list. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** `redis-cluster://host:port[,host:port…]`: the seed nodes ioredis's Cluster starts from (SPEC §15). */
+export const REDIS_CLUSTER_SCHEME = 'redis-cluster:';
+
+/** The seed nodes of a `redis-cluster://` URL, or null for a single-node `redis://`/`rediss://` one. */
+export function redisClusterNodes(raw: string): RedisNode[] | null {
+  if (!raw.toLowerCase().startsWith(`${REDIS_CLUSTER_SCHEME}//`)) return null;
+  return raw
+    .slice(REDIS_CLUSTER_SCHEME.length + 2)
+    .replace(/\/+$/, '')
+    .split(',')
+    .map((entry) => {
+      const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s/@,]+):(\d{1,5})$/.exec(entry.trim());
+      if (!m || Number(m[2]) > 65535 || Number(m[2]) === 0) throw new Error(`each node must be host:port, got ${quote(entry)}`);
+      return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    });
+}
+
+function redisUrl(def: string) {
+  return optionalString.transform((raw, ctx): string => {
+    if (raw === undefined) return def;
+    if (raw.toLowerCase().startsWith(REDIS_CLUSTER_SCHEME)) {
+      try {
+        const nodes = redisClusterNodes(raw);
+        if (nodes?.length) return raw;
+      } catch (err) {
+        return invalid(ctx, `must be redis-cluster://host:port[,host:port…]: ${(err as Error).message}`);
+      }
+      return invalid(ctx, `must be redis-cluster://host:port[,host:port…], got ${quote(redactUrl(raw))}`);
+    }
+    return parseUrl(raw, ['redis', 'rediss', 'redis-cluster'], ctx);
+  });
+}
+
 function list<T>(parseItem: (item: string, ctx: Ctx) => T) {
   return optionalString.transform((raw, ctx): T[] => {
     if (!raw) return [];
@@ -177,7 +216,10 @@ export const envSchema = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/sync1688', POSTGRES),
   DATABASE_REPLICA_URLS: list((item, ctx) => parseUrl(item, POSTGRES, ctx)),
   DATABASE_POOL_MAX: integer(10, 1, 1000),
-  REDIS_URL: url('redis://127.0.0.1:6379', ['redis', 'rediss']),
+  // What needs a session (migration and backup locks, pg_dump, VACUUM's settings) connects here, around PgBouncer.
+  DATABASE_DIRECT_URL: url(undefined, POSTGRES),
+  DATABASE_REPLICA_MAX_LAG_MS: integer(5000, 0, 86400000),
+  REDIS_URL: redisUrl('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: optionalString.transform((raw, ctx) => {
     const v = raw ?? '1688sync';
     if (!/^[\w{}.-]{1,64}$/.test(v)) return invalid(ctx, `must be 1–64 letters, digits, "_", "-", ".", "{" or "}", got ${quote(v)}`);

@@ -19,8 +19,15 @@ function problemsOf(env: Record<string, string>, app: Parameters<typeof loadConf
 describe('loadConfig', () => {
   it('gives every documented default when the environment is empty', () => {
     const c = load({});
-    expect(c.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/sync1688', replicaUrls: [], poolMax: 10, migrateOnStart: false });
-    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', queuePrefix: '1688sync' });
+    expect(c.database).toEqual({
+      url: 'postgres://postgres@127.0.0.1:5432/sync1688',
+      directUrl: 'postgres://postgres@127.0.0.1:5432/sync1688',
+      replicaUrls: [],
+      replicaMaxLagMs: 5000,
+      poolMax: 10,
+      migrateOnStart: false,
+    });
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', cluster: null, queuePrefix: '1688sync' });
     expect(c.nodeEnv).toBe('development');
     expect(c.shutdownTimeoutMs).toBe(15000);
     expect(c.api.bodyLimitBytes).toBe(16777216);
@@ -91,6 +98,27 @@ describe('loadConfig', () => {
     expect(c.storage.s3.forcePathStyle).toBe(true);
   });
 
+  it('takes DATABASE_DIRECT_URL for session work, DATABASE_URL when it is unset', () => {
+    const c = load({ DATABASE_URL: 'postgres://app@bouncer:6432/db', DATABASE_DIRECT_URL: 'postgres://app@primary:5432/db' });
+    expect(c.database.url).toBe('postgres://app@bouncer:6432/db');
+    expect(c.database.directUrl).toBe('postgres://app@primary:5432/db');
+  });
+
+  it('reads a redis-cluster:// URL as seed nodes and hash-tags the queue prefix, unless it is braced already', () => {
+    const c = load({ REDIS_URL: 'redis-cluster://10.0.0.1:7000,redis-b:7001', QUEUE_PREFIX: 'shop' });
+    expect(c.redis).toEqual({
+      url: 'redis-cluster://10.0.0.1:7000,redis-b:7001',
+      cluster: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b', port: 7001 },
+      ],
+      queuePrefix: '{shop}',
+    });
+    expect(load({ REDIS_URL: 'redis-cluster://h:7000', QUEUE_PREFIX: '{shop}-eu' }).redis.queuePrefix).toBe('{shop}-eu');
+    // One node: keys as they always were, so existing deployments and Python producers keep working.
+    expect(load({ REDIS_URL: 'redis://h:6379', QUEUE_PREFIX: 'shop' }).redis.queuePrefix).toBe('shop');
+  });
+
   it('treats an empty value as the default, and an empty schedule as disabled', () => {
     const c = load({ IMAGE_JPEG_QUALITY: '', SCHEDULE_BACKUP: '', SCHEDULE_RECONCILE: '  ' });
     expect(c.images.jpegQuality).toBe(85);
@@ -105,6 +133,10 @@ describe('loadConfig', () => {
     [{ DATABASE_POOL_MAX: '0' }, 'DATABASE_POOL_MAX', 'must be between 1 and 1000'],
     [{ DATABASE_URL: 'mysql://x/y' }, 'DATABASE_URL', 'must be a postgres or postgresql URL'],
     [{ REDIS_URL: 'not a url' }, 'REDIS_URL', 'must be a URL'],
+    [{ REDIS_URL: 'redis-cluster://h1:7000,h2' }, 'REDIS_URL', 'each node must be host:port, got "h2"'],
+    [{ REDIS_URL: 'redis-cluster://' }, 'REDIS_URL', 'must be redis-cluster://host:port'],
+    [{ DATABASE_DIRECT_URL: 'http://x/y' }, 'DATABASE_DIRECT_URL', 'must be a postgres or postgresql URL'],
+    [{ DATABASE_REPLICA_MAX_LAG_MS: '-1' }, 'DATABASE_REPLICA_MAX_LAG_MS', 'must be between 0 and 86400000'],
     [{ STORAGE_DRIVER: 'ftp' }, 'STORAGE_DRIVER', 'must be one of fs, s3, got "ftp"'],
     [{ MIGRATE_ON_START: 'maybe' }, 'MIGRATE_ON_START', 'must be true or false'],
     [{ API_KEYS: 'abc:root' }, 'API_KEYS', 'role "root"'],

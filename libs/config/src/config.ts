@@ -8,7 +8,9 @@ import {
   EMPTY_IS_A_VALUE,
   type Env,
   type ExtraFormat,
+  type RedisNode,
   envSchema,
+  redisClusterNodes,
 } from './config.schema';
 import { VERSION } from './version';
 
@@ -20,8 +22,17 @@ export interface Config {
   ports: { api: number; downloadWorker: number; processWorker: number; maintenanceWorker: number };
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
-  database: { url: string; replicaUrls: string[]; poolMax: number; migrateOnStart: boolean };
-  redis: { url: string; queuePrefix: string };
+  /**
+   * directUrl: a connection not pooled by PgBouncer, for what needs a session (DATABASE_DIRECT_URL,
+   * DATABASE_URL when unset); replicaMaxLagMs: a replica lagging more is left out of reads.
+   */
+  database: { url: string; directUrl: string; replicaUrls: string[]; replicaMaxLagMs: number; poolMax: number; migrateOnStart: boolean };
+  /**
+   * cluster: the seed nodes when REDIS_URL is redis-cluster://, else null. queuePrefix is the
+   * prefix every key is made with: on a cluster QUEUE_PREFIX hash-tagged ({prefix}) so each
+   * queue's keys share one slot, unless it is braced already; on one node QUEUE_PREFIX as given.
+   */
+  redis: { url: string; cluster: RedisNode[] | null; queuePrefix: string };
   /**
    * maxWaitMs: longest wait for a pool connection before a request is shed with 503;
    * maxEventLoopDelayMs: event-loop lag above which new requests are shed (docs/http-api.md, Overload).
@@ -183,11 +194,13 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     database: {
       url: e.DATABASE_URL as string,
+      directUrl: (e.DATABASE_DIRECT_URL ?? e.DATABASE_URL) as string,
       replicaUrls: e.DATABASE_REPLICA_URLS,
+      replicaMaxLagMs: e.DATABASE_REPLICA_MAX_LAG_MS,
       poolMax: e.DATABASE_POOL_MAX,
       migrateOnStart: e.MIGRATE_ON_START,
     },
-    redis: { url: e.REDIS_URL as string, queuePrefix: e.QUEUE_PREFIX },
+    redis: redisSettings(e.REDIS_URL, e.QUEUE_PREFIX),
     api: {
       keys: e.API_KEYS,
       adminUser: e.ADMIN_USER,
@@ -230,6 +243,18 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
       partitions: e.SCHEDULE_PARTITIONS,
     },
   };
+}
+
+/**
+ * On a cluster every key of a queue must hash to one slot (BullMQ's scripts touch several), so the
+ * prefix becomes a hash tag; a prefix with braces already is the operator's own tag and stays.
+ * On one node keys stay as they are: existing deployments and Python producers keep working.
+ */
+export function redisSettings(url: string, queuePrefix: string): Config['redis'] {
+  const cluster = redisClusterNodes(url);
+  if (!cluster) return { url, cluster: null, queuePrefix };
+  const tagged = /\{[^}]+\}/.test(queuePrefix) ? queuePrefix : `{${queuePrefix}}`;
+  return { url, cluster, queuePrefix: tagged };
 }
 
 /**

@@ -2,8 +2,9 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@1688sync/config';
-import { Database, createDataSource, dataSourcePools } from './data-source';
+import { Database, dataSourcePools } from './data-source';
 import { type TemporaryDatabase, createTemporaryDatabase } from './database-admin';
+import { transaction } from './transaction';
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
@@ -29,13 +30,17 @@ describe('the DataSource factory', () => {
     await replica.drop();
   });
 
-  it('names its connections after the app, and bounds pool size and statement time', async () => {
+  it('names its connections after the app, and bounds pool size and the statements of each transaction', async () => {
     const db = Database.create({ url: primary.url, poolMax: 3, app: 'ds-test', statementTimeoutMs: 1234 });
     try {
       const ds = await db.ready();
       const [row] = await ds.query("SELECT current_setting('application_name') AS app, current_setting('statement_timeout') AS timeout");
-      expect(row).toEqual({ app: '1688sync-ds-test', timeout: '1234ms' });
-      await expect(ds.query('SELECT pg_sleep(5)')).rejects.toThrow(/statement timeout/);
+      // Not a startup parameter (PgBouncer refuses those): the session keeps the server's default…
+      expect(row).toEqual({ app: '1688sync-ds-test', timeout: '0' });
+      // …and each transaction sets its own bound, which ends with it.
+      const [inside] = await transaction(ds, (tx) => tx.query("SELECT current_setting('statement_timeout') AS timeout"));
+      expect(inside.timeout).toBe('1234ms');
+      await expect(transaction(ds, (tx) => tx.query('SELECT pg_sleep(5)'))).rejects.toThrow(/statement timeout/);
       await Promise.all(Array.from({ length: 8 }, () => ds.query('SELECT pg_sleep(0.05)')));
       expect(db.poolUsage()().total).toBeLessThanOrEqual(3);
     } finally {
@@ -43,21 +48,54 @@ describe('the DataSource factory', () => {
     }
   });
 
-  it('sends reads to the replicas and everything else to the primary', async () => {
-    const ds = createDataSource({ url: primary.url, replicaUrls: [replica.url], poolMax: 2, app: 'ds-replica' });
-    await ds.initialize();
+  it('gives reader() a replica once it is measured, and the primary otherwise; everything else uses the primary', async () => {
+    // Two databases of one server stand in for a primary and a replica here (a server not in
+    // recovery is never behind); tools/e2e's replica spec runs a real streaming replica.
+    const db = Database.create({ url: primary.url, replicaUrls: [replica.url], poolMax: 2, app: 'ds-replica' });
     try {
+      const ds = await db.ready();
       const [onPrimary] = await ds.query('SELECT current_database() AS db');
       expect(onPrimary.db).toBe(primary.name);
-      const reader = ds.createQueryRunner('slave');
-      try {
-        const [onReplica] = await reader.query('SELECT current_database() AS db');
-        expect(onReplica.db).toBe(replica.name);
-      } finally {
-        await reader.release();
-      }
+      await db.measureReplicas();
+      expect(db.replicaStates()).toEqual([{ name: `127.0.0.1:${new URL(replica.url).port || 5432}/${replica.name}`, usable: true, lagSeconds: 0, reason: '' }]);
+      const [onReplica] = await (await db.reader()).query('SELECT current_database() AS db');
+      expect(onReplica.db).toBe(replica.name);
+      expect(db.poolUsage()().total).toBeGreaterThanOrEqual(2);
     } finally {
-      await ds.destroy();
+      await db.close();
+    }
+  });
+
+  it('leaves an unreachable replica out of reads, and its readiness check fails without making the app unready', async () => {
+    const port = await closedPort();
+    const db = Database.create({ url: primary.url, replicaUrls: [`postgres://postgres@127.0.0.1:${port}/nope`], poolMax: 1, app: 'ds-replica-down', connectTimeoutMs: 1000 });
+    try {
+      await db.ready();
+      await db.measureReplicas();
+      const [state] = db.replicaStates();
+      expect(state).toEqual(expect.objectContaining({ usable: false, lagSeconds: null, reason: expect.stringMatching(/^unreachable .*ECONNREFUSED/) }));
+      const [onReader] = await (await db.reader()).query('SELECT current_database() AS db');
+      expect(onReader.db).toBe(primary.name);
+      const [check] = db.replicaReadinessChecks();
+      expect(check.name).toBe(`replica 127.0.0.1:${port}/nope`);
+      await expect(check.check()).rejects.toThrow(/left out of reads/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps a DATABASE_DIRECT_URL pool apart for session work, and uses the primary when there is none', async () => {
+    const same = Database.create({ url: primary.url, poolMax: 1, app: 'ds-direct-same' });
+    const apart = Database.create({ url: primary.url, directUrl: `${primary.url}?connect_timeout=5`, poolMax: 1, app: 'ds-direct' });
+    try {
+      expect(await same.direct()).toBe(await same.ready());
+      const direct = await apart.direct();
+      expect(direct).not.toBe(await apart.ready());
+      const [row] = await direct.query("SELECT current_database() AS db, current_setting('application_name') AS app");
+      expect(row).toEqual({ db: primary.name, app: '1688sync-ds-direct-session' });
+    } finally {
+      await same.close();
+      await apart.close();
     }
   });
 

@@ -1,5 +1,6 @@
 export * from './database-admin';
 export * from './data-source';
+export * from './replica-set';
 export * from './entities';
 export * from './migrator';
 export { MIGRATIONS } from './migrations';

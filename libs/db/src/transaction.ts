@@ -2,7 +2,12 @@
 // savepoint, so a helper can be transactional whether or not its caller is. The outermost
 // transaction is retried on deadlock (40P01) and serialization failure (40001): concurrent
 // batches touching the same rows converge instead of failing.
+//
+// Each outermost transaction first bounds its statements (SET LOCAL statement_timeout, the
+// DataSource's statementTimeoutMs): a setting of the transaction, not of the session, so it holds
+// through PgBouncer in transaction mode, where a startup parameter or a session SET would not.
 import { DataSource, type EntityManager } from 'typeorm';
+import { statementTimeoutOf } from './data-source';
 
 export type IsolationLevel = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
 
@@ -43,7 +48,11 @@ export async function transaction<T>(
   const dataSource = db instanceof DataSource ? db : db.connection;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await dataSource.transaction(isolation, work);
+      const timeoutMs = statementTimeoutOf(dataSource);
+      return await dataSource.transaction(isolation, async (tx) => {
+        await tx.query(`SET LOCAL statement_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
+        return work(tx);
+      });
     } catch (err) {
       if (!isRetryableTransactionError(err) || attempt >= retries) throw err;
       // Back off with jitter so the transactions that collided do not collide again.

@@ -16,17 +16,19 @@ export interface VacuumResult {
 
 /**
  * VACUUM (ANALYZE) of each table, one at a time. VACUUM cannot run inside a transaction block,
- * so each is its own statement on one pooled connection, with the pool's statement timeout
- * lifted for the session (a large table takes longer than an API query may) and put back after.
+ * so each is its own statement on one session connection (DATABASE_DIRECT_URL), with any statement
+ * timeout of the role lifted for the session (a large table takes longer than an API query may)
+ * and put back after.
  */
 export async function vacuumAnalyze(
-  deps: Pick<MaintenanceDeps, 'dataSource' | 'logger'>,
+  deps: Pick<MaintenanceDeps, 'dataSource' | 'session' | 'logger'>,
   { onProgress, source }: { onProgress?: ProgressReporter; source?: string } = {},
 ): Promise<VacuumResult> {
   const { dataSource, logger } = deps;
   return recordedRun(dataSource, { kind: 'vacuum-analyze', source }, async () => {
     const tables = await new DatabaseCareRepository(dataSource.manager).tablesToVacuum();
-    const runner = dataSource.createQueryRunner('master');
+    // A session of its own (around PgBouncer): its SET must stay on the connection the VACUUMs run on.
+    const runner = (deps.session ?? dataSource).createQueryRunner('master');
     const session = new DatabaseCareRepository(runner.manager);
     const done: { table: string; ms: number }[] = [];
     const failed: { table: string; error: string }[] = [];

@@ -8,6 +8,11 @@ import type { DataSource } from 'typeorm';
 
 export interface MaintenanceDeps {
   dataSource: DataSource;
+  /**
+   * Connections that are real sessions (DATABASE_DIRECT_URL, around PgBouncer): the backup lock
+   * and VACUUM's session settings. `dataSource` when absent (no bouncer).
+   */
+  session?: DataSource;
   storage: StorageDriver;
   producers: Producers;
   config: Config;

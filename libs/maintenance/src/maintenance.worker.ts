@@ -27,7 +27,8 @@ export interface MaintenanceWorkerOptions {
   logger: Logger;
   metrics: Metrics;
   /** The app's Database: connected on first use, so the worker starts while PostgreSQL is down. */
-  db: { ready(): Promise<DataSource> };
+  /** direct: the session DataSource (DATABASE_DIRECT_URL; Database.direct), `ready()` when absent. */
+  db: { ready(): Promise<DataSource>; direct?(): Promise<DataSource> };
   storage: StorageDriver;
   producers: Producers;
   /** Base delay of the retry backoff (tests make it small). */
@@ -64,6 +65,7 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
   const source = (ctx: JobContext) => (ctx.job.repeatJobKey ? 'scheduler' : `job ${ctx.job.id}`);
   const deps = async (ctx: JobContext): Promise<MaintenanceDeps> => ({
     dataSource: await db.ready(),
+    session: db.direct ? await db.direct() : undefined,
     storage,
     producers,
     config,

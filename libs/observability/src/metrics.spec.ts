@@ -12,6 +12,7 @@ const REQUIRED_METRICS = [
   'sync1688_image_bytes_total',
   'sync1688_consistency_findings',
   'sync1688_db_pool_connections',
+  'sync1688_db_replica_lag_seconds',
   'sync1688_backup_last_success_timestamp_seconds',
   'sync1688_http_shed_total',
 ];
@@ -63,6 +64,23 @@ describe('createMetrics', () => {
     expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
     expect(sampleLines(text, 'process_cpu_user_seconds_total')[0]).toContain('app="image-download-worker"');
     expect(text).toContain('nodejs_eventloop_lag_seconds');
+  });
+
+  it('exports each replica\'s lag, and no sample for a replica that is unreachable', async () => {
+    const metrics = createMetrics({ app: 'ingest-api' });
+    const states = [
+      { replica: '10.0.0.2:5432/sync1688', lagSeconds: 0.25 },
+      { replica: '10.0.0.3:5432/sync1688', lagSeconds: null as number | null },
+    ];
+    metrics.trackReplicaLag(() => states);
+    const lines = sampleLines(await metrics.registry.metrics(), 'sync1688_db_replica_lag_seconds');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/replica="10\.0\.0\.2:5432\/sync1688".* 0\.25$/);
+    states[1].lagSeconds = 0;
+    states[0].lagSeconds = null;
+    const after = sampleLines(await metrics.registry.metrics(), 'sync1688_db_replica_lag_seconds');
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatch(/replica="10\.0\.0\.3:5432\/sync1688".* 0$/);
   });
 
   it('keeps one registry per call, so two apps in one process do not share samples', async () => {

@@ -12,6 +12,9 @@ export interface QueueDepthSource {
   getJobCounts(...states: string[]): Promise<Record<string, number>>;
 }
 
+/** A replica-lag source for `sync1688_db_replica_lag_seconds`: each replica's lag, null while it is unreachable or not yet measured. */
+export type ReplicaLagSource = () => { replica: string; lagSeconds: number | null }[];
+
 /** A pool-usage source for `sync1688_db_pool_connections`. */
 export type PoolUsageSource = () => { total: number; idle: number; waiting: number };
 
@@ -54,6 +57,7 @@ export function createMetrics({ app }: { app: string }) {
   const poolSources: PoolUsageSource[] = [];
 
   let oldestUndeliveredSource: (() => Promise<number>) | null = null;
+  let replicaLagSource: ReplicaLagSource | null = null;
   const metrics = {
     registry,
     httpRequests: new Counter({
@@ -143,6 +147,17 @@ export function createMetrics({ app }: { app: string }) {
         this.set({ state: 'waiting' }, waiting);
       },
     }),
+    replicaLag: new Gauge({
+      name: 'sync1688_db_replica_lag_seconds',
+      help: 'How far each read replica (host:port/database) is behind the primary, measured by WAL position: the time since the primary first wrote past the replica\'s replay position (0 when caught up). No sample while a replica is unreachable.',
+      labelNames: ['replica'] as const,
+      registers,
+      collect() {
+        if (!replicaLagSource) return;
+        this.reset();
+        for (const { replica, lagSeconds } of replicaLagSource()) if (lagSeconds !== null) this.set({ replica }, lagSeconds);
+      },
+    }),
     backupLastSuccess: new UnsetUntilSetGauge({
       name: 'sync1688_backup_last_success_timestamp_seconds',
       help: 'Unix time of the last successful backup.',
@@ -183,6 +198,10 @@ export function createMetrics({ app }: { app: string }) {
     },
     trackDbPool(source: PoolUsageSource) {
       poolSources.push(source);
+    },
+    /** Exports `sync1688_db_replica_lag_seconds` from this source (a process with DATABASE_REPLICA_URLS). */
+    trackReplicaLag(source: ReplicaLagSource) {
+      replicaLagSource = source;
     },
   };
   return metrics;

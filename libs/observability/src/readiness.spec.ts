@@ -37,6 +37,24 @@ describe('ReadinessChecks', () => {
     ]);
   });
 
+  it('stays ready when only a check the app can do without fails, listing it as degraded', async () => {
+    const result = await new ReadinessChecks()
+      .add('postgresql', async () => 'SELECT 1')
+      .add(
+        'replica 127.0.0.1:5433/db',
+        async () => {
+          throw new Error('7.2 s behind the primary (more than 5 s): left out of reads');
+        },
+        { required: false },
+      )
+      .run();
+    expect(result.ready).toBe(true);
+    expect(result.checks[1]).toEqual(expect.objectContaining({ ok: false, degraded: true, error: expect.stringContaining('left out of reads') }));
+    const response = readinessResponse(result);
+    expect(response.status).toBe(200);
+    expect(response.body.checks).toEqual(result.checks);
+  });
+
   it('counts a check that throws synchronously, or rejects with a non-error, as failed', async () => {
     const result = await new ReadinessChecks()
       .add('postgresql', () => {

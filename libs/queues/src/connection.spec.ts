@@ -1,3 +1,4 @@
+import { Cluster, type Redis as SingleNode } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRecordingLogger } from '@1688sync/observability';
 import { closedPort, testRedisUrl, waitFor } from '@1688sync/testing';
@@ -21,8 +22,26 @@ afterEach(() => {
 });
 
 describe('createRedisConnection', () => {
+  it('makes a Cluster of a redis-cluster:// URL, with the options BullMQ needs on every node', async () => {
+    const port = await closedPort();
+    const worker = open(`redis-cluster://127.0.0.1:${port},localhost:${port}`, 'worker');
+    const producer = open(`redis-cluster://127.0.0.1:${port}`, 'producer');
+    expect(worker).toBeInstanceOf(Cluster);
+    const workerOptions = (worker as Cluster).options;
+    expect(workerOptions.redisOptions?.maxRetriesPerRequest).toBeNull();
+    expect(workerOptions.redisOptions?.connectionName).toBe('1688sync-worker');
+    expect(workerOptions.enableOfflineQueue).toBe(true);
+    expect((producer as Cluster).options.redisOptions?.maxRetriesPerRequest).toBe(1);
+    expect((producer as Cluster).options.enableOfflineQueue).toBe(false);
+    expect((worker as unknown as { startupNodes: unknown }).startupNodes).toEqual([
+      { host: '127.0.0.1', port },
+      { host: 'localhost', port },
+    ]);
+  });
+
   it('gives workers a connection that never gives up a command (BullMQ needs it)', () => {
-    const worker = open(testRedisUrl(), 'worker');
+    const worker = open(testRedisUrl(), 'worker') as SingleNode;
+    expect(worker).not.toBeInstanceOf(Cluster);
     expect(worker.options.maxRetriesPerRequest).toBeNull();
     expect(worker.options.enableOfflineQueue).toBe(true);
     expect(worker.options.connectionName).toBe('1688sync-worker');
@@ -30,7 +49,7 @@ describe('createRedisConnection', () => {
   });
 
   it('gives producers a connection that fails fast while Redis is down', async () => {
-    const producer = open(await unreachableUrl(), 'producer');
+    const producer = open(await unreachableUrl(), 'producer') as SingleNode;
     expect(producer.options.maxRetriesPerRequest).toBe(1);
     expect(producer.options.enableOfflineQueue).toBe(false);
 

@@ -1,20 +1,38 @@
-// Redis connections for BullMQ. Workers block and must never give up a command
-// (maxRetriesPerRequest: null); producers in a request handler fail fast while Redis is down.
-import { Redis } from 'ioredis';
+// Redis connections for BullMQ, the one place they are made: one node (redis://, rediss://) or a
+// Redis Cluster (redis-cluster://host:port,…, SPEC §15). Workers block and must never give up a
+// command (maxRetriesPerRequest: null); producers in a request handler fail fast while Redis is down.
+// On a cluster, keys are kept in one slot per queue by the hash-tagged prefix (Config.redis.queuePrefix),
+// never by an ioredis keyPrefix.
+import { redisClusterNodes } from '@1688sync/config';
+import { Cluster, Redis as SingleNode } from 'ioredis';
 import type { Logger } from 'pino';
 
-export type { Redis } from 'ioredis';
+/** A connection to one Redis node or to a Redis Cluster: BullMQ takes either. */
+export type Redis = SingleNode | Cluster;
 
 export type ConnectionRole = 'worker' | 'producer';
 
+const retryStrategy = (times: number) => Math.min(200 * times, 2000);
+
 export function createRedisConnection(url: string, role: ConnectionRole, logger?: Logger): Redis {
-  const connection = new Redis(url, {
+  const options = {
     connectionName: `1688sync-${role}`,
     maxRetriesPerRequest: role === 'worker' ? null : 1,
-    enableOfflineQueue: role === 'worker',
     connectTimeout: 5000,
-    retryStrategy: (times) => Math.min(200 * times, 2000),
-  });
+  };
+  const nodes = redisClusterNodes(url);
+  const connection: Redis = nodes
+    ? new Cluster(nodes, {
+        redisOptions: options,
+        enableOfflineQueue: role === 'worker',
+        clusterRetryStrategy: retryStrategy,
+        // A failover moves slots: follow MOVED/ASK and retry while the cluster elects a new master.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 300,
+        retryDelayOnTryAgain: 200,
+        slotsRefreshTimeout: 2000,
+      })
+    : new SingleNode(url, { ...options, enableOfflineQueue: role === 'worker', retryStrategy });
   // An unhandled 'error' event would crash the process; say it once per outage instead.
   let down = false;
   connection.on('error', (err) => {

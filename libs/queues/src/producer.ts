@@ -1,7 +1,7 @@
 // Producer helpers: every job added through here gets the same retries, backoff and retention,
 // a validated payload and a deterministic id.
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Redis } from './connection';
 import { assertJobId } from './job-ids';
 import { settlesWithin } from './timing';
 import { type PayloadInputOf, parsePayload } from './payloads';

@@ -51,7 +51,9 @@ export function exitOnStartupError(logger: Logger, what: string) {
 export function createAppDatabase(config: Config, logger?: Logger): Database {
   return Database.create({
     url: config.database.url,
+    directUrl: config.database.directUrl,
     replicaUrls: config.database.replicaUrls,
+    replicaMaxLagMs: config.database.replicaMaxLagMs,
     poolMax: config.database.poolMax,
     app: config.app,
     logger,
@@ -76,6 +78,7 @@ export function bootstrapApp(app: AppName): AppContext {
   const db = createAppDatabase(config, logger);
   shutdown.add('database', () => db.close());
   metrics.trackDbPool(db.poolUsage());
+  if (config.database.replicaUrls.length) metrics.trackReplicaLag(() => db.replicaStates().map(({ name, lagSeconds }) => ({ replica: name, lagSeconds })));
 
   const redis = createRedisConnection(config.redis.url, 'producer', logger);
   shutdown.add('redis connection', () => closeRedisConnection(redis));
@@ -85,6 +88,8 @@ export function bootstrapApp(app: AppName): AppContext {
   const readiness = new ReadinessChecks()
     .add('postgresql', db.readinessCheck())
     .add('redis', redisReadinessCheck(redis));
+  // A replica that is down or too far behind is left out of reads: listed, never a reason to be unready.
+  for (const { name, check } of db.replicaReadinessChecks()) readiness.add(name, check, { required: false });
 
   return { config, logger, metrics, readiness, shutdown, db, redis, producers };
 }

@@ -6,7 +6,7 @@
 // (runuser) on a folder that user owns.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,8 +85,18 @@ export async function startPrivatePostgres(label = 'pg'): Promise<PrivatePostgre
     'wal_level = replica',
   ].join('\n');
   await writeConf(path.join(dataDir, 'postgresql.auto.conf'), conf);
+  return startControlled(root, dataDir, port);
+}
+
+/** pg_ctl start of a data folder under `root`, and the object that controls it. */
+async function startControlled(root: string, dataDir: string, port: number): Promise<PrivatePostgres> {
   const ctl = (...args: string[]) => pgTool('pg_ctl', ['-D', dataDir, '-w', '-t', '60', '-l', path.join(root, 'server.log'), ...args]);
-  await ctl('start');
+  try {
+    await ctl('start');
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
   const server: PrivatePostgres = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -106,6 +116,180 @@ export async function startPrivatePostgres(label = 'pg'): Promise<PrivatePostgre
     },
   };
   return server;
+}
+
+/**
+ * A streaming replica of `primary` (pg_basebackup -R: standby.signal and primary_conninfo), hot
+ * standby on a free port of its own. The primary's initdb allows replication from loopback.
+ */
+export async function startPrivateReplica(primary: PrivatePostgres, label = 'replica'): Promise<PrivatePostgres> {
+  const root = await ownedTempDir(`sync1688-${label}`);
+  const dataDir = path.join(root, 'data');
+  const port = await freePort();
+  try {
+    await pgTool('pg_basebackup', ['-D', dataDir, '-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-R', '-X', 'stream', '--no-sync'], 120_000);
+    // pg_basebackup copied the primary's settings (its port among them): later lines win.
+    const auto = path.join(dataDir, 'postgresql.auto.conf');
+    const copied = await readFile(auto, 'utf8');
+    await writeConf(auto, [copied.trimEnd(), `port = ${port}`, `unix_socket_directories = '${root}'`, 'hot_standby = on', 'hot_standby_feedback = on'].join('\n'));
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  return startControlled(root, dataDir, port);
+}
+
+export interface PrivatePgBouncer {
+  port: number;
+  /** postgres://postgres@127.0.0.1:<port>/<database>: through the bouncer. */
+  urlFor(database: string): string;
+  /** What it logged to its log file so far (refused startup parameters, for one). */
+  log(): Promise<string>;
+  remove(): Promise<void>;
+}
+
+/**
+ * Debian's PgBouncer in front of a PostgreSQL on `upstreamPort`, on a free port, in transaction
+ * pooling mode, trusting loopback. No `ignore_startup_parameters`: a client that sends a startup
+ * parameter PgBouncer does not know (statement_timeout, say) is refused, as in production.
+ * It refuses to run as root: as root it is started with `-u postgres`.
+ */
+export async function startPrivatePgBouncer(upstreamPort: number, { poolSize = 20 }: { poolSize?: number } = {}): Promise<PrivatePgBouncer> {
+  const dir = await ownedTempDir('sync1688-pgbouncer');
+  const port = await freePort();
+  const logFile = path.join(dir, 'pgbouncer.log');
+  await writeConf(path.join(dir, 'userlist.txt'), '"postgres" ""');
+  await writeConf(
+    path.join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=127.0.0.1 port=${upstreamPort}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${path.join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${poolSize}`,
+      'max_client_conn = 500',
+      `logfile = ${logFile}`,
+      'admin_users = postgres',
+    ].join('\n'),
+  );
+  const bin = existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : 'pgbouncer';
+  const child = spawn(bin, [...(isRoot() ? ['-u', 'postgres'] : []), path.join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    await waitFor(`pgbouncer on port ${port} to accept connections`, async () => {
+      if (child.exitCode !== null) throw new Error(`pgbouncer exited with ${child.exitCode}: ${stderr}`);
+      return accepts(port);
+    }, { timeoutMs: 15_000, intervalMs: 25 });
+  } catch (err) {
+    await stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port,
+    urlFor: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    log: async () => readFile(logFile, 'utf8').catch(() => ''),
+    remove: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PrivateRedisCluster {
+  /** redis-cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,… (every node) */
+  url: string;
+  nodes: { port: number; kill(): Promise<void> }[];
+  /** The port of the master that serves the hash slot of `key` now. */
+  masterOf(key: string): Promise<number>;
+  /** Resolves once every live node says cluster_state:ok. */
+  healthy(timeoutMs?: number): Promise<void>;
+  remove(): Promise<void>;
+}
+
+async function redisCli(args: string[], timeout = 30_000): Promise<string> {
+  const { stdout } = await run('redis-cli', args, { timeout });
+  return stdout;
+}
+
+/**
+ * A Redis Cluster of `masters` masters (and `replicasPerMaster` replicas of each) on free ports,
+ * joined with `redis-cli --cluster create`. Nothing is kept on disk. A replica takes over a master
+ * that is gone for `nodeTimeoutMs`.
+ */
+export async function startPrivateRedisCluster({ masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 2000 } = {}): Promise<PrivateRedisCluster> {
+  const servers: PrivateRedis[] = [];
+  const remove = async () => {
+    await Promise.all(servers.map((s) => s.remove()));
+  };
+  try {
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
+      servers.push(await startPrivateRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(nodeTimeoutMs)]));
+    }
+    await redisCli(['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  const alive = new Set(servers.map((s) => s.port));
+  const cluster: PrivateRedisCluster = {
+    url: `redis-cluster://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`,
+    nodes: servers.map((s) => ({
+      port: s.port,
+      kill: async () => {
+        alive.delete(s.port);
+        await s.kill();
+      },
+    })),
+    masterOf: async (key) => {
+      const [any] = [...alive];
+      const slot = Number((await redisCli(['-p', String(any), 'cluster', 'keyslot', key])).trim());
+      const slots = await clusterSlots(any);
+      const range = slots.find(([from, to]) => slot >= from && slot <= to);
+      if (!range) throw new Error(`no master serves slot ${slot}`);
+      return range[2];
+    },
+    healthy: async (timeoutMs = 30_000) => {
+      await waitFor('the Redis Cluster to be ok on every live node', async () => {
+        const states = await Promise.all([...alive].map((port) => redisCli(['-p', String(port), 'cluster', 'info']).catch(() => '')));
+        return states.every((info) => /cluster_state:ok/.test(info));
+      }, { timeoutMs, intervalMs: 100 });
+    },
+    remove,
+  };
+  await cluster.healthy();
+  return cluster;
+}
+
+/** CLUSTER SHARDS-free slot map: [first slot, last slot, master port] per range (from CLUSTER NODES). */
+async function clusterSlots(port: number): Promise<[number, number, number][]> {
+  const nodes = await redisCli(['-p', String(port), 'cluster', 'nodes']);
+  const ranges: [number, number, number][] = [];
+  for (const line of nodes.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 9 || !fields[2].includes('master') || fields[2].includes('fail')) continue;
+    const nodePort = Number(fields[1].split('@')[0].split(':').pop());
+    for (const range of fields.slice(8)) {
+      if (range.startsWith('[')) continue; // a slot being migrated
+      const [from, to] = range.split('-').map(Number);
+      ranges.push([from, to ?? from, nodePort]);
+    }
+  }
+  return ranges;
 }
 
 async function writeConf(file: string, text: string): Promise<void> {

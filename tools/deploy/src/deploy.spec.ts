@@ -64,9 +64,10 @@ describe('docker-compose.yml', () => {
     parse(run('docker-compose', ['-f', 'docker-compose.yml', 'config'], env)) as { services: Record<string, ComposeService> };
   const config = composeConfig();
 
-  it('is valid for Compose and has postgres, redis, the four apps and an optional minio with its bucket set-up', () => {
-    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'minio-init', 'postgres', 'redis'].sort());
+  it('is valid for Compose and has postgres, redis, the four apps, an optional minio with its bucket set-up and an optional PgBouncer', () => {
+    expect(Object.keys(config.services).sort()).toEqual([...APPS, 'migrate', 'minio', 'minio-init', 'pgbouncer', 'postgres', 'redis'].sort());
     expect(config.services.minio.profiles).toEqual(['minio']);
+    expect(config.services.pgbouncer.profiles).toEqual(['pgbouncer']);
     expect(config.services['minio-init'].profiles).toEqual(['minio']);
     for (const name of ['postgres', 'redis', ...APPS]) expect(config.services[name].healthcheck, name).toBeDefined();
   });
@@ -81,6 +82,16 @@ describe('docker-compose.yml', () => {
       for (const name of Object.keys(service.environment!)) expect(KNOWN_ENV, `${app}: ${name}`).toContain(name);
       // The environment given must be one the config schema accepts.
       expect(() => loadConfig({ app, env: service.environment })).not.toThrow();
+    }
+  });
+
+  it('points the apps at PgBouncer with DATABASE_URL, keeping DATABASE_DIRECT_URL on PostgreSQL for what needs a session', () => {
+    const bounced = composeConfig({ DATABASE_URL: 'postgres://postgres@pgbouncer:6432/sync1688' });
+    expect((bounced.services.pgbouncer as unknown as { environment: Record<string, string> }).environment).toEqual(expect.objectContaining({ POOL_MODE: 'transaction', LISTEN_PORT: '6432' }));
+    for (const app of APPS) {
+      expect(bounced.services[app].environment).toEqual(
+        expect.objectContaining({ DATABASE_URL: 'postgres://postgres@pgbouncer:6432/sync1688', DATABASE_DIRECT_URL: 'postgres://postgres@postgres:5432/sync1688' }),
+      );
     }
   });
 
@@ -131,7 +142,8 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule']) {
       expect(kinds, kind).toContain(kind);
     }
-    expect(byKind('Deployment').map((d) => d.metadata.name).sort()).toEqual([...APPS].sort());
+    // The dev overlay adds the optional PgBouncer component (k8s/components/pgbouncer).
+    expect(byKind('Deployment').map((d) => d.metadata.name).sort()).toEqual([...APPS, ...(overlay === 'dev' ? ['pgbouncer'] : [])].sort());
     expect(byKind('PodDisruptionBudget')).toHaveLength(4);
     const dashboard = byKind('ConfigMap').find((c) => c.metadata.labels?.grafana_dashboard === '1') as unknown as { data: Record<string, string> };
     expect(JSON.parse(dashboard.data['grafana-dashboard.json']).panels.length).toBeGreaterThan(5);
@@ -168,6 +180,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     const configMap = byKind('ConfigMap').find((c) => c.metadata.name.startsWith('sync1688-config')) as unknown as { data: Record<string, string> };
     const shutdownSeconds = Number(configMap.data.SHUTDOWN_TIMEOUT_MS) / 1000;
     for (const d of byKind('Deployment') as unknown as { metadata: { name: string }; spec: { template: { spec: Record<string, never> } } }[]) {
+      if (d.metadata.name === 'pgbouncer') continue; // not an app: probed on its TCP port
       const pod = d.spec.template.spec as unknown as {
         terminationGracePeriodSeconds: number;
         securityContext: { runAsNonRoot: boolean };
@@ -191,11 +204,23 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
   it('uses only variables the config schema knows, with values it accepts', () => {
     const env: Record<string, string> = {};
     for (const c of [...byKind('ConfigMap'), ...byKind('Secret')]) {
-      if ((c.metadata.labels ?? {}).grafana_dashboard) continue;
+      if ((c.metadata.labels ?? {}).grafana_dashboard || c.metadata.name === 'sync1688-pgbouncer') continue;
       Object.assign(env, (c as unknown as { data?: Record<string, string> }).data ?? {}, (c as unknown as { stringData?: Record<string, string> }).stringData ?? {});
     }
     for (const name of Object.keys(env)) expect(KNOWN_ENV, name).toContain(name);
     for (const app of APPS) expect(() => loadConfig({ app, env })).not.toThrow();
+  });
+
+  it('points DATABASE_URL at PgBouncer and DATABASE_DIRECT_URL at PostgreSQL where the PgBouncer component is in', () => {
+    const secret = byKind('Secret').find((c) => c.metadata.name === 'sync1688-secrets') as unknown as { stringData: Record<string, string> };
+    if (overlay === 'dev') {
+      expect(new URL(secret.stringData.DATABASE_URL).host).toBe('pgbouncer:6432');
+      expect(new URL(secret.stringData.DATABASE_DIRECT_URL).host).toBe('postgres:5432');
+      const ini = (byKind('Secret').find((c) => c.metadata.name === 'sync1688-pgbouncer') as unknown as { stringData: Record<string, string> }).stringData['pgbouncer.ini'];
+      expect(ini).toMatch(/^pool_mode = transaction$/m);
+    } else {
+      expect(secret.stringData.DATABASE_DIRECT_URL).toBeUndefined();
+    }
   });
 
   it('autoscales the workers on the queue each consumes', () => {

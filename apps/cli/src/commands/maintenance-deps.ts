@@ -59,7 +59,7 @@ export async function withMaintenanceDeps<T>(config: Config, { needsRedis }: Mai
   // Warnings and errors only (or more, when LOG_LEVEL asks for debug or trace), on stderr.
   const level = cliLogLevel(config.logLevel);
   const logger = createLogger({ app: 'cli', level, destination: process.stderr });
-  const db = Database.create({ url: config.database.url, poolMax: 4, app: 'cli' });
+  const db = Database.create({ url: config.database.url, directUrl: config.database.directUrl, poolMax: 4, app: 'cli' });
   const connection = createRedisConnection(config.redis.url, 'producer');
   const producers = new Producers(connection, config.redis.queuePrefix);
   try {
@@ -73,6 +73,7 @@ export async function withMaintenanceDeps<T>(config: Config, { needsRedis }: Mai
     }
     const deps: MaintenanceDeps = {
       dataSource,
+      session: await db.direct(),
       storage: createStorageDriver(config.storage),
       producers,
       config,

@@ -8,7 +8,7 @@ import { UsageError } from '../usage-error';
 import { withMaintenanceDeps } from './maintenance-deps';
 
 export async function withDatabase<T>(config: Config, work: (db: Database) => Promise<T>): Promise<T> {
-  const db = Database.create({ url: config.database.url, poolMax: 2, app: 'cli' });
+  const db = Database.create({ url: config.database.url, directUrl: config.database.directUrl, poolMax: 2, app: 'cli' });
   try {
     return await work(db);
   } finally {
@@ -22,7 +22,7 @@ export async function applyMigrations(config: Config, out: Output): Promise<void
     out.info(`created database ${new URL(config.database.url).pathname.slice(1)}`);
   }
   await withDatabase(config, async (db) => {
-    const applied = await migrateUp(await db.ready(), config.database.url);
+    const applied = await migrateUp(await db.ready(), config.database.directUrl);
     out.info(applied.length ? `applied ${applied.join(', ')}` : 'migrations: nothing pending');
   });
 }
@@ -81,7 +81,7 @@ export async function migrateCommand(config: Config, out: Output, [action = 'up'
       return 0;
     case 'down':
       return withDatabase(config, async (db) => {
-        const reverted = await migrateDown(await db.ready(), config.database.url);
+        const reverted = await migrateDown(await db.ready(), config.database.directUrl);
         out.info(reverted ? `reverted ${reverted}` : 'no migration to revert');
         return 0;
       });

@@ -76,7 +76,7 @@ export function registerChangeRoutes(app: FastifyInstance, routes: RouteTable, c
       200: { description: 'a page of events', schema: z.object({ items: z.array(eventSchema), nextCursor: z.string() }) },
       410: { description: 'cursor_expired: the events after this cursor are past retention' },
     },
-    handler: async ({ query }) => (await ctx.repos()).changes.page(query),
+    handler: async ({ query }) => (await ctx.readRepos()).changes.page(query),
   });
   routes.add(app, {
     method: 'GET',
@@ -86,7 +86,7 @@ export function registerChangeRoutes(app: FastifyInstance, routes: RouteTable, c
     tag: 'changes',
     role: 'read',
     responses: { 200: { description: 'the cursor of the end of the feed', schema: z.object({ cursor: z.string() }) } },
-    handler: async () => ({ cursor: await (await ctx.repos()).changes.head() }),
+    handler: async () => ({ cursor: await (await ctx.readRepos()).changes.head() }),
   });
   routes.add(app, {
     method: 'GET',

@@ -17,8 +17,14 @@ export interface ApiContext {
   db: Database;
   producers: Producers;
   ingest: () => Promise<IngestService>;
-  /** Repositories on the pool: each statement on its own connection, for reads. */
+  /** Repositories on the primary's pool: each statement on its own connection, for reads that must see the latest writes (single items). */
   repos(): Promise<Repositories>;
+  /**
+   * Repositories on the reader (Database.reader: a read replica within DATABASE_REPLICA_MAX_LAG_MS,
+   * else the primary), for the reads that may lag: the product list and search, the supplier list,
+   * the change feed and its head (docs/scaling.md, Read replicas). The one way a route reads from a replica.
+   */
+  readRepos(): Promise<Repositories>;
   /** Runs `work` in one transaction (retried on deadlock), with repositories on it. */
   inTransaction<T>(work: (repos: Repositories) => Promise<T>): Promise<T>;
   /** The operator's image actions (retry, reprocess), logging to `logger` (the request's). */
@@ -39,6 +45,7 @@ export interface ApiContextDeps {
 export function createApiContext({ config, db, producers, logger, metrics }: ApiContextDeps): ApiContext {
   let ingest: IngestService | null = null;
   let pooled: Repositories | null = null;
+  const onReader = new WeakMap<object, Repositories>();
   let webhooks: WebhookDispatcher | null = null;
   return {
     config,
@@ -46,6 +53,12 @@ export function createApiContext({ config, db, producers, logger, metrics }: Api
     producers,
     ingest: async () => (ingest ??= new IngestService({ dataSource: await db.ready(), producers, logger, metrics })),
     repos: async () => (pooled ??= new Repositories((await db.ready()).manager)),
+    readRepos: async () => {
+      const manager = await db.reader();
+      let repos = onReader.get(manager);
+      if (!repos) onReader.set(manager, (repos = new Repositories(manager)));
+      return repos;
+    },
     inTransaction: async (work) => transaction(await db.ready(), (tx) => work(new Repositories(tx))),
     imageOperations: (log) => new ImageOperationsService({ db, producers, settingsVersion: config.settingsVersion, logger: log }),
     fileUrl: (key) => publicUrl(config.storage.publicBaseUrl, key),

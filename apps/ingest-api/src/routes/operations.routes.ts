@@ -106,7 +106,7 @@ export function registerOperationRoutes(app: FastifyInstance, routes: RouteTable
     }),
     responses: { 200: { description: 'a page of images', schema: page(imageSchema) } },
     async handler({ query }) {
-      const result = await (await ctx.repos()).images.listImages(query);
+      const result = await (await ctx.readRepos()).images.listImages(query);
       return { items: result.items.map((i) => presentImage(i, ctx.fileUrl)), nextCursor: result.nextCursor };
     },
   });

@@ -49,7 +49,7 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
     query: productQuery,
     responses: { 200: { description: 'a page of products', schema: page(productListItemSchema) } },
     async handler({ query }) {
-      const result = await (await ctx.repos()).search.search({
+      const result = await (await ctx.readRepos()).search.search({
         ...query,
         updatedSince: query.updatedSince ? new Date(query.updatedSince) : undefined,
       });

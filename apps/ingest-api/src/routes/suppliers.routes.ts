@@ -17,7 +17,7 @@ export function registerSupplierRoutes(app: FastifyInstance, routes: RouteTable,
     query: z.object({ limit, cursor: z.string().max(2000).optional(), includeDeleted }),
     responses: { 200: { description: 'a page of suppliers', schema: page(supplierSchema) } },
     async handler({ query }) {
-      const result = await (await ctx.repos()).suppliers.list(query);
+      const result = await (await ctx.readRepos()).suppliers.list(query);
       return { items: result.items.map(presentSupplier), nextCursor: result.nextCursor };
     },
   });

@@ -33,7 +33,7 @@ import {
 } from './manifest';
 import { PgTools, checkPgToolVersion } from './pg-tools';
 
-export type BackupDeps = Pick<MaintenanceDeps, 'dataSource' | 'storage' | 'config' | 'logger' | 'metrics'>;
+export type BackupDeps = Pick<MaintenanceDeps, 'dataSource' | 'session' | 'storage' | 'config' | 'logger' | 'metrics'>;
 
 /** What is backed up from storage: the image files (every image's key starts with products/). */
 export const BACKUP_FILES_PREFIX = 'products/';
@@ -125,7 +125,7 @@ function stamp(at: Date): string {
  * a prune runs; with PgToolVersionError when pg_dump is older than the server.
  */
 export async function createBackup(deps: BackupDeps, opts: CreateBackupOptions): Promise<BackupSummary> {
-  const lock = await BackupLock.acquire(deps.dataSource, 'cannot start a backup');
+  const lock = await BackupLock.acquire(deps.session ?? deps.dataSource, 'cannot start a backup');
   try {
     await afterLockTaken(deps);
     return await takeBackup(deps, opts);
@@ -260,7 +260,7 @@ export async function takeBackup(deps: BackupDeps, opts: CreateBackupOptions): P
   const repo = new BackupRepository(dataSource.manager);
   const withDatabase = kind !== 'files';
   const withFiles = kind !== 'db';
-  const tools = new PgTools(config.database.url);
+  const tools = new PgTools(config.database.directUrl);
   // Before anything is written: an old pg_dump says so in one line.
   const versions = withDatabase ? await checkDumpTool(dataSource, tools) : null;
 

@@ -54,10 +54,10 @@ export function planPrune(rows: Backup[], { now, retentionDays, keepMin }: { now
   return { prune, keep: succeeded.filter((r) => keep.has(r.id)) };
 }
 
-export async function pruneBackups(deps: Pick<MaintenanceDeps, 'dataSource' | 'config' | 'logger'>, opts: PruneOptions = {}): Promise<PruneResult> {
+export async function pruneBackups(deps: Pick<MaintenanceDeps, 'dataSource' | 'session' | 'config' | 'logger'>, opts: PruneOptions = {}): Promise<PruneResult> {
   const { dataSource, config, logger } = deps;
   const { now = new Date(), onProgress, copyTo, retentionDays = config.backups.retentionDays, keepMin = config.backups.keepMin, lockWaitMs = 10 * 60_000 } = opts;
-  const lock = await BackupLock.acquire(dataSource, 'cannot prune backups', { waitMs: lockWaitMs });
+  const lock = await BackupLock.acquire(deps.session ?? dataSource, 'cannot prune backups', { waitMs: lockWaitMs });
   try {
     await afterLockTaken(deps);
     const repo = new BackupRepository(dataSource.manager);

@@ -214,7 +214,7 @@ async function verifyArtifacts(deps: Pick<MaintenanceDeps, 'dataSource' | 'confi
 
   if (r.row.kind !== 'files' && (await checkArtifact(r.folder, DB_DUMP_FILE, header.artifacts['db.dump'], 'the backup\'s'))) {
     try {
-      await new PgTools(deps.config.database.url).list(path.join(r.folder, DB_DUMP_FILE));
+      await new PgTools(deps.config.database.directUrl).list(path.join(r.folder, DB_DUMP_FILE));
     } catch (err) {
       problems.push(`db.dump cannot be read by pg_restore: ${(err as Error).message}`);
     }
@@ -263,7 +263,7 @@ async function checkCompatible(deps: Pick<MaintenanceDeps, 'dataSource' | 'confi
       `backup ${r.row.id} has schema ${header.schemaVersion}, which this version of 1688sync does not know (its last migration is ${known[known.length - 1]}): restore it with the version that made it (${header.tools.sync1688}) or newer`,
     );
   }
-  const tools = new PgTools(deps.config.database.url);
+  const tools = new PgTools(deps.config.database.directUrl);
   const restoreVersion = await tools.version('pg_restore');
   const { num } = await new CatalogRepository(deps.dataSource.manager).serverVersion();
   checkPgToolVersion('pg_restore', restoreVersion, num);
@@ -282,7 +282,7 @@ async function revertNewerMigrations(deps: Pick<MaintenanceDeps, 'dataSource' | 
   for (;;) {
     const last = await lastAppliedMigration(deps.dataSource.manager).catch(() => null);
     if (!last || known.indexOf(last) <= target) break;
-    const name = await migrateDown(deps.dataSource, deps.config.database.url);
+    const name = await migrateDown(deps.dataSource, deps.config.database.directUrl);
     if (!name) break;
     reverted.push(name);
   }
@@ -317,8 +317,8 @@ async function applyBackup(
     // dropped them. Like the migrations reverted above, this happens before pg_restore's own
     // transaction: a failure from here on is undone by restoring the safety backup.
     await transaction(dataSource, (tx) => new CatalogRepository(tx).dropPartitionedTables());
-    await new PgTools(config.database.url).restore(path.join(r.folder, DB_DUMP_FILE));
-    if (applyMigrations) migrationsApplied = await migrateUp(dataSource, config.database.url);
+    await new PgTools(config.database.directUrl).restore(path.join(r.folder, DB_DUMP_FILE));
+    if (applyMigrations) migrationsApplied = await migrateUp(dataSource, config.database.directUrl);
     await transaction(dataSource, async (tx) => {
       const backups = new BackupRepository(tx);
       await backups.restoreSnapshot(catalogue, { replace: true });
@@ -461,7 +461,7 @@ export async function restoreBackup(deps: MaintenanceDeps, id: string, opts: Res
 
   const started = performance.now();
   const log = deps.logger.child({ restoreOf: id });
-  const lock = await BackupLock.acquire(deps.dataSource, `cannot restore backup ${id}`);
+  const lock = await BackupLock.acquire(deps.session ?? deps.dataSource, `cannot restore backup ${id}`);
   let result: RestoreResult;
   try {
     await afterLockTaken(deps);
