@@ -155,13 +155,13 @@ describe('the perceptual hash on near duplicates and hard negatives (evaluation)
     const passing: number[] = [];
     for (let t = 0; t <= 16; t++) if (meetsTarget(score('tune', t))) passing.push(t);
     console.log(`tuning half (${ITEMS.filter((i) => i.half === 'tune').map((i) => i.name).join(', ')}): thresholds meeting the target: ${passing.join(', ') || 'none'}`);
-    const defaultThreshold = loadConfig({}).similar.maxDistance;
+    const defaultThreshold = loadConfig({ app: 'image-processing-worker', env: {} }).similar.maxDistance;
     print('tuning half', defaultThreshold, score('tune', defaultThreshold));
     expect(passing).toContain(defaultThreshold);
   });
 
   it('meets the target at the default threshold on the other half, per kind of change', () => {
-    const defaultThreshold = loadConfig({}).similar.maxDistance;
+    const defaultThreshold = loadConfig({ app: 'image-processing-worker', env: {} }).similar.maxDistance;
     const result = score('report', defaultThreshold);
     print(`report half (${ITEMS.filter((i) => i.half === 'report').map((i) => i.name).join(', ')})`, defaultThreshold, result);
     for (const [kind, s] of Object.entries(result.perKind)) {
