@@ -12,6 +12,7 @@ export * from './repositories/content';
 export * from './repositories/supplier.repository';
 export * from './repositories/product.repository';
 export * from './repositories/image-record.types';
+export * from './repositories/phash';
 export { imageUrlHash } from './repositories/image-record';
 export * from './repositories/image-list.repository';
 export * from './repositories/image-claim.repository';

@@ -64,6 +64,10 @@ export const imageSchema = z
       webp: z.string().optional(),
       avif: z.string().optional(),
     }),
+    // 同款 (SPEC §12): null until the image is processed (or backfilled).
+    phash: nullableText.meta({ description: '64-bit perceptual hash, 16 hex characters' }),
+    thumbhash: nullableText.meta({ description: 'ThumbHash placeholder of the thumbnail, base64' }),
+    dominantColor: nullableText.meta({ description: '#rrggbb' }),
     updatedAt: isoDate,
   })
   .meta({ id: 'Image' });
@@ -179,6 +183,9 @@ export function presentImage(img: ImageRecord, fileUrl: (key: string) => string)
     ...(Object.keys(bytes).length ? { bytes } : {}),
     ...(img.variants ? { variants: img.variants } : {}),
     urls,
+    phash: img.phash ?? null,
+    thumbhash: img.thumbhash ?? null,
+    dominantColor: img.dominantColor ?? null,
     updatedAt: iso(img.updatedAt)!,
   };
 }
