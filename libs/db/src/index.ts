@@ -36,3 +36,5 @@ export * from './repositories/product-history.repository';
 export * from './change-event-types';
 export * from './repositories/webhook-subscription.repository';
 export * from './repositories/webhook-delivery.repository';
+export * from './repositories/similarity.repository';
+export * from './repositories/product-group.repository';

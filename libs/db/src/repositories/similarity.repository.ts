@@ -1,0 +1,224 @@
+// 同款 reads (SPEC §12): images within a Hamming distance of a product's (or one image's) images,
+// one item per other product; and the near pairs of main images the group-similar job clusters.
+// Reads only, in one class, so they can be sent to a read replica (§15) without touching callers.
+//
+// Multi-index hashing over the four 16-bit bands of migration 1764600000000
+// (product_images_phash_band{0..3}_idx, partial on live main/gallery images with a hash): if two
+// 64-bit hashes are within distance d, one of the 4 bands differs in at most floor(d / 4) bits
+// (else the distance would be at least 4·(floor(d/4)+1) > d). So each band is probed at every
+// value within radius r = floor(d / 4) of the query's band — C(16,0..r) values: 137 for d ≤ 11,
+// 697 for d ≤ 15, 2517 for d = 16 — and only the candidates those index scans return have their
+// full distance, bit_count((a # b)::bit(64)), checked. 4 bands × radius 4 cover MAX_DISTANCE 16.
+// Measured at 1M images in tools/bench/similar.
+import { isUuid } from '@1688sync/core';
+import type { EntityManager } from 'typeorm';
+import { InvalidInputError } from '../errors';
+import { queryRows } from '../sql';
+import { phashFromSql } from './phash';
+
+export const MAX_SIMILAR_DISTANCE = 16;
+export const MAX_SIMILAR_LIMIT = 100;
+export const DEFAULT_SIMILAR_LIMIT = 20;
+const BANDS = 4;
+const BAND_BITS = 16;
+
+/** Every 16-bit mask with at most `radius` bits set (the probe offsets of one band). */
+export function bandProbeMasks(radius: number): string[] {
+  const masks: string[] = [];
+  for (let m = 0; m < 1 << BAND_BITS; m++) {
+    let bits = 0;
+    for (let x = m; x; x &= x - 1) bits++;
+    if (bits <= radius) masks.push(String(m));
+  }
+  return masks;
+}
+
+const MASKS = new Map<number, string[]>();
+/** The probe radius per band that covers `maxDistance` with 4 bands. */
+const masksFor = (maxDistance: number) => {
+  const radius = Math.floor(maxDistance / BANDS);
+  let masks = MASKS.get(radius);
+  if (!masks) MASKS.set(radius, (masks = bandProbeMasks(radius)));
+  return masks;
+};
+
+/** The live main/gallery images with a hash (the bands' partial-index predicate, spelled the same). */
+const SIMILAR_IMAGE = (alias: string) => `${alias}.phash IS NOT NULL AND ${alias}.deleted_at IS NULL AND ${alias}.kind IN ('main', 'gallery')`;
+
+/** The band probes of `src.phash` against `c`: one index scan per band, OR-ed (a BitmapOr). */
+const bandProbes = (src: string, c: string, masksParam: string) =>
+  Array.from({ length: BANDS }, (_, band) => {
+    const shift = band * BAND_BITS;
+    return `((${c}.phash >> ${shift}) & 65535) = ANY (ARRAY(SELECT ((${src}.phash >> ${shift}) & 65535) # m FROM unnest(${masksParam}::bigint[]) AS m))`;
+  }).join('\n         OR ');
+
+export interface SimilarQuery {
+  /** 0..16; the caller passes SIMILAR_MAX_DISTANCE when none is asked for. */
+  maxDistance: number;
+  /** 1..100, default 20. */
+  limit?: number;
+}
+
+export interface SimilarProduct {
+  productId: string;
+  externalId: string;
+  title: string;
+  priceMin: number | null;
+  priceMax: number | null;
+  supplier: { id: string; name: string | null } | null;
+  /** Storage key of the other product's main thumbnail (the route makes the URL). */
+  thumbnailKey: string | null;
+  distance: number;
+  /** This product's (or the asked) image. */
+  imageId: string;
+  /** The other product's image. */
+  matchedImageId: string;
+}
+
+/** Two products' main images within the distance (productA < productB), with both hashes. */
+export interface NearPair {
+  productA: string;
+  productB: string;
+  hashA: string;
+  hashB: string;
+  distance: number;
+}
+
+export interface MainImageHash {
+  productId: string;
+  imageId: string;
+  phash: string;
+}
+
+function checkQuery({ maxDistance, limit = DEFAULT_SIMILAR_LIMIT }: SimilarQuery): { maxDistance: number; limit: number } {
+  if (!Number.isInteger(maxDistance) || maxDistance < 0 || maxDistance > MAX_SIMILAR_DISTANCE) {
+    throw new InvalidInputError('maxDistance', `must be an integer from 0 to ${MAX_SIMILAR_DISTANCE}`);
+  }
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SIMILAR_LIMIT) throw new InvalidInputError('limit', `must be an integer from 1 to ${MAX_SIMILAR_LIMIT}`);
+  return { maxDistance, limit };
+}
+
+/**
+ * $1 = the source images' condition parameter, $2 = masks, $3 = max distance, $4 = limit.
+ * `source` selects (id, product_id, phash) of the query images.
+ */
+const similarSql = (source: string) => `
+  WITH src AS (${source}),
+  near AS (
+    SELECT DISTINCT ON (c.product_id) c.product_id, s.id AS image_id, c.id AS matched_image_id,
+           bit_count((s.phash # c.phash)::bit(64))::int AS distance
+    FROM src s
+    CROSS JOIN LATERAL (
+      SELECT c.id, c.product_id, c.phash FROM product_images c
+      WHERE ${SIMILAR_IMAGE('c')}
+        AND (${bandProbes('s', 'c', '$2')})
+    ) c
+    WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
+    ORDER BY c.product_id, distance, s.id, c.id
+  )
+  SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
+         p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
+         sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
+  FROM near n
+  JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
+  LEFT JOIN suppliers sup ON sup.id = p.supplier_id
+  LEFT JOIN LATERAL (
+    SELECT i.key_thumbnail FROM product_images i
+    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
+    ORDER BY i.position, i.id LIMIT 1
+  ) t ON true
+  ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
+  LIMIT $4`;
+
+const PRODUCT_SOURCE = `SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.product_id = $1 AND ${SIMILAR_IMAGE('i')}`;
+const IMAGE_SOURCE = `SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.id = $1 AND ${SIMILAR_IMAGE('i')}`;
+
+function toSimilar(row: Record<string, unknown>): SimilarProduct {
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    productId: row.productId as string,
+    externalId: row.externalId as string,
+    title: row.title as string,
+    priceMin: num(row.priceMin),
+    priceMax: num(row.priceMax),
+    supplier: row.supplierId ? { id: row.supplierId as string, name: (row.supplierName as string | null) ?? null } : null,
+    thumbnailKey: (row.thumbnailKey as string | null) ?? null,
+    distance: Number(row.distance),
+    imageId: row.imageId as string,
+    matchedImageId: row.matchedImageId as string,
+  };
+}
+
+export class SimilarityRepository {
+  constructor(private readonly manager: EntityManager) {}
+
+  /** Other live products with a main/gallery image near one of this product's main/gallery images. */
+  async similarToProduct(productId: string, query: SimilarQuery): Promise<SimilarProduct[]> {
+    const { maxDistance, limit } = checkQuery(query);
+    if (!isUuid(productId)) return [];
+    const rows = await queryRows(this.manager, similarSql(PRODUCT_SOURCE), [productId, masksFor(maxDistance), maxDistance, limit]);
+    return rows.map(toSimilar);
+  }
+
+  /** The same for one image (none when it is not a live main/gallery image with a hash). */
+  async similarToImage(imageId: string, query: SimilarQuery): Promise<SimilarProduct[]> {
+    const { maxDistance, limit } = checkQuery(query);
+    if (!isUuid(imageId)) return [];
+    const rows = await queryRows(this.manager, similarSql(IMAGE_SOURCE), [imageId, masksFor(maxDistance), maxDistance, limit]);
+    return rows.map(toSimilar);
+  }
+
+  /**
+   * A keyset page of live products' main images (the lowest-positioned image of kind `main`, with
+   * a hash), by product id: what the grouping compares.
+   */
+  async mainImages(afterProductId: string | null, limit: number): Promise<MainImageHash[]> {
+    const rows = await queryRows<{ productId: string; imageId: string; phash: string }>(
+      this.manager,
+      `SELECT DISTINCT ON (i.product_id) i.product_id AS "productId", i.id AS "imageId", i.phash::text AS phash
+       FROM product_images i JOIN products p ON p.id = i.product_id AND p.deleted_at IS NULL
+       WHERE i.kind = 'main' AND ${SIMILAR_IMAGE('i')} AND ($1::uuid IS NULL OR i.product_id > $1::uuid)
+       ORDER BY i.product_id, i.position, i.id
+       LIMIT $2`,
+      [afterProductId, limit],
+    );
+    return rows.map((r) => ({ ...r, phash: phashFromSql(r.phash)! }));
+  }
+
+  /**
+   * Pairs of products whose main images are within `maxDistance`, for the main images of the given
+   * products against every other live product's main image (each pair once: productA < productB
+   * only when both are in the page; the job dedupes across pages).
+   */
+  async nearMainPairs(productIds: string[], maxDistance: number): Promise<NearPair[]> {
+    checkQuery({ maxDistance });
+    if (!productIds.length) return [];
+    const rows = await queryRows<{ a: string; b: string; ha: string; hb: string; distance: number }>(
+      this.manager,
+      `WITH main AS (
+         SELECT DISTINCT ON (i.product_id) i.product_id, i.phash FROM product_images i
+         WHERE i.product_id = ANY ($1::uuid[]) AND i.kind = 'main' AND ${SIMILAR_IMAGE('i')}
+         ORDER BY i.product_id, i.position, i.id
+       ),
+       near AS (
+         SELECT s.product_id AS a, c.product_id AS b, s.phash AS ha, c.phash AS hb, bit_count((s.phash # c.phash)::bit(64))::int AS distance
+         FROM main s
+         CROSS JOIN LATERAL (
+           SELECT c.product_id, c.phash, c.position, c.id FROM product_images c
+           WHERE ${SIMILAR_IMAGE('c')} AND c.kind = 'main' AND (${bandProbes('s', 'c', '$2')})
+         ) c
+         WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
+           -- only the other product's main image (its lowest-positioned one)
+           AND NOT EXISTS (SELECT 1 FROM product_images o WHERE o.product_id = c.product_id AND o.kind = 'main' AND ${SIMILAR_IMAGE('o')}
+                           AND (o.position, o.id) < (c.position, c.id))
+       )
+       SELECT n.a, n.b, n.ha::text AS ha, n.hb::text AS hb, n.distance
+       FROM near n JOIN products p ON p.id = n.b AND p.deleted_at IS NULL`,
+      [productIds, masksFor(maxDistance), maxDistance],
+    );
+    return rows.map((r) => {
+      const [productA, productB, hashA, hashB] = r.a < r.b ? [r.a, r.b, r.ha, r.hb] : [r.b, r.a, r.hb, r.ha];
+      return { productA, productB, hashA: phashFromSql(hashA)!, hashB: phashFromSql(hashB)!, distance: Number(r.distance) };
+    });
+  }
+}
