@@ -215,6 +215,8 @@ const SUITES: Suite<unknown>[] = [
     calls: {
       orphanImageRows: (r) => r.orphanImageRows(MISSING.replace('4', '0'), 10),
       productsWithoutLiveSupplier: (r) => r.productsWithoutLiveSupplier(MISSING, 10),
+      unfingerprintedImages: (r) => r.unfingerprintedImages(MISSING, 10),
+      deletedGroupMembers: (r) => r.deletedGroupMembers(MISSING, 10),
       supplierProductCounts: (r) => r.supplierProductCounts(MISSING, 10),
       stuckClaims: (r) => r.stuckClaims('download', MISSING, 10),
       releaseStuckClaims: (r, s) => r.releaseStuckClaims('process', s.imageIds),
