@@ -2,66 +2,10 @@
 -- Update after reviewing a change: cd libs/db && npx vitest run src/queries -u
 
 -- similarToProduct
-WITH src AS (SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.product_id = $1 AND i.phash IS NOT NULL AND i.deleted_at IS NULL AND i.kind IN ('main', 'gallery')),
-near AS (
-SELECT DISTINCT ON (c.product_id) c.product_id, s.id AS image_id, c.id AS matched_image_id,
-bit_count((s.phash # c.phash)::bit(64))::int AS distance
-FROM src s
-CROSS JOIN LATERAL (
-SELECT c.id, c.product_id, c.phash FROM product_images c
-WHERE c.phash IS NOT NULL AND c.deleted_at IS NULL AND c.kind IN ('main', 'gallery')
-AND (((c.phash >> 0) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 0) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 16) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 16) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 32) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 32) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 48) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 48) & 65535) # m FROM unnest($2::bigint[]) AS m)))
-) c
-WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
-ORDER BY c.product_id, distance, s.id, c.id
-)
-SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
-p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
-sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
-FROM near n
-JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
-LEFT JOIN suppliers sup ON sup.id = p.supplier_id
-LEFT JOIN LATERAL (
-SELECT i.key_thumbnail FROM product_images i
-WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
-ORDER BY i.position, i.id LIMIT 1
-) t ON true
-ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
-LIMIT $4;
+SELECT i.id, i.phash::text AS phash FROM product_images i WHERE i.product_id = $1 AND i.phash IS NOT NULL AND i.deleted_at IS NULL AND i.kind IN ('main', 'gallery');
 
 -- similarToImage
-WITH src AS (SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.id = $1 AND i.phash IS NOT NULL AND i.deleted_at IS NULL AND i.kind IN ('main', 'gallery')),
-near AS (
-SELECT DISTINCT ON (c.product_id) c.product_id, s.id AS image_id, c.id AS matched_image_id,
-bit_count((s.phash # c.phash)::bit(64))::int AS distance
-FROM src s
-CROSS JOIN LATERAL (
-SELECT c.id, c.product_id, c.phash FROM product_images c
-WHERE c.phash IS NOT NULL AND c.deleted_at IS NULL AND c.kind IN ('main', 'gallery')
-AND (((c.phash >> 0) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 0) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 16) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 16) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 32) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 32) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 48) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 48) & 65535) # m FROM unnest($2::bigint[]) AS m)))
-) c
-WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
-ORDER BY c.product_id, distance, s.id, c.id
-)
-SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
-p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
-sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
-FROM near n
-JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
-LEFT JOIN suppliers sup ON sup.id = p.supplier_id
-LEFT JOIN LATERAL (
-SELECT i.key_thumbnail FROM product_images i
-WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
-ORDER BY i.position, i.id LIMIT 1
-) t ON true
-ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
-LIMIT $4;
+SELECT i.id, i.product_id AS "productId", i.phash::text AS phash FROM product_images i WHERE i.id = $1 AND i.phash IS NOT NULL AND i.deleted_at IS NULL AND i.kind IN ('main', 'gallery');
 
 -- mainImages
 SELECT DISTINCT ON (i.product_id) i.product_id AS "productId", i.id AS "imageId", i.phash::text AS phash
@@ -71,25 +15,6 @@ ORDER BY i.product_id, i.position, i.id
 LIMIT $2;
 
 -- nearMainPairs
-WITH main AS (
-SELECT DISTINCT ON (i.product_id) i.product_id, i.phash FROM product_images i
+SELECT DISTINCT ON (i.product_id) i.product_id AS "productId", i.id AS "imageId", i.phash::text AS phash FROM product_images i
 WHERE i.product_id = ANY ($1::uuid[]) AND i.kind = 'main' AND i.phash IS NOT NULL AND i.deleted_at IS NULL AND i.kind IN ('main', 'gallery')
-ORDER BY i.product_id, i.position, i.id
-),
-near AS (
-SELECT s.product_id AS a, c.product_id AS b, s.phash AS ha, c.phash AS hb, bit_count((s.phash # c.phash)::bit(64))::int AS distance
-FROM main s
-CROSS JOIN LATERAL (
-SELECT c.product_id, c.phash, c.position, c.id FROM product_images c
-WHERE c.phash IS NOT NULL AND c.deleted_at IS NULL AND c.kind IN ('main', 'gallery') AND c.kind = 'main' AND (((c.phash >> 0) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 0) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 16) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 16) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 32) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 32) & 65535) # m FROM unnest($2::bigint[]) AS m))
-OR ((c.phash >> 48) & 65535) = ANY (ARRAY(SELECT ((s.phash >> 48) & 65535) # m FROM unnest($2::bigint[]) AS m)))
-) c
-WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
--- only the other product's main image (its lowest-positioned one)
-AND NOT EXISTS (SELECT 1 FROM product_images o WHERE o.product_id = c.product_id AND o.kind = 'main' AND o.phash IS NOT NULL AND o.deleted_at IS NULL AND o.kind IN ('main', 'gallery')
-AND (o.position, o.id) < (c.position, c.id))
-)
-SELECT n.a, n.b, n.ha::text AS ha, n.hb::text AS hb, n.distance
-FROM near n JOIN products p ON p.id = n.b AND p.deleted_at IS NULL;
+ORDER BY i.product_id, i.position, i.id;

@@ -45,12 +45,67 @@ const masksFor = (maxDistance: number) => {
 /** The live main/gallery images with a hash (the bands' partial-index predicate, spelled the same). */
 const SIMILAR_IMAGE = (alias: string) => `${alias}.phash IS NOT NULL AND ${alias}.deleted_at IS NULL AND ${alias}.kind IN ('main', 'gallery')`;
 
-/** The band probes of `src.phash` against `c`: one index scan per band, OR-ed (a BitmapOr). */
-const bandProbes = (src: string, c: string, masksParam: string) =>
-  Array.from({ length: BANDS }, (_, band) => {
-    const shift = band * BAND_BITS;
-    return `((${c}.phash >> ${shift}) & 65535) = ANY (ARRAY(SELECT ((${src}.phash >> ${shift}) & 65535) # m FROM unnest(${masksParam}::bigint[]) AS m))`;
-  }).join('\n         OR ');
+/**
+ * The probe values of each band for a set of query hashes: every value within the radius of each
+ * hash's band. Computed here and sent as four constant arrays, so that PostgreSQL plans one bitmap
+ * scan of each band index (a ScalarArrayOp) OR-ed together — measured: probe arrays computed inside
+ * the query (correlated subplans) made the planner fall back to a sequential scan of every hash.
+ */
+export function bandProbeValues(hashes: bigint[], maxDistance: number): string[][] {
+  const masks = masksFor(maxDistance).map(Number);
+  return Array.from({ length: BANDS }, (_, band) => {
+    const values = new Set<number>();
+    for (const hash of hashes) {
+      const v = Number((BigInt.asUintN(64, hash) >> BigInt(band * BAND_BITS)) & 0xffffn);
+      for (const m of masks) values.add(v ^ m);
+    }
+    return [...values].map(String);
+  });
+}
+
+/** $3..$6: the probe arrays of bands 0..3. */
+const BAND_MATCH = (c: string) =>
+  Array.from({ length: BANDS }, (_, band) => `((${c}.phash >> ${band * BAND_BITS}) & 65535) = ANY ($${3 + band}::bigint[])`).join(' OR ');
+
+/**
+ * $1 query image ids, $2 their hashes, $3..$6 band probes, $7 the product to leave out (or null),
+ * $8 max distance, $9 limit.
+ */
+const SIMILAR_SQL = `
+  WITH src AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS s(id, phash)),
+  cand AS (
+    SELECT c.id, c.product_id, c.phash FROM product_images c
+    WHERE ${SIMILAR_IMAGE('c')} AND (${BAND_MATCH('c')}) AND c.product_id IS DISTINCT FROM $7::uuid
+  ),
+  near AS (
+    SELECT DISTINCT ON (c.product_id) c.product_id, s.id AS image_id, c.id AS matched_image_id,
+           bit_count((s.phash # c.phash)::bit(64))::int AS distance
+    FROM cand c CROSS JOIN src s
+    WHERE bit_count((s.phash # c.phash)::bit(64)) <= $8
+    ORDER BY c.product_id, distance, s.id, c.id
+  )
+  SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
+         p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
+         sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
+  FROM near n
+  JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
+  LEFT JOIN suppliers sup ON sup.id = p.supplier_id
+  LEFT JOIN LATERAL (
+    SELECT i.key_thumbnail FROM product_images i
+    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
+    ORDER BY i.position, i.id LIMIT 1
+  ) t ON true
+  ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
+  LIMIT $9`;
+
+/** The main images (lowest-positioned of kind main) of live products near one hash: $1 image id, $2 hash, $3..$6 probes, $7 product, $8 distance. */
+const NEAR_MAIN_SQL = `
+  SELECT c.product_id AS b, c.phash::text AS hb, bit_count(($2::bigint # c.phash)::bit(64))::int AS distance
+  FROM product_images c JOIN products p ON p.id = c.product_id AND p.deleted_at IS NULL
+  WHERE ${SIMILAR_IMAGE('c')} AND c.kind = 'main' AND (${BAND_MATCH('c')}) AND c.product_id <> $7::uuid
+    AND bit_count(($2::bigint # c.phash)::bit(64)) <= $8 AND $1::uuid IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM product_images o WHERE o.product_id = c.product_id AND o.kind = 'main' AND ${SIMILAR_IMAGE('o')}
+                    AND (o.position, o.id) < (c.position, c.id))`;
 
 export interface SimilarQuery {
   /** 0..16; the caller passes SIMILAR_MAX_DISTANCE when none is asked for. */
@@ -98,40 +153,8 @@ function checkQuery({ maxDistance, limit = DEFAULT_SIMILAR_LIMIT }: SimilarQuery
   return { maxDistance, limit };
 }
 
-/**
- * $1 = the source images' condition parameter, $2 = masks, $3 = max distance, $4 = limit.
- * `source` selects (id, product_id, phash) of the query images.
- */
-const similarSql = (source: string) => `
-  WITH src AS (${source}),
-  near AS (
-    SELECT DISTINCT ON (c.product_id) c.product_id, s.id AS image_id, c.id AS matched_image_id,
-           bit_count((s.phash # c.phash)::bit(64))::int AS distance
-    FROM src s
-    CROSS JOIN LATERAL (
-      SELECT c.id, c.product_id, c.phash FROM product_images c
-      WHERE ${SIMILAR_IMAGE('c')}
-        AND (${bandProbes('s', 'c', '$2')})
-    ) c
-    WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
-    ORDER BY c.product_id, distance, s.id, c.id
-  )
-  SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
-         p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
-         sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
-  FROM near n
-  JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
-  LEFT JOIN suppliers sup ON sup.id = p.supplier_id
-  LEFT JOIN LATERAL (
-    SELECT i.key_thumbnail FROM product_images i
-    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
-    ORDER BY i.position, i.id LIMIT 1
-  ) t ON true
-  ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
-  LIMIT $4`;
-
-const PRODUCT_SOURCE = `SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.product_id = $1 AND ${SIMILAR_IMAGE('i')}`;
-const IMAGE_SOURCE = `SELECT i.id, i.product_id, i.phash FROM product_images i WHERE i.id = $1 AND ${SIMILAR_IMAGE('i')}`;
+const PRODUCT_SOURCE = `SELECT i.id, i.phash::text AS phash FROM product_images i WHERE i.product_id = $1 AND ${SIMILAR_IMAGE('i')}`;
+const IMAGE_SOURCE = `SELECT i.id, i.product_id AS "productId", i.phash::text AS phash FROM product_images i WHERE i.id = $1 AND ${SIMILAR_IMAGE('i')}`;
 
 function toSimilar(row: Record<string, unknown>): SimilarProduct {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -154,17 +177,24 @@ export class SimilarityRepository {
 
   /** Other live products with a main/gallery image near one of this product's main/gallery images. */
   async similarToProduct(productId: string, query: SimilarQuery): Promise<SimilarProduct[]> {
-    const { maxDistance, limit } = checkQuery(query);
+    const checked = checkQuery(query);
     if (!isUuid(productId)) return [];
-    const rows = await queryRows(this.manager, similarSql(PRODUCT_SOURCE), [productId, masksFor(maxDistance), maxDistance, limit]);
-    return rows.map(toSimilar);
+    const sources = await queryRows<{ id: string; phash: string }>(this.manager, PRODUCT_SOURCE, [productId]);
+    return this.near(sources, productId, checked);
   }
 
   /** The same for one image (none when it is not a live main/gallery image with a hash). */
   async similarToImage(imageId: string, query: SimilarQuery): Promise<SimilarProduct[]> {
-    const { maxDistance, limit } = checkQuery(query);
+    const checked = checkQuery(query);
     if (!isUuid(imageId)) return [];
-    const rows = await queryRows(this.manager, similarSql(IMAGE_SOURCE), [imageId, masksFor(maxDistance), maxDistance, limit]);
+    const sources = await queryRows<{ id: string; productId: string; phash: string }>(this.manager, IMAGE_SOURCE, [imageId]);
+    return this.near(sources, sources[0]?.productId ?? null, checked);
+  }
+
+  private async near(sources: { id: string; phash: string }[], exclude: string | null, { maxDistance, limit }: { maxDistance: number; limit: number }) {
+    if (!sources.length) return [];
+    const probes = bandProbeValues(sources.map((s) => BigInt(s.phash)), maxDistance);
+    const rows = await queryRows(this.manager, SIMILAR_SQL, [sources.map((s) => s.id), sources.map((s) => s.phash), ...probes, exclude, maxDistance, limit]);
     return rows.map(toSimilar);
   }
 
@@ -193,32 +223,24 @@ export class SimilarityRepository {
   async nearMainPairs(productIds: string[], maxDistance: number): Promise<NearPair[]> {
     checkQuery({ maxDistance });
     if (!productIds.length) return [];
-    const rows = await queryRows<{ a: string; b: string; ha: string; hb: string; distance: number }>(
+    const mains = await queryRows<{ productId: string; imageId: string; phash: string }>(
       this.manager,
-      `WITH main AS (
-         SELECT DISTINCT ON (i.product_id) i.product_id, i.phash FROM product_images i
-         WHERE i.product_id = ANY ($1::uuid[]) AND i.kind = 'main' AND ${SIMILAR_IMAGE('i')}
-         ORDER BY i.product_id, i.position, i.id
-       ),
-       near AS (
-         SELECT s.product_id AS a, c.product_id AS b, s.phash AS ha, c.phash AS hb, bit_count((s.phash # c.phash)::bit(64))::int AS distance
-         FROM main s
-         CROSS JOIN LATERAL (
-           SELECT c.product_id, c.phash, c.position, c.id FROM product_images c
-           WHERE ${SIMILAR_IMAGE('c')} AND c.kind = 'main' AND (${bandProbes('s', 'c', '$2')})
-         ) c
-         WHERE c.product_id <> s.product_id AND bit_count((s.phash # c.phash)::bit(64)) <= $3
-           -- only the other product's main image (its lowest-positioned one)
-           AND NOT EXISTS (SELECT 1 FROM product_images o WHERE o.product_id = c.product_id AND o.kind = 'main' AND ${SIMILAR_IMAGE('o')}
-                           AND (o.position, o.id) < (c.position, c.id))
-       )
-       SELECT n.a, n.b, n.ha::text AS ha, n.hb::text AS hb, n.distance
-       FROM near n JOIN products p ON p.id = n.b AND p.deleted_at IS NULL`,
-      [productIds, masksFor(maxDistance), maxDistance],
+      `SELECT DISTINCT ON (i.product_id) i.product_id AS "productId", i.id AS "imageId", i.phash::text AS phash FROM product_images i
+       WHERE i.product_id = ANY ($1::uuid[]) AND i.kind = 'main' AND ${SIMILAR_IMAGE('i')}
+       ORDER BY i.product_id, i.position, i.id`,
+      [productIds],
     );
-    return rows.map((r) => {
-      const [productA, productB, hashA, hashB] = r.a < r.b ? [r.a, r.b, r.ha, r.hb] : [r.b, r.a, r.hb, r.ha];
-      return { productA, productB, hashA: phashFromSql(hashA)!, hashB: phashFromSql(hashB)!, distance: Number(r.distance) };
-    });
+    const pairs: NearPair[] = [];
+    // One index lookup per main image (each with its own probes: a union of a page's probes would
+    // make every candidate meet every source).
+    for (const main of mains) {
+      const probes = bandProbeValues([BigInt(main.phash)], maxDistance);
+      const rows = await queryRows<{ b: string; hb: string; distance: number }>(this.manager, NEAR_MAIN_SQL, [main.imageId, main.phash, ...probes, main.productId, maxDistance]);
+      for (const r of rows) {
+        const [productA, productB, hashA, hashB] = main.productId < r.b ? [main.productId, r.b, main.phash, r.hb] : [r.b, main.productId, r.hb, main.phash];
+        pairs.push({ productA, productB, hashA: phashFromSql(hashA)!, hashB: phashFromSql(hashB)!, distance: Number(r.distance) });
+      }
+    }
+    return pairs;
   }
 }
