@@ -1,5 +1,6 @@
 // 同款 routes (SPEC §12) through the whole API: /similar of a product and of an image, the groups the
 // group-similar job stores, the requests for the jobs, the 400s and 404s, and /openapi.json.
+import { loadConfig } from '@1688sync/config';
 import { phashToSql } from '@1688sync/db';
 import { groupSimilar } from '@1688sync/maintenance';
 import { createRecordingLogger } from '@1688sync/observability';
@@ -109,7 +110,7 @@ describe('groups', () => {
   it('404s a product in no group, then serves the groups group-similar stored, cheapest first', async () => {
     expect((await api.app.inject({ url: `/v1/products/${ids.a}/group`, headers: bearer(READ_KEY) })).statusCode).toBe(404);
     const ds = await api.db.ready();
-    const config = (await import('@1688sync/config')).loadConfig({ app: 'maintenance-worker', env: { DATABASE_URL: 'postgres://unused/x' } });
+    const config = loadConfig({ app: 'maintenance-worker', env: {} });
     const outcome = await groupSimilar({ dataSource: ds, config, logger: createRecordingLogger().logger });
     expect(outcome).toMatchObject({ groups: 1, grouped: 3, changed: 3 });
 
