@@ -17,6 +17,10 @@ export class FingerprintsAndGroups1764600000000 implements MigrationInterface {
     // search probes, per band, every value within that radius of the query's band.
     for (let band = 0; band < 4; band++) {
       await q.query(`CREATE INDEX "product_images_phash_band${band}_idx" ON "product_images" ((("phash" >> ${band * 16}) & 65535)) WHERE ${SIMILAR_IMAGE_PREDICATE}`);
+      // The planner reads no statistics from a partial index's expression: without these it took
+      // `band = ANY(137 values)` for ~70 % of the rows and scanned one band index whole, filtering
+      // every hash (2.9 s at 1M rows); with them it ORs the four bitmap scans (measured, bench similar).
+      await q.query(`CREATE STATISTICS "product_images_phash_band${band}_stats" ON ((("phash" >> ${band * 16}) & 65535)) FROM "product_images"`);
     }
     // The fingerprint backfill's work list and the consistency check's count of it.
     await q.query(`CREATE INDEX "product_images_unfingerprinted_idx" ON "product_images" ("id") WHERE "process_status" = 'processed' AND "phash" IS NULL AND "deleted_at" IS NULL`);
@@ -47,7 +51,10 @@ export class FingerprintsAndGroups1764600000000 implements MigrationInterface {
     await q.query(`DROP TABLE "product_group_members"`);
     await q.query(`DROP TABLE "product_groups"`);
     await q.query(`DROP INDEX "product_images_unfingerprinted_idx"`);
-    for (let band = 0; band < 4; band++) await q.query(`DROP INDEX "product_images_phash_band${band}_idx"`);
+    for (let band = 0; band < 4; band++) {
+      await q.query(`DROP STATISTICS "product_images_phash_band${band}_stats"`);
+      await q.query(`DROP INDEX "product_images_phash_band${band}_idx"`);
+    }
     await q.query(`ALTER TABLE "product_images" DROP COLUMN "dominant_color"`);
     await q.query(`ALTER TABLE "product_images" DROP COLUMN "thumbhash"`);
     await q.query(`ALTER TABLE "product_images" DROP COLUMN "phash"`);
