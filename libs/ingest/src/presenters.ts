@@ -100,6 +100,10 @@ const productFields = {
 };
 
 export const productListItemSchema = z.object(productFields).meta({ id: 'ProductListItem' });
+/** An item of GET /v1/products: the product and its main image's thumbnail and ThumbHash (SPEC §12; null when none). */
+export const productListEntrySchema = z
+  .object({ ...productFields, thumbnailUrl: nullableText, thumbhash: nullableText })
+  .meta({ id: 'ProductListEntry' });
 export const productSchema = z
   .object({ ...productFields, supplier: supplierSummarySchema.nullable(), images: z.array(imageSchema) })
   .meta({ id: 'Product' });

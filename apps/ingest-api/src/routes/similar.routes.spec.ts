@@ -67,6 +67,12 @@ describe('GET /v1/products/:id/similar and /v1/images/:id/similar', () => {
     expect((await api.app.inject({ url: `/v1/products/${ids.a}/similar?maxDistance=2`, headers: bearer(READ_KEY) })).json().items).toHaveLength(1);
   });
 
+  it('gives every GET /v1/products item its main thumbnail and ThumbHash (null when none)', async () => {
+    const { items } = (await api.app.inject({ url: '/v1/products?limit=10', headers: bearer(READ_KEY) })).json();
+    const b = items.find((i: { id: string }) => i.id === ids.b);
+    expect(b).toMatchObject({ thumbhash: 'AAAA', thumbnailUrl: expect.stringMatching(/^http:\/\/cdn\.test\/files\/products\/00\/.+\/thumbnail\/.+\.jpg$/) });
+  });
+
   it('serves the fingerprints on every image object', async () => {
     const product = (await api.app.inject({ url: `/v1/products/${ids.b}`, headers: bearer(READ_KEY) })).json();
     expect(product.images[0]).toMatchObject({ phash: flip(A, 1, 20), thumbhash: 'AAAA', dominantColor: '#ffffff' });

@@ -44,3 +44,9 @@ ORDER BY position, id;
 
 -- existsLive
 SELECT id FROM product_images WHERE id = $1 AND deleted_at IS NULL;
+
+-- mainThumbnails
+SELECT DISTINCT ON (product_id) product_id AS "productId", key_thumbnail AS "keyThumbnail", thumbhash
+FROM product_images
+WHERE product_id = ANY ($1::uuid[]) AND kind = 'main' AND deleted_at IS NULL
+ORDER BY product_id, position, id;

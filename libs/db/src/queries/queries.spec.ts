@@ -156,6 +156,7 @@ const SUITES: Suite<unknown>[] = [
       findById: (r, s) => r.findById(s.imageIds[0]),
       findByProduct: (r, s) => r.findByProduct(s.productId),
       existsLive: (r, s) => r.existsLive(s.imageIds[0]),
+      mainThumbnails: (r, s) => r.mainThumbnails([s.productId]),
     },
   }),
   suite({
