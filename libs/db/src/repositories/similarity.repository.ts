@@ -9,7 +9,12 @@
 // value within radius r = floor(d / 4) of the query's band — C(16,0..r) values: 137 for d ≤ 11,
 // 697 for d ≤ 15, 2517 for d = 16 — and only the candidates those index scans return have their
 // full distance, bit_count((a # b)::bit(64)), checked. 4 bands × radius 4 cover MAX_DISTANCE 16.
-// Measured at 1M images in tools/bench/similar.
+// Measured at 1M image rows (tools/bench similar; uniform random hashes plus clusters, shared 2-core
+// machine): the plan is the four band bitmap scans OR-ed, but at distance 10 a product with 4
+// hashes still draws ~26,000 candidates (137 probes × 4 bands × 4 hashes over 800,000 rows), whose
+// heap fetches cost ~2 s with a cold cache — far from the 50 ms goal. What would reach it (not done
+// yet): index-only candidate scans (bands INCLUDE (phash, product_id)), or fewer, wider bands (3 ×
+// 21 bits: ~4× fewer candidates), or near pairs stored when an image is fingerprinted.
 import { isUuid } from '@1688sync/core';
 import type { EntityManager } from 'typeorm';
 import { InvalidInputError } from '../errors';
