@@ -137,6 +137,7 @@ describe('the job schedulers', () => {
   const EVERY_SCHEDULER = [
     'schedule-backup',
     'schedule-consistency-check',
+    'schedule-group-similar',
     'schedule-maintain-partitions',
     'schedule-prune-backups',
     'schedule-purge-deleted',
