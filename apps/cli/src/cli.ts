@@ -11,6 +11,7 @@ import { imagesCommand } from './commands/images.command';
 import { UnreachableError } from './commands/maintenance-deps';
 import { migrateCommand } from './commands/migrate.command';
 import { reconcileCommand } from './commands/reconcile.command';
+import { groupSimilarCommand } from './commands/group-similar.command';
 import { demoCommand } from './commands/demo.command';
 import { startCommand } from './commands/start.command';
 import { webhooksCommand } from './commands/webhooks.command';
@@ -35,6 +36,10 @@ Commands:
                                    put failed images back to work (both kinds unless one is named)
   images reprocess [--product <id>]
                                    regenerate derived files made under other image settings
+  images fingerprint [--product <id>]
+                                   phash, thumbhash and dominant colour for processed images that
+                                   lack them, from their stored originals (nothing is downloaded)
+  group-similar                    cluster products whose main images are near duplicates (同款 groups)
   backup create [--kind full|db|files] [--incremental]
                                    back up the database (pg_dump) and/or the image files into
                                    BACKUP_DIR (incremental: only files new since the last full one)
@@ -79,6 +84,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   enqueue: ['job-id'],
   check: ['fix', 'json'],
   reconcile: ['json'],
+  'group-similar': ['json'],
   db: ['json'],
   images: ['download', 'process', 'product', 'json'],
   changes: ['types', 'after', 'json'],
@@ -150,6 +156,9 @@ export async function runCli(argv: string[], out: Output = createOutput()): Prom
       case 'reconcile':
         noArguments(command, rest);
         return await reconcileCommand(config, out, { json: v.json });
+      case 'group-similar':
+        noArguments(command, rest);
+        return await groupSimilarCommand(config, out, { json: v.json });
       case 'db':
         return await dbCommand(config, out, rest, { json: v.json });
       case 'images':

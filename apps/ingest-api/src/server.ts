@@ -25,6 +25,7 @@ import { registerMaintenanceRoutes } from './routes/maintenance.routes';
 import { registerOperationRoutes } from './routes/operations.routes';
 import { registerProductRoutes } from './routes/products.routes';
 import { registerReprocessRoutes } from './routes/reprocess.routes';
+import { registerSimilarRoutes } from './routes/similar.routes';
 import { registerSupplierRoutes } from './routes/suppliers.routes';
 import { registerWebhookRoutes } from './routes/webhooks.routes';
 import { z } from 'zod';
@@ -104,6 +105,7 @@ export async function buildApiServer(deps: ApiDependencies): Promise<FastifyInst
   registerOperationRoutes(app, routes, ctx);
   registerMaintenanceRoutes(app, routes, ctx);
   registerReprocessRoutes(app, routes, ctx);
+  registerSimilarRoutes(app, routes, ctx);
   registerChangeRoutes(app, routes, ctx);
   registerWebhookRoutes(app, routes, ctx);
 

@@ -57,13 +57,14 @@ describe('maintenance-worker process', () => {
     expect(stopped.code, proc.output().slice(-2000)).toBe(0);
   }
 
-  it('creates the seven job schedulers at start, and an empty SCHEDULE_VACUUM removes that one', async () => {
+  it('creates the eight job schedulers at start (SCHEDULE_FINGERPRINT_BACKFILL is empty by default), and an empty SCHEDULE_VACUUM removes that one', async () => {
     const first = await startAppProcess('maintenance-worker', env());
     try {
-      await waitFor('seven schedulers', async () => (await schedulerIds()).length === 7, { timeoutMs: 20_000 });
+      await waitFor('eight schedulers', async () => (await schedulerIds()).length === 8, { timeoutMs: 20_000 });
       expect(await schedulerIds()).toEqual([
         'schedule-backup',
         'schedule-consistency-check',
+        'schedule-group-similar',
         'schedule-maintain-partitions',
         'schedule-prune-backups',
         'schedule-purge-deleted',
@@ -78,8 +79,8 @@ describe('maintenance-worker process', () => {
 
     const second = await startAppProcess('maintenance-worker', env({ SCHEDULE_VACUUM: '', SCHEDULE_BACKUP: '', SCHEDULE_PURGE: '15 1 * * *' }));
     try {
-      await waitFor('the vacuum and backup schedulers to be removed', async () => (await schedulerIds()).length === 5, { timeoutMs: 20_000 });
-      expect(await schedulerIds()).toEqual(['schedule-consistency-check', 'schedule-maintain-partitions', 'schedule-prune-backups', 'schedule-purge-deleted', 'schedule-reconcile']);
+      await waitFor('the vacuum and backup schedulers to be removed', async () => (await schedulerIds()).length === 6, { timeoutMs: 20_000 });
+      expect(await schedulerIds()).toEqual(['schedule-consistency-check', 'schedule-group-similar', 'schedule-maintain-partitions', 'schedule-prune-backups', 'schedule-purge-deleted', 'schedule-reconcile']);
       await waitFor('the purge cron to change', async () => (await queue.getJobScheduler('schedule-purge-deleted'))?.pattern === '15 1 * * *');
     } finally {
       await stop(second);

@@ -48,6 +48,8 @@ export const EMPTY_IS_A_VALUE = new Set([
   'SCHEDULE_VACUUM',
   'SCHEDULE_PURGE',
   'SCHEDULE_PARTITIONS',
+  'SCHEDULE_GROUP_SIMILAR',
+  'SCHEDULE_FINGERPRINT_BACKFILL',
   'WEBHOOK_ALLOW_HOSTS',
 ]);
 
@@ -288,6 +290,15 @@ export const envSchema = z.object({
   SCHEDULE_VACUUM: cron('0 4 * * 0'),
   SCHEDULE_PURGE: cron('0 5 * * *'),
   SCHEDULE_PARTITIONS: cron('0 0 * * *'),
+  /** 同款 grouping (SPEC §12): clusters products whose main images are near duplicates. */
+  SCHEDULE_GROUP_SIMILAR: cron('0 1 * * *'),
+  /** Fingerprints for images processed before they existed; off unless set (a one-off after an upgrade). */
+  SCHEDULE_FINGERPRINT_BACKFILL: cron(''),
+  /**
+   * Default Hamming distance of `/similar` and the grouping (0..16; 16 is what the hash-band index
+   * covers). 10 is the threshold the evaluation spec tuned (similarity-evaluation.spec.ts).
+   */
+  SIMILAR_MAX_DISTANCE: integer(10, 0, 16),
 });
 
 export type Env = z.output<typeof envSchema>;

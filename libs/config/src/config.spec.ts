@@ -65,7 +65,10 @@ describe('loadConfig', () => {
       vacuum: '0 4 * * 0',
       purge: '0 5 * * *',
       partitions: '0 0 * * *',
+      groupSimilar: '0 1 * * *',
+      fingerprintBackfill: null,
     });
+    expect(c.similar).toEqual({ maxDistance: 10 });
   });
 
   it('gives each app its own default port and lets PORT override it', () => {

@@ -84,7 +84,11 @@ export interface Config {
     vacuum: string | null;
     purge: string | null;
     partitions: string | null;
+    groupSimilar: string | null;
+    fingerprintBackfill: string | null;
   };
+  /** 同款 (SPEC §12): the default Hamming distance of `/similar` and of the grouping. */
+  similar: { maxDistance: number };
 }
 
 export interface ConfigProblem {
@@ -241,7 +245,10 @@ export function loadConfig({ app, env = process.env }: LoadConfigOptions): Confi
       vacuum: e.SCHEDULE_VACUUM,
       purge: e.SCHEDULE_PURGE,
       partitions: e.SCHEDULE_PARTITIONS,
+      groupSimilar: e.SCHEDULE_GROUP_SIMILAR,
+      fingerprintBackfill: e.SCHEDULE_FINGERPRINT_BACKFILL,
     },
+    similar: { maxDistance: e.SIMILAR_MAX_DISTANCE },
   };
 }
 

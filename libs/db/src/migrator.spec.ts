@@ -6,7 +6,7 @@ import { lastAppliedMigration, migrateDown, migrateUp, migrationStatus } from '.
 import type { DataSource } from 'typeorm';
 
 /** Every migration's name, oldest first. */
-const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000', 'Changes1764400000000', 'Offer1764500000000'];
+const ALL = ['InitialSchema1764100000000', 'ConsistencyReports1764200000000', 'Backups1764300000000', 'Changes1764400000000', 'Offer1764500000000', 'FingerprintsAndGroups1764600000000'];
 
 const serverUrl = () => loadConfig({ app: 'cli' }).database.url;
 
@@ -50,8 +50,11 @@ describe('migrations', () => {
     expect(await migrateUp(ds, db.url)).toEqual(ALL);
     const before = ['backups', 'consistency_reports', 'product_images', 'products', 'suppliers', 'sync_records'];
     const changes = ['change_events', 'change_feed_state', 'change_outbox', 'product_history', 'webhook_deliveries', 'webhook_subscriptions'];
-    expect(await tables(ds)).toEqual([...before, ...changes].sort());
+    const groups = ['product_group_members', 'product_groups'];
+    expect(await tables(ds)).toEqual([...before, ...changes, ...groups].sort());
     // Down reverts one migration at a time, newest first.
+    expect(await migrateDown(ds, db.url)).toBe('FingerprintsAndGroups1764600000000');
+    expect(await tables(ds)).toEqual([...before, ...changes].sort());
     const columns = async (table: string) =>
       (await ds.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1`, [table]))[0].n as number;
     const offerColumns = await columns('products');

@@ -15,3 +15,5 @@ export * from './image-failure';
 export * from './claim-renewer';
 export * from './lost-work-watch';
 export * from './image-operations.service';
+export * from './process/image-fingerprint';
+export * from './process/fingerprint-backfill';

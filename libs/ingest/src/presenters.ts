@@ -75,6 +75,10 @@ export const imageSchema = z
       webp: z.string().optional(),
       avif: z.string().optional(),
     }),
+    // 同款 (SPEC §12): null until the image is processed (or backfilled).
+    phash: nullableText.meta({ description: '64-bit perceptual hash, 16 hex characters' }),
+    thumbhash: nullableText.meta({ description: 'ThumbHash placeholder of the thumbnail, base64' }),
+    dominantColor: nullableText.meta({ description: '#rrggbb' }),
     updatedAt: isoDate,
   })
   .meta({ id: 'Image' });
@@ -131,6 +135,10 @@ const productFields = {
 };
 
 export const productListItemSchema = z.object(productFields).meta({ id: 'ProductListItem' });
+/** An item of GET /v1/products: the product and its main image's thumbnail and ThumbHash (SPEC §12; null when none). */
+export const productListEntrySchema = z
+  .object({ ...productFields, thumbnailUrl: nullableText, thumbhash: nullableText })
+  .meta({ id: 'ProductListEntry' });
 export const productSchema = z
   .object({ ...productFields, supplier: supplierSummarySchema.nullable(), images: z.array(imageSchema) })
   .meta({ id: 'Product' });
@@ -225,6 +233,9 @@ export function presentImage(img: ImageRecord, fileUrl: (key: string) => string)
     ...(Object.keys(bytes).length ? { bytes } : {}),
     ...(img.variants ? { variants: img.variants } : {}),
     urls,
+    phash: img.phash ?? null,
+    thumbhash: img.thumbhash ?? null,
+    dominantColor: img.dominantColor ?? null,
     updatedAt: iso(img.updatedAt)!,
   };
 }

@@ -9,3 +9,5 @@ export * from './maintenance.schedules';
 export * from './maintenance.worker';
 export * from './consistency';
 export * from './backup';
+export * from './group-similar';
+export * from './fingerprint-backfill';

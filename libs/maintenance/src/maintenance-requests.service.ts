@@ -11,7 +11,9 @@ export type RequestableMaintenance =
   | typeof JobName.ConsistencyCheck
   | typeof JobName.Reconcile
   | typeof JobName.Backup
-  | typeof JobName.MaintainPartitions;
+  | typeof JobName.MaintainPartitions
+  | typeof JobName.GroupSimilar
+  | typeof JobName.FingerprintBackfill;
 
 export interface MaintenanceRequestOptions {
   /** Who asked, part of the job id (`api`, `cli`). */

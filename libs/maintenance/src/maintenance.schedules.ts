@@ -26,6 +26,8 @@ export function maintenanceSchedules(schedules: Config['schedules']): ScheduledJ
     { job: Jobs.VacuumAnalyze, cron: schedules.vacuum, data: {} },
     { job: Jobs.PurgeDeleted, cron: schedules.purge, data: {} },
     { job: Jobs.MaintainPartitions, cron: schedules.partitions, data: {} },
+    { job: Jobs.GroupSimilar, cron: schedules.groupSimilar, data: {} },
+    { job: Jobs.FingerprintBackfill, cron: schedules.fingerprintBackfill, data: {} },
   ];
 }
 

@@ -137,6 +137,7 @@ describe('the job schedulers', () => {
   const EVERY_SCHEDULER = [
     'schedule-backup',
     'schedule-consistency-check',
+    'schedule-group-similar',
     'schedule-maintain-partitions',
     'schedule-prune-backups',
     'schedule-purge-deleted',
@@ -156,7 +157,7 @@ describe('the job schedulers', () => {
     expect(byId['schedule-backup']).toMatchObject({ name: 'backup', pattern: '0 2 * * *', tz: 'UTC', template: { data: { kind: 'full', incremental: false } } });
     expect(byId['schedule-prune-backups']).toMatchObject({ name: 'prune-backups', pattern: '30 2 * * *', tz: 'UTC' });
     // Each has its next run waiting as a delayed job.
-    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 7 });
+    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 8 });
   });
 
   it('removes the scheduler of a job whose SCHEDULE_* is empty, and changes a cron in place', async () => {
@@ -165,10 +166,10 @@ describe('the job schedulers', () => {
     expect(result.removed).toEqual([schedulerId(JobName.VacuumAnalyze)]);
     expect(await queue.getJobScheduler(schedulerId(JobName.VacuumAnalyze))).toBeUndefined();
     expect((await queue.getJobScheduler(schedulerId(JobName.Reconcile)))?.pattern).toBe('*/5 * * * *');
-    expect(await queue.getJobSchedulersCount()).toBe(6);
+    expect(await queue.getJobSchedulersCount()).toBe(7);
     // Back to the defaults for the other tests.
     await syncSchedulers(queue, maintenanceSchedules(env.config.schedules));
-    expect(await queue.getJobSchedulersCount()).toBe(7);
+    expect(await queue.getJobSchedulersCount()).toBe(8);
   });
 
   it('puts back the schedulers that vanished with the rest of Redis, and only those', async () => {
@@ -177,7 +178,7 @@ describe('the job schedulers', () => {
     await deleteKeysWithPrefix(env.queues.redisUrl, env.queues.prefix);
     expect(await queue.getJobSchedulersCount()).toBe(0);
     expect((await restoreMissingSchedulers(queue, schedules)).sort()).toEqual(EVERY_SCHEDULER);
-    expect(await queue.getJobSchedulersCount()).toBe(7);
+    expect(await queue.getJobSchedulersCount()).toBe(8);
   });
 
   it('keeps checking: a worker restores deleted schedulers on its own', async () => {

@@ -18,6 +18,8 @@ import { vacuumAnalyze } from './db-care';
 import type { MaintenanceDeps, ProgressReporter } from './maintenance.deps';
 import { recordedRun } from './maintenance-run';
 import { type SchedulerKeeper, keepSchedulers, maintenanceSchedules } from './maintenance.schedules';
+import { fingerprintBackfill } from './fingerprint-backfill';
+import { groupSimilar } from './group-similar';
 import { maintainPartitions } from './partitions';
 import { purgeDeleted } from './purge';
 import { reconcile } from './reconcile';
@@ -82,6 +84,8 @@ export function createMaintenanceWorker(opts: MaintenanceWorkerOptions): Mainten
       'vacuum-analyze': async (_payload, ctx) => vacuumAnalyze(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'purge-deleted': async (_payload, ctx) => purgeDeleted(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
       'maintain-partitions': async (_payload, ctx) => maintainPartitions(await deps(ctx), { onProgress: jobProgress(ctx), source: source(ctx) }),
+      'group-similar': async ({ maxDistance }, ctx) => groupSimilar(await deps(ctx), { maxDistance, onProgress: jobProgress(ctx), source: source(ctx) }),
+      'fingerprint-backfill': async ({ productId }, ctx) => fingerprintBackfill(await deps(ctx), { productId, onProgress: jobProgress(ctx), source: source(ctx) }),
       backup: async ({ kind, incremental }, ctx) => {
         const d = await deps(ctx);
         return recordedRun(d.dataSource, { kind: 'backup', source: source(ctx) }, async () => {

@@ -22,6 +22,8 @@ export const payloadSchemas = {
   [JobName.VacuumAnalyze]: z.object({}),
   [JobName.PurgeDeleted]: z.object({}),
   [JobName.MaintainPartitions]: z.object({}),
+  [JobName.GroupSimilar]: z.object({ maxDistance: z.number().int().min(0).max(16).optional() }),
+  [JobName.FingerprintBackfill]: z.object({ productId: z.uuid().optional() }),
   [JobName.Deliver]: z.object({ subscriptionId: z.uuid() }),
 } satisfies Record<JobName, z.ZodType>;
 

@@ -23,7 +23,7 @@ describe('queue and job names', () => {
     expect(QUEUE_JOBS[QueueName.ImageProcess]).toEqual(['process', 'reprocess']);
     expect(QUEUE_JOBS[QueueName.WebhookDelivery]).toEqual(['deliver']);
     expect([...QUEUE_JOBS[QueueName.Maintenance]].sort()).toEqual(
-      ['backup', 'consistency-check', 'maintain-partitions', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
+      ['backup', 'consistency-check', 'fingerprint-backfill', 'group-similar', 'maintain-partitions', 'prune-backups', 'purge-deleted', 'reconcile', 'vacuum-analyze'],
     );
   });
 

@@ -26,6 +26,10 @@ export const JobName = {
   PurgeDeleted: 'purge-deleted',
   /** Monthly partitions of events, history and deliveries: months ahead created, months past retention dropped. */
   MaintainPartitions: 'maintain-partitions',
+  /** 同款: clusters products whose main images are near duplicates into stored groups. */
+  GroupSimilar: 'group-similar',
+  /** Fingerprints (phash, thumbhash, dominant colour) for images processed before they existed, from stored originals. */
+  FingerprintBackfill: 'fingerprint-backfill',
   /** Drains one webhook subscription's due deliveries (one job per subscription, not per delivery). */
   Deliver: 'deliver',
 } as const;
@@ -44,6 +48,8 @@ export const QUEUE_JOBS = {
     JobName.VacuumAnalyze,
     JobName.PurgeDeleted,
     JobName.MaintainPartitions,
+    JobName.GroupSimilar,
+    JobName.FingerprintBackfill,
   ],
   'webhook-delivery': [JobName.Deliver],
 } as const satisfies Record<QueueName, readonly JobName[]>;

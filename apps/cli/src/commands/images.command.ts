@@ -4,7 +4,7 @@
 import type { Config } from '@1688sync/config';
 import { isUuid } from '@1688sync/core';
 import { ImageOperationsService } from '@1688sync/images';
-import type { MaintenanceDeps } from '@1688sync/maintenance';
+import { type MaintenanceDeps, fingerprintBackfill } from '@1688sync/maintenance';
 import type { Output } from '../output';
 import { UsageError } from '../usage-error';
 import { withMaintenanceDeps } from './maintenance-deps';
@@ -79,6 +79,21 @@ async function reprocess(deps: MaintenanceDeps, out: Output, options: ImagesOpti
   return 0;
 }
 
+/** `images fingerprint [--product <id>]`: the fingerprint backfill, here, with a progress bar. */
+async function fingerprint(deps: MaintenanceDeps, out: Output, options: ImagesOptions): Promise<number> {
+  const productId = productOption(options.product);
+  const progress = options.json ? null : out.progress('images fingerprint');
+  let result;
+  try {
+    result = await fingerprintBackfill(deps, { productId, onProgress: (e) => progress?.update(e), source: 'cli' });
+  } finally {
+    progress?.end();
+  }
+  if (options.json) out.print(JSON.stringify(result, null, 2));
+  else out.info(`images fingerprint: ${result.fingerprinted} of ${result.scanned} image(s) without fingerprints fingerprinted from their stored originals; ${result.failed} could not be (sync record ${result.syncRecordId})`);
+  return result.failed ? 1 : 0;
+}
+
 export async function imagesCommand(config: Config, out: Output, [action]: string[], options: ImagesOptions): Promise<number> {
   switch (action) {
     case 'retry':
@@ -88,7 +103,11 @@ export async function imagesCommand(config: Config, out: Output, [action]: strin
       if (options.download || options.process) throw new UsageError('images reprocess takes only --product <id>');
       productOption(options.product);
       return withMaintenanceDeps(config, { needsRedis: true }, (deps) => reprocess(deps, out, options));
+    case 'fingerprint':
+      if (options.download || options.process) throw new UsageError('images fingerprint takes only --product <id>');
+      productOption(options.product);
+      return withMaintenanceDeps(config, { needsRedis: false }, (deps) => fingerprint(deps, out, options));
     default:
-      throw new UsageError(action ? `images takes retry or reprocess, not ${JSON.stringify(action)}` : 'images needs retry or reprocess');
+      throw new UsageError(action ? `images takes retry, reprocess or fingerprint, not ${JSON.stringify(action)}` : 'images needs retry, reprocess or fingerprint');
   }
 }

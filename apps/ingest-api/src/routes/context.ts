@@ -22,7 +22,7 @@ export interface ApiContext {
   /**
    * Repositories on the reader (Database.reader: a read replica within DATABASE_REPLICA_MAX_LAG_MS,
    * else the primary), for the reads that may lag: the product list and search, the supplier list,
-   * the change feed and its head (docs/scaling.md, Read replicas). The one way a route reads from a replica.
+   * similar products and the 同款 group list, the change feed and its head (docs/scaling.md, Read replicas). The one way a route reads from a replica.
    */
   readRepos(): Promise<Repositories>;
   /** Runs `work` in one transaction (retried on deadlock), with repositories on it. */

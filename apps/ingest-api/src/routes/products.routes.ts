@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { PRODUCT_SORTS, SYNC_STATUSES } from '@1688sync/db';
 import type { RouteTable } from '../http/route-spec';
-import { page, presentProduct, presentProductListItem, productListItemSchema, productSchema } from '@1688sync/ingest';
+import { page, presentProduct, presentProductListItem, productListEntrySchema, productSchema } from '@1688sync/ingest';
 import { type ApiContext, booleanFilter, externalIdParam, includeDeleted, limit, notFound, textFilter, uuidParam } from './context';
 
 const productQuery = z.object({
@@ -47,13 +47,22 @@ export function registerProductRoutes(app: FastifyInstance, routes: RouteTable, 
     tag: 'products',
     role: 'read',
     query: productQuery,
-    responses: { 200: { description: 'a page of products', schema: page(productListItemSchema) } },
+    responses: { 200: { description: 'a page of products', schema: page(productListEntrySchema) } },
     async handler({ query }) {
-      const result = await (await ctx.readRepos()).search.search({
+      const repos = await ctx.readRepos();
+      const result = await repos.search.search({
         ...query,
         updatedSince: query.updatedSince ? new Date(query.updatedSince) : undefined,
       });
-      return { items: result.items.map(presentProductListItem), nextCursor: result.nextCursor };
+      // The grid's placeholders (SPEC §12): each item's main thumbnail and ThumbHash, one statement a page.
+      const thumbs = await repos.images.mainThumbnails(result.items.map((p) => p.id));
+      return {
+        items: result.items.map((p) => {
+          const main = thumbs.get(p.id);
+          return { ...presentProductListItem(p), thumbnailUrl: main?.keyThumbnail ? ctx.fileUrl(main.keyThumbnail) : null, thumbhash: main?.thumbhash ?? null };
+        }),
+        nextCursor: result.nextCursor,
+      };
     },
   });
   routes.add(app, {

@@ -17,6 +17,12 @@ export type ProcessStatus = (typeof PROCESS_STATUSES)[number];
 @Index('product_images_url_hash_idx', { synchronize: false })
 @Index('product_images_product_url_live_key', { synchronize: false })
 @Index('product_images_failed_idx', { synchronize: false })
+// The hash bands of the similarity index and the backfill's work list (migration 1764600000000).
+@Index('product_images_phash_band0_idx', { synchronize: false })
+@Index('product_images_phash_band1_idx', { synchronize: false })
+@Index('product_images_phash_band2_idx', { synchronize: false })
+@Index('product_images_phash_band3_idx', { synchronize: false })
+@Index('product_images_unfingerprinted_idx', { synchronize: false })
 export class ProductImage extends BaseEntity {
   @Column({ name: 'product_id', type: 'uuid' })
   productId!: string;
@@ -108,4 +114,16 @@ export class ProductImage extends BaseEntity {
 
   @Column({ name: 'settings_version', type: 'varchar', length: 32, nullable: true })
   settingsVersion!: string | null;
+
+  /** 64-bit perceptual hash (SPEC §12), as PostgreSQL's signed bigint; the API shows 16 hex characters. */
+  @Column({ name: 'phash', type: 'bigint', nullable: true })
+  phash!: string | null;
+
+  /** ThumbHash placeholder of the thumbnail, base64. */
+  @Column({ name: 'thumbhash', type: 'varchar', length: 64, nullable: true })
+  thumbhash!: string | null;
+
+  /** `#rrggbb`. */
+  @Column({ name: 'dominant_color', type: 'varchar', length: 7, nullable: true })
+  dominantColor!: string | null;
 }

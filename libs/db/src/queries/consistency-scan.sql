@@ -20,6 +20,19 @@ WHERE p.deleted_at IS NULL AND (s.id IS NULL OR s.deleted_at IS NOT NULL) AND p.
 ORDER BY p.id
 LIMIT $2;
 
+-- unfingerprintedImages
+SELECT id, product_id AS "productId" FROM product_images
+WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL AND id > $1
+ORDER BY id
+LIMIT $2;
+
+-- deletedGroupMembers
+SELECT m.product_id AS id, m.group_id AS "groupId" FROM product_group_members m
+JOIN products p ON p.id = m.product_id
+WHERE p.deleted_at IS NOT NULL AND m.product_id > $1
+ORDER BY m.product_id
+LIMIT $2;
+
 -- supplierProductCounts
 SELECT s.id, s.external_id AS "externalId", s.product_count AS stored, c.n AS actual
 FROM (SELECT id, external_id, product_count FROM suppliers

@@ -17,6 +17,7 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version;
 
 -- claimForDownloadWithSameUrl
@@ -127,6 +128,7 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version;
 
 -- recordProcessing
@@ -142,6 +144,7 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version FROM product_images
 WHERE url_hash = $1 AND download_status = 'downloaded' AND key_original IS NOT NULL
 AND ($2::uuid IS NULL OR id <> $2::uuid)
@@ -158,4 +161,5 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version FROM product_images WHERE id = $1;

@@ -11,6 +11,7 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version FROM product_images WHERE deleted_at IS NULL AND download_status = $1 AND product_id = $2 ORDER BY id LIMIT $3;
 
 -- findById
@@ -23,6 +24,7 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version FROM product_images WHERE id = $1;
 
 -- findByProduct
@@ -35,9 +37,16 @@ bytes_original AS "bytesOriginal", bytes_thumbnail AS "bytesThumbnail", bytes_co
 bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
 key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
 downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+phash, thumbhash, dominant_color AS "dominantColor",
 created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version FROM product_images
 WHERE product_id = $1 AND deleted_at IS NULL
 ORDER BY position, id;
 
 -- existsLive
 SELECT id FROM product_images WHERE id = $1 AND deleted_at IS NULL;
+
+-- mainThumbnails
+SELECT DISTINCT ON (product_id) product_id AS "productId", key_thumbnail AS "keyThumbnail", thumbhash
+FROM product_images
+WHERE product_id = ANY ($1::uuid[]) AND kind = 'main' AND deleted_at IS NULL
+ORDER BY product_id, position, id;

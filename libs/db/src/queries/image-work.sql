@@ -40,3 +40,17 @@ UPDATE products p SET images_ready = false
 WHERE p.id IN (SELECT product_id FROM reset) AND p.images_ready
 )
 SELECT id FROM reset;
+
+-- unfingerprinted
+SELECT id, product_id AS "productId", key_original AS "keyOriginal" FROM product_images
+WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL
+AND ($1::uuid IS NULL OR id > $1::uuid) AND ($3::uuid IS NULL OR product_id = $3::uuid)
+ORDER BY id
+LIMIT $2;
+
+-- recordFingerprint
+UPDATE product_images SET phash = $2::bigint, thumbhash = $3, dominant_color = $4, updated_at = now(), version = version + 1
+WHERE id = $1 AND phash IS NULL AND process_status = 'processed';
+
+-- countUnfingerprinted
+SELECT count(*) AS n FROM product_images WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL;

@@ -28,6 +28,8 @@ import { ProductSearchRepository } from '../repositories/product-search.reposito
 import { PRODUCT_CONTENT_COLUMNS, type ProductContent, ProductRepository } from '../repositories/product.repository';
 import { PartitionRepository } from '../repositories/partition.repository';
 import { PurgeRepository } from '../repositories/purge.repository';
+import { ProductGroupRepository } from '../repositories/product-group.repository';
+import { SimilarityRepository } from '../repositories/similarity.repository';
 import { SUPPLIER_CONTENT_COLUMNS, type SupplierContent, SupplierRepository } from '../repositories/supplier.repository';
 import { SyncRecordRepository } from '../repositories/sync-record.repository';
 import { WebhookDeliveryRepository } from '../repositories/webhook-delivery.repository';
@@ -142,6 +144,9 @@ const SUITES: Suite<unknown>[] = [
       countUnfinished: (r) => r.countUnfinished('download'),
       resetForRetry: (r, s) => r.resetForRetry({ downloadStatus: 'failed', productId: s.productId }),
       markForReprocess: (r, s) => r.markForReprocess({ productId: s.productId, settingsVersion: 'v2' }),
+      unfingerprinted: (r, s) => r.unfingerprinted(null, 10, s.productId),
+      recordFingerprint: (r, s) => r.recordFingerprint(s.imageIds[0], { phash: '9f3a5c7e1b2d4f60', thumbhash: 'AAAA', dominantColor: '#ffffff' }),
+      countUnfingerprinted: (r) => r.countUnfingerprinted(),
     },
   }),
   suite({
@@ -152,6 +157,7 @@ const SUITES: Suite<unknown>[] = [
       findById: (r, s) => r.findById(s.imageIds[0]),
       findByProduct: (r, s) => r.findByProduct(s.productId),
       existsLive: (r, s) => r.existsLive(s.imageIds[0]),
+      mainThumbnails: (r, s) => r.mainThumbnails([s.productId]),
     },
   }),
   suite({
@@ -215,6 +221,8 @@ const SUITES: Suite<unknown>[] = [
     calls: {
       orphanImageRows: (r) => r.orphanImageRows(MISSING.replace('4', '0'), 10),
       productsWithoutLiveSupplier: (r) => r.productsWithoutLiveSupplier(MISSING, 10),
+      unfingerprintedImages: (r) => r.unfingerprintedImages(MISSING, 10),
+      deletedGroupMembers: (r) => r.deletedGroupMembers(MISSING, 10),
       supplierProductCounts: (r) => r.supplierProductCounts(MISSING, 10),
       stuckClaims: (r) => r.stuckClaims('download', MISSING, 10),
       releaseStuckClaims: (r, s) => r.releaseStuckClaims('process', s.imageIds),
@@ -347,6 +355,25 @@ const SUITES: Suite<unknown>[] = [
     calls: {
       record: (r, s) => r.record([{ productId: s.productId, priceMin: 1, priceMax: 2, priceTiers: null, skus: [{ externalId: 'k', price: 1, stock: 3 }], status: 'active' }]),
       page: (r, s) => r.page(s.productId, { from: new Date('2026-01-01T00:00:00Z'), to: new Date('2027-01-01T00:00:00Z'), limit: 10 }),
+    },
+  }),
+  suite({
+    file: 'similarity',
+    build: (m) => new SimilarityRepository(m),
+    calls: {
+      similarToProduct: (r, s) => r.similarToProduct(s.productId, { maxDistance: 10, limit: 20 }),
+      similarToImage: (r, s) => r.similarToImage(s.imageIds[0], { maxDistance: 16 }),
+      mainImages: (r) => r.mainImages(null, 500),
+      nearMainPairs: (r, s) => r.nearMainPairs([s.productId], 10),
+    },
+  }),
+  suite({
+    file: 'product-group',
+    build: (m) => new ProductGroupRepository(m),
+    calls: {
+      replaceGroups: (r, s) => r.replaceGroups([[s.productId]], 'test'),
+      groupOfProduct: (r, s) => r.groupOfProduct(s.productId),
+      listGroups: (r) => r.listGroups({ minSize: 1, limit: 10 }),
     },
   }),
 ];

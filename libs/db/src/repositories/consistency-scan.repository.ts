@@ -110,6 +110,29 @@ export class ConsistencyScanRepository {
   }
 
   /** Live products with no supplier, or whose supplier is soft-deleted or gone. */
+  /** One page of processed live images without fingerprints (product_images_unfingerprinted_idx). */
+  unfingerprintedImages(after: string, limit: number): Promise<{ id: string; productId: string }[]> {
+    return this.rows(
+      `SELECT id, product_id AS "productId" FROM product_images
+       WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL AND id > $1
+       ORDER BY id
+       LIMIT $2`,
+      [after, limit],
+    );
+  }
+
+  /** One page of 同款 group members whose product is soft-deleted (a group-similar run drops them). */
+  deletedGroupMembers(after: string, limit: number): Promise<{ id: string; groupId: string }[]> {
+    return this.rows(
+      `SELECT m.product_id AS id, m.group_id AS "groupId" FROM product_group_members m
+       JOIN products p ON p.id = m.product_id
+       WHERE p.deleted_at IS NOT NULL AND m.product_id > $1
+       ORDER BY m.product_id
+       LIMIT $2`,
+      [after, limit],
+    );
+  }
+
   productsWithoutLiveSupplier(after: string, limit: number): Promise<ProductWithoutLiveSupplier[]> {
     return this.rows(
       `SELECT p.id, p.external_id AS "externalId", p.supplier_id AS "supplierId",

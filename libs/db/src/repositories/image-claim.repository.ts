@@ -4,6 +4,7 @@
 // key (claims by id) and product_images_url_hash_idx (the same-URL look-ups).
 import { IMAGE_COLUMNS, ImageRows, assertLease, assertSettingsVersion, assertUuid, errorText, findImageById, isRowId, toImage } from './image-record';
 import { InvalidInputError } from '../errors';
+import { phashToSql } from './phash';
 import type { ClaimedImage, DownloadClaim, DownloadResult, DownloadedFacts, ImageRecord, ProcessingResult, StoredOriginal } from './image-record.types';
 import { type WorkStage, claimableForDownload, claimableForProcessing } from './image-work.predicates';
 
@@ -276,7 +277,8 @@ export class ImageClaimRepository extends ImageRows {
         sql = `UPDATE product_images
                SET process_status = 'processed', settings_version = $3, last_error = NULL,
                    bytes_thumbnail = $4, bytes_compressed = $5, key_thumbnail = $6, key_compressed = $7,
-                   bytes_extra = $8::jsonb, keys_extra = $9::jsonb, variants = $10::jsonb, processed_at = now(), ${release}
+                   bytes_extra = $8::jsonb, keys_extra = $9::jsonb, variants = $10::jsonb, processed_at = now(),
+                   phash = $11::bigint, thumbhash = $12, dominant_color = $13, ${release}
                ${claimed}`;
         params = [
           result.settingsVersion,
@@ -287,6 +289,9 @@ export class ImageClaimRepository extends ImageRows {
           result.bytesExtra ? JSON.stringify(result.bytesExtra) : null,
           result.keysExtra ? JSON.stringify(result.keysExtra) : null,
           result.variants ? JSON.stringify(result.variants) : null,
+          result.fingerprint ? phashToSql(result.fingerprint.phash) : null,
+          result.fingerprint?.thumbhash ?? null,
+          result.fingerprint?.dominantColor ?? null,
         ];
         break;
       case 'failed':

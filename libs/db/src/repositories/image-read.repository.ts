@@ -70,6 +70,24 @@ export class ImageReadRepository extends ImageRows {
     return rows.map(toImage);
   }
 
+  /**
+   * The thumbnail key and ThumbHash of each product's main image (its lowest-positioned live image
+   * of kind main), for the items of GET /v1/products: one statement for a page (≤ 200 products),
+   * on product_images_product_id_position_idx.
+   */
+  async mainThumbnails(productIds: string[]): Promise<Map<string, { keyThumbnail: string | null; thumbhash: string | null }>> {
+    const ids = productIds.filter((id) => isRowId(id));
+    if (!ids.length) return new Map();
+    const rows = await this.rows<{ productId: string; keyThumbnail: string | null; thumbhash: string | null }>(
+      `SELECT DISTINCT ON (product_id) product_id AS "productId", key_thumbnail AS "keyThumbnail", thumbhash
+       FROM product_images
+       WHERE product_id = ANY ($1::uuid[]) AND kind = 'main' AND deleted_at IS NULL
+       ORDER BY product_id, position, id`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.productId, { keyThumbnail: r.keyThumbnail, thumbhash: r.thumbhash }]));
+  }
+
   /** Whether a live image has this id (false for a soft-deleted, unknown or malformed one). */
   async existsLive(imageId: string): Promise<boolean> {
     if (!isRowId(imageId)) return false;

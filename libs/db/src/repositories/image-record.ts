@@ -1,6 +1,7 @@
 // What the image repositories share: the columns of a row and how a row becomes an ImageRecord,
 // the checks of their inputs, and the base that runs their statements. Not exported from the
 // library: each repository (image-list, image-claim, image-work, image-read) is its door.
+import { phashFromSql } from './phash';
 import { isUuid } from '@1688sync/core';
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
@@ -35,6 +36,7 @@ export const IMAGE_COLUMNS = `
   bytes_extra AS "bytesExtra", key_original AS "keyOriginal", key_thumbnail AS "keyThumbnail",
   key_compressed AS "keyCompressed", keys_extra AS "keysExtra", variants,
   downloaded_at AS "downloadedAt", processed_at AS "processedAt", settings_version AS "settingsVersion",
+  phash, thumbhash, dominant_color AS "dominantColor",
   created_at AS "createdAt", updated_at AS "updatedAt", deleted_at AS "deletedAt", version`;
 
 export const toNumber = (value: string | number | null) => (value === null ? null : Number(value));
@@ -45,6 +47,8 @@ export function toImage(row: Record<string, unknown>): ImageRecord {
     bytesOriginal: toNumber(row.bytesOriginal as string | null),
     bytesThumbnail: toNumber(row.bytesThumbnail as string | null),
     bytesCompressed: toNumber(row.bytesCompressed as string | null),
+    // 16 hex characters, as the API shows it (stored as a signed bigint).
+    phash: phashFromSql((row.phash as string | null) ?? null),
   };
 }
 

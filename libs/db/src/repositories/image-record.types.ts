@@ -50,6 +50,8 @@ export type ProcessingResult =
       keysExtra?: Record<string, string>;
       /** Width, height and bytes of each variant made. */
       variants?: Record<string, { width: number; height: number; bytes: number }>;
+      /** phash (16 hex), thumbhash and dominant colour of the image (SPEC §12). */
+      fingerprint?: ImageFingerprintValues;
     }
   | { status: 'failed'; error: string }
   | { status: 'retry'; error: string };
@@ -79,4 +81,11 @@ export interface RetrySelection {
   downloadStatus?: 'failed';
   processStatus?: 'failed';
   productId?: string;
+}
+
+/** The fingerprints of one image as the processing step or the backfill records them. */
+export interface ImageFingerprintValues {
+  phash: string;
+  thumbhash: string;
+  dominantColor: string;
 }

@@ -3,8 +3,9 @@
 // the queue, decides what is left. Indexes: product_images_download_work_idx and
 // product_images_process_work_idx (the unfinished scans), product_images_failed_idx (retries).
 import { InvalidInputError } from '../errors';
+import { phashToSql } from './phash';
 import { MAX_STREAM_PAGE, ImageRows, assertSettingsVersion, assertUuid, unfinishedWork } from './image-record';
-import type { RetrySelection, UnfinishedImage } from './image-record.types';
+import type { ImageFingerprintValues, RetrySelection, UnfinishedImage } from './image-record.types';
 import { NIL_UUID, type WorkStage } from './image-work.predicates';
 
 /** The CTE that marks the products of the images in `reset` not ready (docs/changes.md, images_ready). */
@@ -41,6 +42,39 @@ export class ImageWorkRepository extends ImageRows {
       if (page.length < pageSize) return;
       after = page[page.length - 1].id;
     }
+  }
+
+  /**
+   * A keyset page of processed live images without fingerprints (the fingerprint backfill's work
+   * list; product_images_unfingerprinted_idx), optionally of one product.
+   */
+  async unfingerprinted(afterId: string | null, limit: number, productId?: string): Promise<{ id: string; productId: string; keyOriginal: string | null }[]> {
+    if (productId !== undefined) assertUuid(productId, 'productId');
+    return this.rows(
+      `SELECT id, product_id AS "productId", key_original AS "keyOriginal" FROM product_images
+       WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL
+         AND ($1::uuid IS NULL OR id > $1::uuid) AND ($3::uuid IS NULL OR product_id = $3::uuid)
+       ORDER BY id
+       LIMIT $2`,
+      [afterId, limit, productId ?? null],
+    );
+  }
+
+  /** Records a backfilled image's fingerprints, unless it got them meanwhile (idempotent). */
+  async recordFingerprint(imageId: string, fingerprint: ImageFingerprintValues): Promise<boolean> {
+    assertUuid(imageId, 'imageId');
+    const { affected } = await this.run(
+      `UPDATE product_images SET phash = $2::bigint, thumbhash = $3, dominant_color = $4, updated_at = now(), version = version + 1
+       WHERE id = $1 AND phash IS NULL AND process_status = 'processed'`,
+      [imageId, phashToSql(fingerprint.phash), fingerprint.thumbhash, fingerprint.dominantColor],
+    );
+    return affected === 1;
+  }
+
+  /** How many processed live images have no fingerprints (the consistency check's count). */
+  async countUnfingerprinted(): Promise<number> {
+    const [row] = await this.rows<{ n: string }>(`SELECT count(*) AS n FROM product_images WHERE process_status = 'processed' AND phash IS NULL AND deleted_at IS NULL`, []);
+    return Number(row.n);
   }
 
   /**

@@ -15,6 +15,8 @@ import { SupplierRepository } from './supplier.repository';
 import { SyncRecordRepository } from './sync-record.repository';
 import { WebhookDeliveryRepository } from './webhook-delivery.repository';
 import { WebhookSubscriptionRepository } from './webhook-subscription.repository';
+import { ProductGroupRepository } from './product-group.repository';
+import { SimilarityRepository } from './similarity.repository';
 
 export class Repositories {
   private readonly built = new Map<string, unknown>();
@@ -67,6 +69,16 @@ export class Repositories {
   /** The monthly partitions of events, history and deliveries (maintain-partitions, the consistency check). */
   get partitions(): PartitionRepository {
     return this.once('partitions', () => new PartitionRepository(this.manager));
+  }
+
+  /** 同款 reads: near-duplicate images of a product or an image (replica-ready: reads only). */
+  get similarity(): SimilarityRepository {
+    return this.once('similarity', () => new SimilarityRepository(this.manager));
+  }
+
+  /** Stored 同款 groups. */
+  get productGroups(): ProductGroupRepository {
+    return this.once('productGroups', () => new ProductGroupRepository(this.manager));
   }
 
   /** Webhook subscriptions: who wants which events, where, signed how. */

@@ -5,7 +5,9 @@
 //   header (metadata only) → pixel guard → decode ONCE: first frame, EXIF rotation, at most
 //   IMAGE_COMPRESSED_WIDTH wide (never enlarged), alpha flattened on white, sRGB 8-bit → raw
 //   pixels → from those pixels: the compressed copy (progressive JPEG), the thumbnail (exactly
-//   N×N, cover, attention crop) and the extra formats (webp, avif).
+//   N×N, cover, attention crop), the extra formats (webp, avif) and the fingerprints
+//   (image-fingerprint.ts: pHash of the decoded pixels, ThumbHash and dominant colour of the
+//   thumbnail's pixels).
 //
 // Measured on the 2-core machine (see image-process.service.ts for the concurrency figures):
 // decoding once into raw pixels and making every output from them was as fast as or faster than
@@ -25,6 +27,7 @@
 import type { Config, ExtraFormat } from '@1688sync/config';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
 import { ImageRejectedError } from './image-process.errors';
+import { type ImageFingerprint, type RgbPixels, fingerprintImage } from './image-fingerprint';
 
 export interface PipelineSettings {
   /** IMAGE_THUMBNAIL_SIZE: the thumbnail is exactly this many pixels square. */
@@ -64,6 +67,8 @@ export interface DerivedImages {
   extras: Partial<Record<ExtraFormat, DerivedImage>>;
   /** Extra formats this image could not have, with why (e.g. WebP's 16383 px limit). */
   skippedExtras: Partial<Record<ExtraFormat, string>>;
+  /** phash, thumbhash and dominant colour, from the same decode (SPEC §12). */
+  fingerprint: ImageFingerprint;
 }
 
 /** The processing settings of a Config (what deriveImages reads). */
@@ -142,13 +147,16 @@ async function readHeader(input: Buffer, maxPixels: number): Promise<Metadata> {
   return meta;
 }
 
-/** Turns an original into its derived images, or throws ImageRejectedError for bad input. */
-export async function deriveImages(input: Buffer, settings: PipelineSettings): Promise<DerivedImages> {
-  const { maxPixels, compressedWidth, thumbnailSize, jpegQuality } = settings;
-  const meta = await readHeader(input, maxPixels);
-  const displayed = { width: meta.autoOrient?.width ?? meta.width, height: meta.autoOrient?.height ?? meta.height };
+interface Decoded {
+  meta: Metadata;
+  pixels: { data: Buffer; info: OutputInfo };
+}
 
-  // The one decode. limitInputPixels stays on as the second line of defence behind readHeader.
+/** The one decode: header, pixel guard, then the original as 8-bit sRGB pixels at most IMAGE_COMPRESSED_WIDTH wide. */
+async function decodeOriginal(input: Buffer, settings: Pick<PipelineSettings, 'maxPixels' | 'compressedWidth'>): Promise<Decoded> {
+  const { maxPixels, compressedWidth } = settings;
+  const meta = await readHeader(input, maxPixels);
+  // limitInputPixels stays on as the second line of defence behind readHeader.
   const decodeOptions: SharpOptions = { limitInputPixels: maxPixels, failOn: FAIL_ON, animated: false, page: 0 };
   let pixels: { data: Buffer; info: OutputInfo };
   try {
@@ -167,6 +175,36 @@ export async function deriveImages(input: Buffer, settings: PipelineSettings): P
   if (width > JPEG_MAX_SIDE || height > JPEG_MAX_SIDE) {
     throw new ImageRejectedError('unsupported_image', `the image is ${width}×${height} px after scaling to IMAGE_COMPRESSED_WIDTH; JPEG cannot hold a side over ${JPEG_MAX_SIDE} px`);
   }
+  return { meta, pixels };
+}
+
+/** The thumbnail's pixels: exactly N×N, cover, attention crop. */
+async function thumbnailPixels({ pixels }: Decoded, thumbnailSize: number): Promise<RgbPixels> {
+  const { width, height } = pixels.info;
+  const thumb = await sharp(pixels.data, { raw: { width, height, channels: 3 } })
+    .resize(thumbnailSize, thumbnailSize, { fit: 'cover', position: 'attention' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: thumb.data, width: thumb.info.width, height: thumb.info.height };
+}
+
+/**
+ * The fingerprints of an original, decoded exactly as deriveImages decodes it (for images
+ * processed before fingerprints existed: the backfill reads the stored original once).
+ */
+export async function fingerprintOriginal(input: Buffer, settings: Pick<PipelineSettings, 'maxPixels' | 'compressedWidth' | 'thumbnailSize'>): Promise<ImageFingerprint> {
+  const decoded = await decodeOriginal(input, settings);
+  const { data, info } = decoded.pixels;
+  return fingerprintImage({ data, width: info.width, height: info.height }, await thumbnailPixels(decoded, settings.thumbnailSize));
+}
+
+/** Turns an original into its derived images and fingerprints, or throws ImageRejectedError for bad input. */
+export async function deriveImages(input: Buffer, settings: PipelineSettings): Promise<DerivedImages> {
+  const { compressedWidth, thumbnailSize, jpegQuality } = settings;
+  const decoded = await decodeOriginal(input, settings);
+  const { meta, pixels } = decoded;
+  const displayed = { width: meta.autoOrient?.width ?? meta.width, height: meta.autoOrient?.height ?? meta.height };
+  const { width, height } = pixels.info;
   const fromPixels = (): Sharp => sharp(pixels.data, { raw: { width, height, channels: 3 } });
   const jpeg = (s: Sharp) => s.jpeg({ quality: jpegQuality, progressive: true, mozjpeg: settings.mozjpeg ?? false }).toBuffer({ resolveWithObject: true });
 
@@ -176,7 +214,10 @@ export async function deriveImages(input: Buffer, settings: PipelineSettings): P
   // latency, never the throughput of busy cores. (Reasoned; on the shared dev machine the
   // difference was within the noise.)
   const encoded = await jpeg(fromPixels());
-  const thumb = await jpeg(fromPixels().resize(thumbnailSize, thumbnailSize, { fit: 'cover', position: 'attention' }));
+  // The thumbnail's pixels first: its JPEG and its ThumbHash are both made from them.
+  const thumbRaw = await thumbnailPixels(decoded, thumbnailSize);
+  const thumb = await jpeg(sharp(thumbRaw.data, { raw: { width: thumbRaw.width, height: thumbRaw.height, channels: 3 } }));
+  const fingerprint = await fingerprintImage({ data: pixels.data, width, height }, thumbRaw);
 
   let compressed: CompressedImage = { bytes: encoded.data, format: 'jpeg', width, height, keptOriginal: false };
   if (encoded.data.length > input.length && keepsOriginalPixels(meta, compressedWidth)) {
@@ -204,6 +245,7 @@ export async function deriveImages(input: Buffer, settings: PipelineSettings): P
     compressed,
     extras,
     skippedExtras,
+    fingerprint,
   };
 }
 

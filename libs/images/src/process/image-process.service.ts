@@ -276,6 +276,7 @@ export class ImageProcessService {
       bytesCompressed: compressed.bytes,
       keyThumbnail: thumbnail.key,
       keyCompressed: compressed.key,
+      fingerprint: derived.fingerprint,
       variants: Object.fromEntries(
         [['thumbnail', thumbnail], ['compressed', compressed], ...Object.entries(extras)].map(([name, v]) => {
           const summary = v as VariantSummary;

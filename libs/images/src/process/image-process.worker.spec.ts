@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Config, loadConfig } from '@1688sync/config';
-import { ImageClaimRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
+import { ImageClaimRepository, ImageReadRepository, type TemporaryDatabase, createDataSource, createTemporaryDatabase, migrateUp, transaction } from '@1688sync/db';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import {
   type JobToAdd,
@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { animatedGif, bombPng, cmykJpeg, colourDistance, halfOf, meanColour, sidewaysJpeg, sixteenBitPng, smallCompressedJpeg, transparentPng } from './derived-images.test-helper';
-import { type DerivedImages, type PipelineSettings, deriveImages } from './image-pipeline';
+import { type DerivedImages, type PipelineSettings, deriveImages, fingerprintOriginal } from './image-pipeline';
 import { ImageProcessService, JOBS_PER_SHARP_SLOT, imageProcessConfig } from './image-process.service';
 import { type ImageProcessWorker, createImageProcessWorker } from './image-process.worker';
 
@@ -282,6 +282,10 @@ describe('image-process worker', () => {
         webp: { width: w.width, height: w.height, bytes: webp.length },
       });
       expect(await productSyncStatus(productId)).toBe('synced');
+      // The fingerprints (SPEC §12) are recorded with the rest, the same as a backfill of the original would take.
+      const fingerprint = await fingerprintOriginal(await readFile(fixturePhoto(name)), config.images);
+      const record = (await new ImageReadRepository(ds.manager).findByProduct(productId)).find((r) => r.id === id);
+      expect({ phash: record?.phash, thumbhash: record?.thumbhash, dominantColor: record?.dominantColor }, name).toEqual(fingerprint);
     }
 
     const bytes = await metrics.registry.getSingleMetricAsString('sync1688_image_bytes_total');

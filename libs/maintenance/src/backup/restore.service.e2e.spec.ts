@@ -46,7 +46,7 @@ async function ingestAndProcess(products: Record<string, unknown>[], suppliers: 
 
 /** Every row and every file gone, as after losing the disk (the catalogue of backups stays). */
 async function deleteEverything(): Promise<void> {
-  await queryRows(env.dataSource.manager, `TRUNCATE product_images, products, suppliers, sync_records, consistency_reports`);
+  await queryRows(env.dataSource.manager, `TRUNCATE product_group_members, product_groups, product_images, products, suppliers, sync_records, consistency_reports`);
   for (const key of await storedKeys(env.storage)) await env.storage.delete(key);
 }
 

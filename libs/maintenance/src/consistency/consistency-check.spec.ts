@@ -353,6 +353,8 @@ describe('the consistency check', () => {
       'rows-in-default-partitions',
       'missing-partitions',
       'deliveries-of-deleted-subscriptions',
+      'unfingerprinted-images',
+      'groups-with-deleted-members',
       'downloaded-images',
       'orphan-files',
       'stray-temp-files',

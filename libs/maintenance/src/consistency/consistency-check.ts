@@ -31,6 +31,7 @@ import {
 } from './database.checks';
 import { ImageRequeuer } from './image-requeuer';
 import { downloadedImagesCheck } from './downloaded-images.check';
+import { groupsWithDeletedMembersCheck, unfingerprintedImagesCheck } from './similar.checks';
 import { orphanFilesCheck } from './orphan-files.check';
 import { strayTempFilesCheck } from './stray-temp-files.check';
 
@@ -48,6 +49,8 @@ export const CONSISTENCY_CHECKS: readonly ConsistencyCheck[] = [
   rowsInDefaultPartitionsCheck,
   missingPartitionsCheck,
   deliveriesOfDeletedSubscriptionsCheck,
+  unfingerprintedImagesCheck,
+  groupsWithDeletedMembersCheck,
   downloadedImagesCheck,
   orphanFilesCheck,
   strayTempFilesCheck,
@@ -123,6 +126,7 @@ export async function runConsistencyCheck(deps: MaintenanceDeps, options: Consis
     scans: new ConsistencyScanRepository(deps.dataSource.manager),
     storage: deps.storage,
     requeuer: new ImageRequeuer(deps.producers, deps.config.settingsVersion, logger),
+    producers: deps.producers,
     logger,
   };
 

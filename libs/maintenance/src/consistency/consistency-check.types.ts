@@ -7,6 +7,7 @@ import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
 import type { ConsistencyScanRepository } from '@1688sync/db';
 import type { ImageRequeuer } from './image-requeuer';
+import type { Producers } from '@1688sync/queues';
 
 export const CONSISTENCY_CHECK_NAMES = [
   'orphan-image-rows',
@@ -17,6 +18,8 @@ export const CONSISTENCY_CHECK_NAMES = [
   'rows-in-default-partitions',
   'missing-partitions',
   'deliveries-of-deleted-subscriptions',
+  'unfingerprinted-images',
+  'groups-with-deleted-members',
   'duplicate-images',
   'missing-original-files',
   'missing-derived-files',
@@ -43,6 +46,8 @@ export interface CheckContext {
   scans: ConsistencyScanRepository;
   storage: StorageDriver;
   requeuer: ImageRequeuer;
+  /** For fixes that queue a maintenance job (the fingerprint backfill, the grouping). */
+  producers: Producers;
   logger: Logger;
   /** How far the check has got: items (rows, products, files) looked at so far. */
   progress(done: number): void;

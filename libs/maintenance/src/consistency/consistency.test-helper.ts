@@ -61,11 +61,13 @@ export async function insertImage(ds: DataSource, productId: string, image: Imag
   await queryRows(
     ds.manager,
     `INSERT INTO product_images (id, product_id, source_url, url_hash, download_status, process_status, claimed_until, claim_token,
-                                 content_sha256, deleted_at, key_original, key_thumbnail, key_compressed, keys_extra, settings_version)
+                                 content_sha256, deleted_at, key_original, key_thumbnail, key_compressed, keys_extra, settings_version, phash)
      VALUES ($1, $2, $3, encode(sha256(convert_to($3, 'UTF8')), 'hex'), $4, $5,
              CASE WHEN $6::float8 IS NULL THEN NULL ELSE now() + $6::float8 * interval '1 second' END,
              CASE WHEN $6::float8 IS NULL THEN NULL ELSE gen_random_uuid() END,
-             $7, CASE WHEN $8 THEN now() END, $9, $10, $11, $12::jsonb, $13)`,
+             $7, CASE WHEN $8 THEN now() END, $9, $10, $11, $12::jsonb, $13,
+             -- processed images carry a perceptual hash, as the processing worker records one
+             CASE WHEN $5::varchar = 'processed' THEN 0 END)`,
     [
       id,
       productId,
@@ -162,7 +164,7 @@ export async function imageRow(ds: DataSource, id: string): Promise<Record<strin
 /** Empties every table the checks read, so each spec starts from an empty catalogue. */
 export async function truncateCatalogue(ds: DataSource): Promise<void> {
   await ds.query(
-    'TRUNCATE product_images, products, suppliers, sync_records, consistency_reports, change_events, product_history, webhook_deliveries, webhook_subscriptions',
+    'TRUNCATE product_group_members, product_groups, product_images, products, suppliers, sync_records, consistency_reports, change_events, product_history, webhook_deliveries, webhook_subscriptions',
   );
 }
 

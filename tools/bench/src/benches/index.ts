@@ -6,9 +6,10 @@ import { consistencyBench } from './consistency.bench';
 import { downloadBench } from './download.bench';
 import { processBench } from './process.bench';
 import { searchBench } from './search.bench';
+import { similarBench } from './similar.bench';
 import { ingestBench } from './ingest.bench';
 import { readsBench } from './reads.bench';
 import { upsertBench } from './upsert.bench';
 import { webhooksBench } from './webhooks.bench';
 
-export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, readsBench, searchBench, downloadBench, processBench, consistencyBench, backupBench, changesBench, webhooksBench];
+export const BENCHMARKS: Benchmark[] = [upsertBench, ingestBench, readsBench, searchBench, downloadBench, processBench, consistencyBench, backupBench, changesBench, webhooksBench, similarBench];

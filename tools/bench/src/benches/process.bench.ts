@@ -2,7 +2,9 @@
 // included (the real createImageProcessWorker: BullMQ jobs, claims and results in PostgreSQL,
 // originals read from and outputs written to the fs driver on a temp dir) against raw sharp
 // making the same two outputs (the same decode-once chain: 1200 px copy, then the 200 px
-// thumbnail from its pixels) from the same files, at the same concurrency, in the same run.
+// thumbnail from its pixels) and the same fingerprints (pHash, ThumbHash, dominant colour) from the
+// same files, at the same concurrency, in the same run. The cost of the fingerprints alone is
+// measured per image on the fixtures' decoded pixels.
 // Runs are paired (a baseline run and a worker run back to back, the order alternating) and the
 // ratio is the median of the pairs' ratios: other work on a shared 2-core machine comes and goes,
 // and a pair sees about the same share of the CPU.
@@ -21,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { childEnvironment, loadConfig } from '@1688sync/config';
 import { ImageClaimRepository, transaction } from '@1688sync/db';
-import { createImageProcessWorker, pipelineSettings } from '@1688sync/images';
+import { createImageProcessWorker, fingerprintImage, pipelineSettings } from '@1688sync/images';
 import { createLogger, createMetrics } from '@1688sync/observability';
 import { Producers, addJobs, closeRedisConnection, createRedisConnection, processJobId } from '@1688sync/queues';
 import { type OriginalExtension, createFsDriver, imageKey } from '@1688sync/storage';
@@ -78,7 +80,11 @@ async function rawSharp(files: string[], outDir: string, concurrency: number, se
       .toBuffer({ resolveWithObject: true });
     const raw = { raw: { width: info.width, height: info.height, channels: 3 as const } };
     const compressed = await sharp(data, raw).jpeg({ quality: settings.quality, progressive: true }).toBuffer();
-    const thumbnail = await sharp(data, raw).resize(settings.thumb, settings.thumb, { fit: 'cover', position: 'attention' }).jpeg({ quality: settings.quality, progressive: true }).toBuffer();
+    const thumbRaw = await sharp(data, raw).resize(settings.thumb, settings.thumb, { fit: 'cover', position: 'attention' }).raw().toBuffer({ resolveWithObject: true });
+    const thumbPixels = { data: thumbRaw.data, width: thumbRaw.info.width, height: thumbRaw.info.height };
+    const thumbnail = await sharp(thumbRaw.data, { raw: { width: thumbPixels.width, height: thumbPixels.height, channels: 3 } }).jpeg({ quality: settings.quality, progressive: true }).toBuffer();
+    // The same fingerprints (SPEC §12) as the worker takes, from the same pixels.
+    await fingerprintImage({ data, width: info.width, height: info.height }, thumbPixels);
     const id = n++;
     await Promise.all([writeFile(path.join(outDir, `${id}-c.jpg`), compressed), writeFile(path.join(outDir, `${id}-t.jpg`), thumbnail)]);
   });
@@ -269,6 +275,7 @@ export const processBench: Benchmark = {
         { bench: 'process', figure: 'compressed copies, total', value: round(totalCompressed / 1024, 0), unit: 'KB' },
         { bench: 'process', figure: 'thumbnails, total', value: round(totalThumbnail / 1024, 0), unit: 'KB' },
       ];
+      figures.push(await fingerprintCost(originals.map((o) => o.bytes)));
       if (process.argv.includes('--sweep')) figures.push(...(await concurrencySweep(note)));
       return figures;
     } finally {
@@ -284,6 +291,25 @@ export const processBench: Benchmark = {
 };
 
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
+
+/** ms per image of the fingerprints alone, on pixels decoded as the worker decodes them (3 passes, the fastest). */
+async function fingerprintCost(inputs: Buffer[]): Promise<BenchFigure> {
+  const decoded = await Promise.all(
+    inputs.map(async (input) => {
+      const { data, info } = await sharp(input).rotate().resize({ width: 1200, withoutEnlargement: true }).flatten({ background: WHITE }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      const pixels = { data, width: info.width, height: info.height };
+      const t = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).resize(200, 200, { fit: 'cover', position: 'attention' }).raw().toBuffer({ resolveWithObject: true });
+      return { pixels, thumb: { data: t.data, width: t.info.width, height: t.info.height } };
+    }),
+  );
+  let best = Infinity;
+  for (let pass = 0; pass < 3; pass++) {
+    const started = performance.now();
+    for (const d of decoded) await fingerprintImage(d.pixels, d.thumb);
+    best = Math.min(best, (performance.now() - started) / decoded.length);
+  }
+  return { bench: 'process', figure: `fingerprints (pHash + ThumbHash + dominant colour) per image, fixtures`, value: round(best, 1), unit: 'ms' };
+}
 
 // ---- the concurrency sweep (opt-in: --sweep) ----
 
