@@ -21,9 +21,9 @@ export interface ProductListItem {
   salesCount: number | null;
   deletedAt: string | null;
   updatedAt: string;
-  /** when present (§12) */
-  thumbnailUrl?: string | null;
-  thumbhash?: string | null;
+  /** the main image's thumbnail and ThumbHash (§12) */
+  thumbnailUrl: string | null;
+  thumbhash: string | null;
   /** when present (§16) */
   titleTranslations?: Record<string, string> | null;
   offerStatus?: string | null;
