@@ -4,7 +4,8 @@
 # catalogue page (apps/web), in its own stage.
 # syntax=docker/dockerfile:1
 
-FROM node:24-bookworm-slim AS deps
+# The workspace manifests (and the libraries and tools, which are workspaces too): what both installs read.
+FROM node:24-bookworm-slim AS manifests
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY apps/ingest-api/package.json apps/ingest-api/
@@ -15,22 +16,14 @@ COPY apps/cli/package.json apps/cli/
 COPY apps/web/package.json apps/web/
 COPY libs/ libs/
 COPY tools/ tools/
+
+FROM manifests AS deps
 # Production dependencies only; install scripts stay off (sharp ships libvips in its packages).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # The catalogue page (apps/web) is built by dev dependencies (vite, preact), so in a stage of its own;
 # the runtime image takes only its output, which the API serves at /ui.
-FROM node:24-bookworm-slim AS web
-WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-COPY apps/ingest-api/package.json apps/ingest-api/
-COPY apps/image-download-worker/package.json apps/image-download-worker/
-COPY apps/image-processing-worker/package.json apps/image-processing-worker/
-COPY apps/maintenance-worker/package.json apps/maintenance-worker/
-COPY apps/cli/package.json apps/cli/
-COPY apps/web/package.json apps/web/
-COPY libs/ libs/
-COPY tools/ tools/
+FROM manifests AS web
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY apps/web/ apps/web/

@@ -248,9 +248,15 @@ describe('Dockerfile', () => {
     expect(web).toBeDefined();
     expect(web).toContain('npm run build -w @1688sync/web');
     expect(stages[stages.length - 1]).toContain('COPY --from=web /app/apps/web/dist apps/web/dist');
-    // npm ci of a workspace needs every workspace's package.json: each install stage copies each app's.
+    // npm ci of a workspace needs every workspace's package.json: each install stage has each app's,
+    // copied by itself or by a stage it is built FROM.
+    const byName = new Map(stages.map((s) => [s.split('\n')[0].split(' AS ')[1]?.trim(), s]));
+    const withBases = (stage: string): string => {
+      const base = byName.get(stage.split(/\s/)[0]);
+      return base ? stage + withBases(base) : stage;
+    };
     for (const stage of stages.filter((s) => s.includes('npm ci'))) {
-      for (const app of readdirSync(path.join(ROOT, 'apps'))) expect(stage).toContain(`COPY apps/${app}/package.json apps/${app}/`);
+      for (const app of readdirSync(path.join(ROOT, 'apps'))) expect(withBases(stage)).toContain(`COPY apps/${app}/package.json apps/${app}/`);
     }
   });
 });

@@ -10,16 +10,10 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { InvalidCursorError, InvalidInputError } from '../errors';
 import { queryRows } from '../sql';
 import { ChangeFeedRepository } from './change-feed.repository';
+import { type ProductCard, productCardOf } from './similarity.repository';
 
-export interface GroupProduct {
+export interface GroupProduct extends ProductCard {
   id: string;
-  externalId: string;
-  title: string;
-  priceMin: number | null;
-  priceMax: number | null;
-  supplier: { id: string; name: string | null } | null;
-  /** Storage key of the product's main thumbnail (the route makes the URL). */
-  thumbnailKey: string | null;
 }
 
 export interface ProductGroup {
@@ -53,16 +47,7 @@ const GROUP_PRODUCTS = `
   ORDER BY p.price_min ASC NULLS LAST, p.id`;
 
 function toGroupProduct(row: Record<string, unknown>): GroupProduct {
-  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    id: row.id as string,
-    externalId: row.externalId as string,
-    title: row.title as string,
-    priceMin: num(row.priceMin),
-    priceMax: num(row.priceMax),
-    supplier: row.supplierId ? { id: row.supplierId as string, name: (row.supplierName as string | null) ?? null } : null,
-    thumbnailKey: (row.thumbnailKey as string | null) ?? null,
-  };
+  return { id: row.id as string, ...productCardOf(row) };
 }
 
 const checkGroupCursor = (payload: unknown): { size: number; id: string } => {

@@ -119,15 +119,19 @@ export interface SimilarQuery {
   limit?: number;
 }
 
-export interface SimilarProduct {
-  productId: string;
+/** A product as the 同款 answers list it: enough for a card (similar products, groups). */
+export interface ProductCard {
   externalId: string;
   title: string;
   priceMin: number | null;
   priceMax: number | null;
   supplier: { id: string; name: string | null } | null;
-  /** Storage key of the other product's main thumbnail (the route makes the URL). */
+  /** Storage key of the product's main thumbnail (the route makes the URL). */
   thumbnailKey: string | null;
+}
+
+export interface SimilarProduct extends ProductCard {
+  productId: string;
   distance: number;
   /** This product's (or the asked) image. */
   imageId: string;
@@ -135,7 +139,6 @@ export interface SimilarProduct {
   matchedImageId: string;
 }
 
-/** Two products' main images within the distance (productA < productB), with both hashes. */
 export interface NearPair {
   productA: string;
   productB: string;
@@ -161,16 +164,23 @@ function checkQuery({ maxDistance, limit = DEFAULT_SIMILAR_LIMIT }: SimilarQuery
 const PRODUCT_SOURCE = `SELECT i.id, i.phash::text AS phash FROM product_images i WHERE i.product_id = $1 AND ${SIMILAR_IMAGE('i')}`;
 const IMAGE_SOURCE = `SELECT i.id, i.product_id AS "productId", i.phash::text AS phash FROM product_images i WHERE i.id = $1 AND ${SIMILAR_IMAGE('i')}`;
 
-function toSimilar(row: Record<string, unknown>): SimilarProduct {
+/** A row's card columns (externalId, title, priceMin, priceMax, supplierId, supplierName, thumbnailKey). */
+export function productCardOf(row: Record<string, unknown>): ProductCard {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return {
-    productId: row.productId as string,
     externalId: row.externalId as string,
     title: row.title as string,
     priceMin: num(row.priceMin),
     priceMax: num(row.priceMax),
     supplier: row.supplierId ? { id: row.supplierId as string, name: (row.supplierName as string | null) ?? null } : null,
     thumbnailKey: (row.thumbnailKey as string | null) ?? null,
+  };
+}
+
+function toSimilar(row: Record<string, unknown>): SimilarProduct {
+  return {
+    productId: row.productId as string,
+    ...productCardOf(row),
     distance: Number(row.distance),
     imageId: row.imageId as string,
     matchedImageId: row.matchedImageId as string,
