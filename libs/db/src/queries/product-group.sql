@@ -25,9 +25,10 @@ DELETE FROM product_group_members WHERE NOT (product_id = ANY ($1::uuid[]));
 
 SELECT id, external_id AS "externalId", supplier_id AS "supplierId" FROM products WHERE id = ANY ($1::uuid[]);
 
-INSERT INTO change_outbox (type, product_id, supplier_id, external_id, source, sync_record_id, data)
-SELECT type, product_id, supplier_id, external_id, source, sync_record_id, data
-FROM json_to_recordset($1::json) AS e(type varchar, product_id uuid, supplier_id uuid, external_id varchar, source varchar, sync_record_id uuid, data json);
+INSERT INTO change_outbox (id, type, product_id, supplier_id, external_id, source, sync_record_id, data)
+SELECT id, type, product_id, supplier_id, external_id, source, sync_record_id, data
+FROM ROWS FROM (unnest($1::uuid[], $2::varchar[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::uuid[]), json_array_elements($8::json))
+AS e(id, type, product_id, supplier_id, external_id, source, sync_record_id, data);
 
 -- groupOfProduct
 SELECT m.group_id AS "groupId" FROM product_group_members m JOIN products p ON p.id = m.product_id AND p.deleted_at IS NULL WHERE m.product_id = $1;
