@@ -1,4 +1,8 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { imageKey } from '@1688sync/storage';
+import { fixturePhoto } from '@1688sync/testing';
 import { useCliTestEnvironment } from './cli-test-environment.test-helper';
 
 const cli = useCliTestEnvironment('cli-images');
@@ -54,6 +58,55 @@ describe('1688sync images', () => {
   it('exits 2 for an unknown images action', async () => {
     const { code, stderr } = await run(['images', 'delete']);
     expect(code).toBe(2);
-    expect(stderr).toContain('images takes retry or reprocess');
+    expect(stderr).toContain('images takes retry, reprocess or fingerprint, not "delete"');
+  });
+
+  it('fingerprint backfills processed images from their stored originals, for one product or all, and then finds none left', async () => {
+    /** A product whose image was processed before fingerprints existed: its original is stored, no fingerprint. */
+    const processed = async (photo: string) => {
+      const { productId, imageIds } = await product(1);
+      const key = imageKey(productId, imageIds[0], 'original', 'jpg');
+      const file = path.join(cli.storageDir, ...key.split('/'));
+      await mkdir(path.dirname(file), { recursive: true });
+      await copyFile(fixturePhoto(photo), file);
+      await sql(`UPDATE product_images SET download_status = 'downloaded', process_status = 'processed', key_original = $2 WHERE id = $1`, [imageIds[0], key]);
+      return { productId, imageId: imageIds[0] };
+    };
+    const phash = async (id: string) => (await sql<{ phash: string | null }>(`SELECT phash::text FROM product_images WHERE id = $1`, [id]))[0].phash;
+    const a = await processed('rocket.jpg');
+    const b = await processed('chelsea-800x800.jpg');
+
+    const one = await run(['images', 'fingerprint', '--product', a.productId, '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({ scanned: 1, fingerprinted: 1, failed: 0 });
+    expect(await phash(a.imageId)).not.toBeNull();
+    expect(await phash(b.imageId)).toBeNull();
+
+    const all = await run(['images', 'fingerprint']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain('images fingerprint: 1 of 1 image(s) without fingerprints fingerprinted from their stored originals; 0 could not be');
+    expect(await phash(b.imageId)).not.toBeNull();
+    expect(JSON.parse((await run(['images', 'fingerprint', '--json'])).stdout)).toMatchObject({ scanned: 0, fingerprinted: 0 });
+  });
+
+  it('group-similar, after the fingerprints, groups the two products that show one photograph', async () => {
+    const shared = async () => {
+      const { productId, imageIds } = await product(1);
+      const key = imageKey(productId, imageIds[0], 'original', 'jpg');
+      const file = path.join(cli.storageDir, ...key.split('/'));
+      await mkdir(path.dirname(file), { recursive: true });
+      await copyFile(fixturePhoto('rocket.jpg'), file);
+      await sql(`UPDATE product_images SET kind = 'main', download_status = 'downloaded', process_status = 'processed', key_original = $2 WHERE id = $1`, [imageIds[0], key]);
+      return productId;
+    };
+    const [a, b] = [await shared(), await shared()];
+    expect((await run(['images', 'fingerprint', '--product', a])).code).toBe(0);
+    expect((await run(['images', 'fingerprint', '--product', b])).code).toBe(0);
+    const { code, stdout, stderr } = await run(['group-similar', '--json']);
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ changed: 2 });
+    const members = await sql<{ group_id: string }>(`SELECT group_id FROM product_group_members WHERE product_id = ANY($1::uuid[])`, [[a, b]]);
+    expect(members).toHaveLength(2);
+    expect(members[0].group_id).toBe(members[1].group_id);
   });
 });
