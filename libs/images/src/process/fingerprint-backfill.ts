@@ -10,13 +10,11 @@
 import type { Config } from '@1688sync/config';
 import { ImageWorkRepository } from '@1688sync/db';
 import type { Logger } from '@1688sync/observability';
-import { type StorageDriver, StorageObjectNotFoundError } from '@1688sync/storage';
+import type { StorageDriver } from '@1688sync/storage';
 import type { DataSource } from 'typeorm';
-import { ImageRejectedError } from './image-process.errors';
+import { ImageRejectedError, PermanentProcessingError } from './image-process.errors';
+import { readStoredOriginal } from './image-process.service';
 import { fingerprintOriginal } from './image-pipeline';
-
-/** A stored original that cannot be read as one (over IMAGE_MAX_BYTES, or none named): left alone, like a corrupt one. */
-class OriginalTooLargeError extends Error {}
 
 /** Images per page of the scan. */
 export const FINGERPRINT_BACKFILL_PAGE = 200;
@@ -42,21 +40,6 @@ export interface FingerprintBackfillResult {
   errors: { imageId: string; message: string }[];
 }
 
-async function readAll(storage: StorageDriver, key: string, maxBytes: number): Promise<Buffer> {
-  const stream = await storage.get(key);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      stream.destroy();
-      throw new OriginalTooLargeError(`the stored original ${key} is larger than IMAGE_MAX_BYTES (${maxBytes})`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
-}
-
 export async function backfillFingerprints(deps: FingerprintBackfillDeps, { productId, onProgress }: FingerprintBackfillOptions = {}): Promise<FingerprintBackfillResult> {
   const { dataSource, storage, config, logger } = deps;
   const work = new ImageWorkRepository(dataSource.manager);
@@ -69,13 +52,12 @@ export async function backfillFingerprints(deps: FingerprintBackfillDeps, { prod
     for (const image of page) {
       result.scanned++;
       try {
-        if (!image.keyOriginal) throw new OriginalTooLargeError('the row names no stored original');
-        const original = await readAll(storage, image.keyOriginal, config.images.maxBytes);
+        const original = await readStoredOriginal(storage, image.keyOriginal, config.images.maxBytes);
         const fingerprint = await fingerprintOriginal(original, config.images);
         if (await work.recordFingerprint(image.id, fingerprint)) result.fingerprinted++;
       } catch (err) {
         // One bad original never stops the backfill; a storage or database outage does (rethrown).
-        if (!(err instanceof StorageObjectNotFoundError || err instanceof ImageRejectedError || err instanceof OriginalTooLargeError)) throw err;
+        if (!(err instanceof ImageRejectedError || err instanceof PermanentProcessingError)) throw err;
         result.failed++;
         if (result.errors.length < 100) result.errors.push({ imageId: image.id, message: err.message });
         logger.warn({ imageId: image.id, err: { message: err.message } }, 'fingerprint-backfill: could not fingerprint an image; the others go on');

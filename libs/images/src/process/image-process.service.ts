@@ -229,29 +229,8 @@ export class ImageProcessService {
     return new ImageClaimRepository(this.opts.dataSource.manager);
   }
 
-  private async readOriginal(claim: ClaimedImage): Promise<Buffer> {
-    if (!claim.keyOriginal) throw new PermanentProcessingError('the image has no stored original (key_original is empty); retry its download');
-    let stream: Readable;
-    try {
-      stream = await this.opts.storage.get(claim.keyOriginal);
-    } catch (err) {
-      if (err instanceof StorageObjectNotFoundError) {
-        throw new PermanentProcessingError(`the stored original ${claim.keyOriginal} is missing; the image must be downloaded again`);
-      }
-      throw err;
-    }
-    const maxBytes = this.opts.config.images.maxBytes;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) {
-        stream.destroy();
-        throw new PermanentProcessingError(`the stored original ${claim.keyOriginal} is larger than IMAGE_MAX_BYTES (${maxBytes})`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks, size);
+  private readOriginal(claim: ClaimedImage): Promise<Buffer> {
+    return readStoredOriginal(this.opts.storage, claim.keyOriginal, this.opts.config.images.maxBytes);
   }
 
   private async store(claim: ClaimedImage, derived: DerivedImages, log: Logger): Promise<ProcessOutcome> {
@@ -354,4 +333,30 @@ export class ImageProcessService {
 /** The processing settings of a Config (what ImageProcessService reads). */
 export function imageProcessConfig(config: Config): ImageProcessConfig {
   return { settingsVersion: config.settingsVersion, images: config.images };
+}
+
+/**
+ * A stored original in memory, at most `maxBytes` (IMAGE_MAX_BYTES): what processing and the
+ * fingerprint backfill decode. No key, a missing file or a larger one is a PermanentProcessingError.
+ */
+export async function readStoredOriginal(storage: StorageDriver, key: string | null, maxBytes: number): Promise<Buffer> {
+  if (!key) throw new PermanentProcessingError('the image has no stored original (key_original is empty); retry its download');
+  let stream: Readable;
+  try {
+    stream = await storage.get(key);
+  } catch (err) {
+    if (err instanceof StorageObjectNotFoundError) throw new PermanentProcessingError(`the stored original ${key} is missing; the image must be downloaded again`);
+    throw err;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      stream.destroy();
+      throw new PermanentProcessingError(`the stored original ${key} is larger than IMAGE_MAX_BYTES (${maxBytes})`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }
