@@ -10,7 +10,7 @@ import { decodeCursor, encodeCursor } from '../cursor';
 import { InvalidCursorError, InvalidInputError } from '../errors';
 import { queryRows } from '../sql';
 import { ChangeFeedRepository } from './change-feed.repository';
-import { type ProductCard, productCardOf } from './similarity.repository';
+import { PRODUCT_CARD_COLUMNS, PRODUCT_CARD_JOINS, type ProductCard, productCardOf } from './similarity.repository';
 
 export interface GroupProduct extends ProductCard {
   id: string;
@@ -33,16 +33,10 @@ export interface GroupingOutcome {
 export const MAX_GROUP_PAGE = 100;
 
 const GROUP_PRODUCTS = `
-  SELECT m.group_id AS "groupId", p.id, p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
-         s.id AS "supplierId", s.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
+  SELECT m.group_id AS "groupId", p.id, ${PRODUCT_CARD_COLUMNS}
   FROM product_group_members m
   JOIN products p ON p.id = m.product_id AND p.deleted_at IS NULL
-  LEFT JOIN suppliers s ON s.id = p.supplier_id
-  LEFT JOIN LATERAL (
-    SELECT i.key_thumbnail FROM product_images i
-    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
-    ORDER BY i.position, i.id LIMIT 1
-  ) t ON true
+  ${PRODUCT_CARD_JOINS}
   WHERE m.group_id = ANY ($1::uuid[])
   ORDER BY p.price_min ASC NULLS LAST, p.id`;
 

@@ -21,6 +21,17 @@ import { InvalidInputError } from '../errors';
 import { queryRows } from '../sql';
 import { phashFromSql } from './phash';
 
+/** The columns productCardOf reads, of a product aliased `p` joined with PRODUCT_CARD_JOINS. */
+export const PRODUCT_CARD_COLUMNS = `p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
+         card_s.id AS "supplierId", card_s.name AS "supplierName", card_t.key_thumbnail AS "thumbnailKey"`;
+/** A card's supplier and main thumbnail, for a product aliased `p`. */
+export const PRODUCT_CARD_JOINS = `LEFT JOIN suppliers card_s ON card_s.id = p.supplier_id
+  LEFT JOIN LATERAL (
+    SELECT i.key_thumbnail FROM product_images i
+    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
+    ORDER BY i.position, i.id LIMIT 1
+  ) card_t ON true`;
+
 export const MAX_SIMILAR_DISTANCE = 16;
 export const MAX_SIMILAR_LIMIT = 100;
 export const DEFAULT_SIMILAR_LIMIT = 20;
@@ -90,16 +101,10 @@ const SIMILAR_SQL = `
     ORDER BY c.product_id, distance, s.id, c.id
   )
   SELECT n.product_id AS "productId", n.image_id AS "imageId", n.matched_image_id AS "matchedImageId", n.distance,
-         p.external_id AS "externalId", p.title, p.price_min AS "priceMin", p.price_max AS "priceMax",
-         sup.id AS "supplierId", sup.name AS "supplierName", t.key_thumbnail AS "thumbnailKey"
+         ${PRODUCT_CARD_COLUMNS}
   FROM near n
   JOIN products p ON p.id = n.product_id AND p.deleted_at IS NULL
-  LEFT JOIN suppliers sup ON sup.id = p.supplier_id
-  LEFT JOIN LATERAL (
-    SELECT i.key_thumbnail FROM product_images i
-    WHERE i.product_id = p.id AND i.deleted_at IS NULL AND i.kind = 'main' AND i.key_thumbnail IS NOT NULL
-    ORDER BY i.position, i.id LIMIT 1
-  ) t ON true
+  ${PRODUCT_CARD_JOINS}
   ORDER BY n.distance, p.price_min ASC NULLS LAST, p.id
   LIMIT $9`;
 
